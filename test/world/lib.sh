@@ -1,0 +1,57 @@
+# Shared by up, down and check (sourced, not run). Paths, ports and PID helpers.
+WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RUN=$WORLD_DIR/.run
+CACHE=${WITHAWSROLE_CACHE:-$HOME/.cache/withawsrole}
+VENV=$CACHE/world-venv
+FRONT_PORT=18200
+OPENBAO_PORT=18201
+MOTO_PORT=18202
+# Start/stop order matters: the front depends on OpenBao and moto.
+SERVICES="moto openbao front"
+
+# What each service's command line contains: a PID is only ours if its cmdline still matches
+# (PIDs are recycled, and we never signal a process we did not start).
+marker() {
+  case $1 in
+    moto) echo "moto_server.py" ;;
+    openbao) echo "-dev-root-token-id=world-root" ;;
+    front) echo "front.py" ;;
+  esac
+}
+
+# Prints the PID of a running service that we started, or nothing.
+our_pid() {
+  local pidf=$RUN/$1.pid pid
+  [ -f "$pidf" ] || return 0
+  pid=$(cat "$pidf")
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 0
+  if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$(marker "$1")"; then
+    echo "$pid"
+  fi
+}
+
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Stops one service by PID: TERM, wait up to 10 s, then KILL. Quiet when not running.
+stop_service() {
+  local name=$1 pid i
+  pid=$(our_pid "$name")
+  if [ -z "$pid" ]; then
+    rm -f "$RUN/$name.pid"
+    echo "${2:-down}: $name: not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    [ -d "/proc/$pid" ] || break
+    sleep 0.1
+  done
+  if [ -d "/proc/$pid" ]; then
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+  fi
+  rm -f "$RUN/$name.pid"
+  echo "${2:-down}: $name: stopped (pid $pid)"
+}

@@ -1,0 +1,296 @@
+"""Provision the running test world (idempotent) and write .run/env.
+
+Called by `up` after moto, OpenBao and the front answer. One line per step; no secret is
+printed. Keys minted here live only in .run/ (mode 0600), which git ignores.
+
+moto runs in auth mode: `up` starts it with unauthenticated actions allowed, this script
+creates the IAM fixtures through moto's /moto-api/reset-auth switch, then switches auth on, so
+from then on every AWS request must be signed by a real moto key and IAM policies apply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import requests
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+HERE = Path(__file__).resolve().parent
+RUN = HERE / ".run"
+ACCOUNT = "123456789012"
+FRONT = "http://127.0.0.1:18200"
+OPENBAO = "http://127.0.0.1:18201"
+MOTO = "http://127.0.0.1:18202"
+ROOT_TOKEN = "world-root"
+REGION = "us-east-1"
+VAULT_USER = "vault-aws-engine"
+VAULT_USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/{VAULT_USER}"
+
+# IAM role -> its inline policy. The Vault roles below map onto these.
+IAM_ROLES = {
+    "jenkins-ecr-push-role": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}],
+    "jenkins-deploy-role": [
+        {"Effect": "Allow", "Action": ["s3:*", "ecr:*", "cloudformation:*"], "Resource": "*"}],
+    "jenkins-deploy-readonly-role": [
+        {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*", "ecr:Describe*", "ecr:List*"],
+         "Resource": "*"}],
+    "jenkins-admin-role": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+VAULT_ROLES = {
+    "ecr-push": ["jenkins-ecr-push-role"],
+    # two ARNs, so callers must say which (role_arn is required)
+    "deploy": ["jenkins-deploy-role", "jenkins-deploy-readonly-role"],
+    # exists in the engine, but the jenkins policy denies it
+    "forbidden": ["jenkins-admin-role"],
+}
+JENKINS_POLICY = """
+# withAwsRole's pipelines may mint credentials for any role but "forbidden".
+path "aws/sts/*"           { capabilities = ["read", "update"] }
+path "aws/creds/*"         { capabilities = ["read", "update"] }
+path "aws/sts/forbidden"   { capabilities = ["deny"] }
+path "aws/creds/forbidden" { capabilities = ["deny"] }
+"""
+
+
+def step(message: str) -> None:
+    print(f"up: {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    print(f"up: FAILED: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def read_state(name: str) -> dict:
+    path = RUN / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_private(name: str, text: str) -> None:
+    path = RUN / name
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# moto
+
+
+def moto_auth(count: str) -> None:
+    response = requests.post(f"{MOTO}/moto-api/reset-auth", data=count, timeout=10)
+    response.raise_for_status()
+
+
+def moto_provisioned(keys: dict) -> bool:
+    """True when the stored vault-user key works and can assume every fixture role."""
+    if not keys.get("access_key"):
+        return False
+    sts = boto3.client("sts", endpoint_url=MOTO, region_name=REGION,
+                       aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"])
+    try:
+        for name in IAM_ROLES:
+            sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+                            RoleSessionName="world-up-check", DurationSeconds=900)
+    except ClientError:
+        return False
+    return True
+
+
+def provision_moto() -> dict:
+    keys = read_state("moto-vault-user.json")
+    # A live world keeps auth on: no unauthenticated window when nothing is missing.
+    if moto_provisioned(keys):
+        step(f"moto: user {VAULT_USER} and roles {', '.join(IAM_ROLES)} already there (auth mode on)")
+        return keys
+    moto_auth("inf")  # provisioning window: unauthenticated actions allowed
+    try:
+        cfg = BotoConfig(retries={"max_attempts": 2})
+        iam = boto3.client("iam", endpoint_url=MOTO, region_name=REGION, config=cfg,
+                           aws_access_key_id="provisioning", aws_secret_access_key="provisioning")
+        try:
+            iam.create_user(UserName=VAULT_USER)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        iam.put_user_policy(UserName=VAULT_USER, PolicyName="assume-jenkins-roles", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Resource": f"arn:aws:iam::{ACCOUNT}:role/jenkins-*"}]}))
+        live = {k["AccessKeyId"] for k in iam.list_access_keys(UserName=VAULT_USER)["AccessKeyMetadata"]}
+        if keys.get("access_key") not in live:
+            for key_id in live:
+                iam.delete_access_key(UserName=VAULT_USER, AccessKeyId=key_id)
+            created = iam.create_access_key(UserName=VAULT_USER)["AccessKey"]
+            keys = {"access_key": created["AccessKeyId"], "secret_key": created["SecretAccessKey"]}
+            write_private("moto-vault-user.json", json.dumps(keys))
+            step(f"moto: user {VAULT_USER} with a new access key")
+        else:
+            step(f"moto: user {VAULT_USER} (access key reused)")
+        trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": VAULT_USER_ARN}, "Action": "sts:AssumeRole"}]})
+        for name, statements in IAM_ROLES.items():
+            try:
+                iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, MaxSessionDuration=3600)
+            except iam.exceptions.EntityAlreadyExistsException:
+                iam.update_assume_role_policy(RoleName=name, PolicyDocument=trust)
+                iam.update_role(RoleName=name, MaxSessionDuration=3600)
+            iam.put_role_policy(RoleName=name, PolicyName="world", PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": statements}))
+        step(f"moto: roles {', '.join(IAM_ROLES)} (MaxSessionDuration 3600)")
+    finally:
+        moto_auth("0")  # from here on every request must be signed and authorised
+    step("moto: auth mode on (signed requests only, IAM policies enforced)")
+    sts = boto3.client("sts", endpoint_url=MOTO, region_name=REGION,
+                       aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"])
+    try:
+        arn = sts.get_caller_identity()["Arn"]
+    except ClientError as err:
+        fail(f"moto rejects the vault user's key: {err}")
+    if arn != VAULT_USER_ARN:
+        fail(f"moto says the vault user is {arn}")
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# Vault API (front for the AWS engine, OpenBao for the rest)
+
+
+def vault(method: str, base: str, path: str, token: str = ROOT_TOKEN, body=None, ok=(200, 204)):
+    response = requests.request(method, f"{base}/v1/{path}", headers={"X-Vault-Token": token},
+                                json=body, timeout=15)
+    if response.status_code not in ok:
+        try:
+            detail = response.json().get("errors")
+        except ValueError:
+            detail = response.text[:200]
+        fail(f"{method} {path} -> {response.status_code} {detail}")
+    return response.json() if response.content else {}
+
+
+def provision_front(keys: dict) -> None:
+    vault("POST", FRONT, "aws/config/root", body={
+        "access_key": keys["access_key"], "secret_key": keys["secret_key"], "region": REGION,
+        "sts_endpoint": MOTO, "iam_endpoint": MOTO})
+    step("front: aws/config/root -> moto")
+    for name, iam_roles in VAULT_ROLES.items():
+        vault("POST", FRONT, f"aws/roles/{name}", body={
+            "credential_type": "assumed_role",
+            "role_arns": [f"arn:aws:iam::{ACCOUNT}:role/{r}" for r in iam_roles]})
+    step(f"front: vault roles {', '.join(VAULT_ROLES)} (assumed_role)")
+
+
+def provision_openbao() -> dict:
+    vault("PUT", OPENBAO, "sys/policies/acl/jenkins", body={"policy": JENKINS_POLICY})
+    step("openbao: policy jenkins")
+    auths = vault("GET", OPENBAO, "sys/auth")
+    if "approle/" not in (auths.get("data") or auths):
+        vault("POST", OPENBAO, "sys/auth/approle", body={"type": "approle"})
+    vault("POST", OPENBAO, "auth/approle/role/jenkins", body={
+        "token_policies": ["jenkins"], "token_ttl": "1h", "token_max_ttl": "4h"})
+    role_id = vault("GET", OPENBAO, "auth/approle/role/jenkins/role-id")["data"]["role_id"]
+    state = read_state("openbao.json")
+    secret_id = state.get("secret_id")
+    if secret_id:
+        found = requests.post(f"{OPENBAO}/v1/auth/approle/role/jenkins/secret-id/lookup",
+                              headers={"X-Vault-Token": ROOT_TOKEN}, json={"secret_id": secret_id},
+                              timeout=15)
+        if found.status_code != 200 or not found.content:
+            secret_id = None
+    if not secret_id:
+        secret_id = vault("POST", OPENBAO, "auth/approle/role/jenkins/secret-id")["data"]["secret_id"]
+    step("openbao: approle jenkins (token_ttl 1h)")
+    token = state.get("token")
+    if token:
+        looked = requests.get(f"{OPENBAO}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token},
+                              timeout=15)
+        if looked.status_code != 200 or "jenkins" not in looked.json()["data"].get("policies", []):
+            token = None
+        else:
+            vault("POST", OPENBAO, "auth/token/renew-self", token=token, body={})
+    if not token:
+        token = vault("POST", OPENBAO, "auth/token/create", body={
+            "policies": ["jenkins"], "period": "24h", "display_name": "jenkins-world",
+            "renewable": True})["auth"]["client_token"]
+    step("openbao: periodic token with policy jenkins (period 24h)")
+    provision_jwt(auths.get("data") or auths)
+    result = {"role_id": role_id, "secret_id": secret_id, "token": token}
+    write_private("openbao.json", json.dumps(result))
+    return result
+
+
+def provision_jwt(auths: dict) -> None:
+    """JWT auth that trusts a key in .run/: tests play Jenkins' OIDC provider (mint_jwt.py)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key_file = RUN / "jwt-key.pem"
+    if not key_file.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        write_private("jwt-key.pem", key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode())
+    key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    if "jwt/" not in auths:
+        vault("POST", OPENBAO, "sys/auth/jwt", body={"type": "jwt"})
+    vault("POST", OPENBAO, "auth/jwt/config", body={
+        "jwt_validation_pubkeys": [public], "bound_issuer": "https://jenkins.world.test/oidc"})
+    vault("POST", OPENBAO, "auth/jwt/role/jenkins", body={
+        "role_type": "jwt", "bound_audiences": ["withawsrole"], "user_claim": "sub",
+        "token_policies": ["jenkins"], "token_ttl": "1h"})
+    step("openbao: jwt auth, role jenkins (audience withawsrole, key in .run/jwt-key.pem)")
+
+
+def write_env(bao: dict) -> None:
+    venv = os.environ["WORLD_VENV"]
+    empty = RUN / "aws-empty"
+    empty.write_text("")  # the aws CLI and SDKs read this instead of the user's ~/.aws files
+    lines = [
+        "# Written by test/world/up. Source it: `. test/world/.run/env`. Holds minted secrets.",
+        "export VAULT_ADDR=http://127.0.0.1:18200",
+        f"export VAULT_TOKEN={bao['token']}",
+        f"export VAULT_ROLE_ID={bao['role_id']}",
+        f"export VAULT_SECRET_ID={bao['secret_id']}",
+        f"export WORLD_ROOT_TOKEN={ROOT_TOKEN}",
+        "export WORLD_CONTROL_URL=http://127.0.0.1:18200/_world",
+        "export WORLD_OPENBAO_ADDR=http://127.0.0.1:18201",
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:18202",
+        f"export AWS_REGION={REGION}",
+        f"export AWS_DEFAULT_REGION={REGION}",
+        f"export AWS_CONFIG_FILE={empty}",
+        f"export AWS_SHARED_CREDENTIALS_FILE={empty}",
+        # No instance-metadata lookups: without keys from withAwsRole, AWS calls must fail fast.
+        "export AWS_EC2_METADATA_DISABLED=true",
+        f"export WORLD_ACCOUNT_ID={ACCOUNT}",
+        "export WORLD_JWT_ROLE=jenkins",
+        f"export WORLD_JWT_KEY_FILE={RUN / 'jwt-key.pem'}",
+        f"export WORLD_VENV={venv}",
+        f'export PATH="{venv}/bin:$PATH"',
+        # Keys must come only from withAwsRole, never from the caller's environment.
+        "unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE",
+    ]
+    write_private("env", "\n".join(lines) + "\n")
+    step(f"env: {RUN / 'env'}")
+
+
+def main() -> None:
+    RUN.mkdir(exist_ok=True)
+    keys = provision_moto()
+    provision_front(keys)
+    bao = provision_openbao()
+    write_env(bao)
+
+
+if __name__ == "__main__":
+    main()
