@@ -1,0 +1,31 @@
+package org.withawsrole.bridge.internal;
+
+/**
+ * The native methods of libwithawsrole_jni, named {@code Type_Verb}.
+ *
+ * <p>Keep in sync with rust/jni/src/lib.rs and the JNI contract in docs/architecture.md.
+ *
+ * <p>Failures arrive as subclasses of {@code org.withawsrole.bridge.AwsRoleException}; a panic in
+ * Rust arrives as {@code InternalBridgeException}. Call {@link NativeLoader#ensureLoaded()} first
+ * ({@code AwsRoleBroker.shared()} does): loading here, in a static initializer, would turn a missing
+ * library into "Could not initialize class" on every later call and lose the reason.
+ */
+public final class Native {
+    private Native() {
+    }
+
+    /** Alternating key, value of the request; returns alternating key, value of the result. */
+    public static native String[] Broker_credentials(String[] requestPairs);
+
+    /** Alternating key, value of counters; all values are decimal strings. */
+    public static native String[] Broker_stats();
+
+    /** Forgets cached credentials. */
+    public static native void Broker_clearCache();
+
+    /** The crate version of the native library. */
+    public static native String Library_version();
+
+    /** Panics inside Rust on purpose: proves a panic becomes an exception and the JVM lives on. */
+    public static native void Diagnostics_panic(String message);
+}

@@ -1,0 +1,154 @@
+package org.withawsrole
+
+import com.cloudbees.groovy.cps.NonCPS
+
+import java.lang.reflect.InvocationTargetException
+import java.nio.file.FileSystems
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.Paths
+import java.nio.file.attribute.PosixFilePermissions
+import java.security.MessageDigest
+
+/**
+ * The bridge jar's one home in this JVM.
+ *
+ * Jenkins compiles this class again for every build and Replay, but a native library binds to one
+ * classloader per JVM. So the bridge jar (plain Java, native library inside) is installed once into a
+ * URLClassLoader that is published in System.getProperties() under
+ * "org.withawsrole.bridge.loader.<sha256 of the jar>", the one map every classloader sees; later
+ * builds find it there and reach the same broker, native instance and credential cache. Only JDK
+ * types (String, Map) cross between the build's classloader and the bridge's.
+ * See docs/architecture.md, "How the native library survives builds and Replays".
+ *
+ * Everything here calls into Java, so every method is @NonCPS.
+ */
+class NativeBridge implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    static final String DIGEST_RESOURCE = 'org/withawsrole/bridge/bridge.sha256'
+    static final String JAR_RESOURCE = 'org/withawsrole/bridge/withawsrole-bridge.jar'
+    static final String REGISTRY_KEY_PREFIX = 'org.withawsrole.bridge.loader.'
+    static final String BROKER_CLASS = 'org.withawsrole.bridge.AwsRoleBroker'
+
+    /** True when the bridge jar with this sha256 is already installed in this JVM. */
+    @NonCPS
+    static boolean isInstalled(String bridgeSha256) {
+        return System.getProperties().get(registryKey(bridgeSha256)) instanceof ClassLoader
+    }
+
+    /**
+     * Installs the bridge jar (given Base64, as libraryResource reads it) unless it already is:
+     * checks its sha256, writes it to a new private directory, creates its classloader, publishes it.
+     */
+    @NonCPS
+    static void install(String bridgeSha256, String jarBase64) {
+        String key = registryKey(bridgeSha256)
+        // The interned key is the same object in every classloader of this JVM.
+        synchronized (key.intern()) {
+            if (System.getProperties().get(key) instanceof ClassLoader) {
+                return
+            }
+            byte[] jar = Base64.getMimeDecoder().decode(jarBase64)
+            String actual = sha256Hex(jar)
+            if (actual != bridgeSha256) {
+                throw new IllegalStateException("withAwsRole: ${JAR_RESOURCE} has sha256 ${actual} but " +
+                        "${DIGEST_RESOURCE} says ${bridgeSha256}; rebuild both with 'gradle bridgeJar'")
+            }
+            Path dir = createPrivateDirectory("withawsrole-bridge-${bridgeSha256.substring(0, 16)}-")
+            Path jarFile = dir.resolve('withawsrole-bridge.jar')
+            Files.write(jarFile, jar)
+            jarFile.toFile().deleteOnExit()
+            dir.toFile().deleteOnExit()
+            String written = sha256Hex(Files.readAllBytes(jarFile))
+            if (written != bridgeSha256) {
+                throw new IllegalStateException("withAwsRole: ${jarFile} changed while being written (sha256 ${written})")
+            }
+            // Parent: the platform loader, so nothing of this build (or of Jenkins) is reachable
+            // from the bridge and the bridge keeps no build's classloader alive.
+            ClassLoader loader = new URLClassLoader([jarFile.toUri().toURL()] as URL[], platformClassLoader())
+            System.getProperties().put(key, loader)
+        }
+    }
+
+    /** Credentials for the request; throws the bridge's exceptions (AwsRoleException subclasses). */
+    @NonCPS
+    static Map<String, String> credentials(String bridgeSha256, Map<String, String> request) {
+        return (Map<String, String>) callBroker(bridgeSha256, 'credentials', [Map] as Class[], [request] as Object[])
+    }
+
+    /** The broker's counters: vault_calls, vault_logins, cache_hits, cache_misses, retries. */
+    @NonCPS
+    static Map<String, String> stats(String bridgeSha256) {
+        return (Map<String, String>) callBroker(bridgeSha256, 'stats', [] as Class[], [] as Object[])
+    }
+
+    @NonCPS
+    static void clearCache(String bridgeSha256) {
+        callBroker(bridgeSha256, 'clearCache', [] as Class[], [] as Object[])
+    }
+
+    @NonCPS
+    static String version(String bridgeSha256) {
+        return (String) callBroker(bridgeSha256, 'version', [] as Class[], [] as Object[])
+    }
+
+    /** The installed bridge's classloader (tests check it is the same one across builds). */
+    @NonCPS
+    static ClassLoader loaderOf(String bridgeSha256) {
+        Object loader = System.getProperties().get(registryKey(bridgeSha256))
+        if (!(loader instanceof ClassLoader)) {
+            throw new IllegalStateException("withAwsRole: bridge ${bridgeSha256} is not installed in this JVM")
+        }
+        return (ClassLoader) loader
+    }
+
+    @NonCPS
+    private static Object callBroker(String bridgeSha256, String method, Class[] parameterTypes, Object[] args) {
+        Class broker = Class.forName(BROKER_CLASS, true, loaderOf(bridgeSha256))
+        try {
+            Object shared = broker.getMethod('shared').invoke(null)
+            return broker.getMethod(method, parameterTypes).invoke(shared, args)
+        } catch (InvocationTargetException e) {
+            throw e.cause
+        }
+    }
+
+    @NonCPS
+    private static String registryKey(String bridgeSha256) {
+        if (bridgeSha256 == null || !(bridgeSha256 ==~ /[0-9a-f]{64}/)) {
+            throw new IllegalArgumentException("withAwsRole: ${DIGEST_RESOURCE} does not hold a sha256: '${bridgeSha256}'; " +
+                    "rebuild it with 'gradle bridgeJar'")
+        }
+        return REGISTRY_KEY_PREFIX + bridgeSha256
+    }
+
+    @NonCPS
+    private static ClassLoader platformClassLoader() {
+        try {
+            return (ClassLoader) ClassLoader.getMethod('getPlatformClassLoader').invoke(null)
+        } catch (NoSuchMethodException ignored) {
+            return null // Java 8: the bootstrap loader
+        }
+    }
+
+    @NonCPS
+    private static Path createPrivateDirectory(String prefix) {
+        Path parent = Paths.get(System.getProperty('java.io.tmpdir'))
+        if (FileSystems.getDefault().supportedFileAttributeViews().contains('posix')) {
+            return Files.createTempDirectory(parent, prefix,
+                    PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString('rwx------')))
+        }
+        return Files.createTempDirectory(parent, prefix)
+    }
+
+    @NonCPS
+    private static String sha256Hex(byte[] bytes) {
+        byte[] digest = MessageDigest.getInstance('SHA-256').digest(bytes)
+        StringBuilder hex = new StringBuilder(64)
+        for (byte b : digest) {
+            hex.append(String.format('%02x', b & 0xff))
+        }
+        return hex.toString()
+    }
+}

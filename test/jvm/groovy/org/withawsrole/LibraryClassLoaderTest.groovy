@@ -1,0 +1,54 @@
+package org.withawsrole
+
+import org.junit.BeforeClass
+import org.junit.Test
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+
+/**
+ * Jenkins compiles src/ and vars/ in a new classloader for every build and Replay, while a native
+ * library binds to one classloader per JVM. Several builds in one JVM must all get credentials
+ * from the one bridge loader, the one native instance and its one cache.
+ */
+class LibraryClassLoaderTest {
+    static final String JENKINSFILE = '''
+        @Library('withAwsRole') _
+        withAwsRole(purpose: 'ecr-push', sessionName: 'classloader-test') {
+            sh 'set +x; aws sts get-caller-identity --query Arn --output text'
+        }
+    '''
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Test
+    void builds_in_fresh_classloaders_share_one_native_library_and_cache() {
+        World.resetCounters()
+        PipelineRunner runner = PipelineRunner.forThisProject()
+        runner.workspace = File.createTempDir()
+        List<BuildResult> builds = (1..3).collect { runner.run(JENKINSFILE) }
+
+        builds.each { BuildResult build ->
+            assertTrue("${build}\n${build.log}", build.success)
+            assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/classloader-test'))
+            assertFalse(build.log, build.log.contains('UnsatisfiedLinkError'))
+        }
+        List<Class> stepClasses = builds.collect { it.libraryClassLoader.loadClass('org.withawsrole.AwsRoleStep') }
+        assertEquals('each build compiled the library itself', 3, stepClasses.toSet().size())
+        assertTrue(builds[0].log, builds[0].log.contains('(cache miss)'))
+        assertTrue(builds[1].log, builds[1].log.contains('(cache hit)'))
+        assertTrue(builds[2].log, builds[2].log.contains('(cache hit)'))
+        assertEquals('the first build installs the bridge jar', 2, builds[0].log.count('[Pipeline] libraryResource'))
+        assertEquals('later builds only read its digest', 1, builds[1].log.count('[Pipeline] libraryResource'))
+
+        List<Object> loaderKeys = System.properties.keySet().toList().findAll { it.toString().startsWith('org.withawsrole.bridge.loader.') }
+        assertEquals('one bridge loader in the JVM', 1, loaderKeys.size())
+        ClassLoader bridgeLoader = (ClassLoader) System.properties.get(loaderKeys[0])
+        assertSame('the bridge loader sees nothing of any build', ClassLoader.platformClassLoader, bridgeLoader.parent)
+        assertEquals('one STS call for the shared key', 1, World.stsCalls('aws/ecr-push'))
+    }
+}

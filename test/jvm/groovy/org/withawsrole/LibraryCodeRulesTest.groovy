@@ -1,0 +1,60 @@
+package org.withawsrole
+
+import com.cloudbees.groovy.cps.NonCPS
+import org.junit.Test
+import org.withawsrole.replay.LocalLibrary
+
+import java.lang.reflect.Method
+import java.lang.reflect.Modifier
+
+import static org.junit.Assert.*
+
+/**
+ * Jenkins' rules for library classes that this runner cannot enforce by running them (it does not
+ * CPS-transform; groovy-cps is not on Maven Central): classes are Serializable, and methods that
+ * call into Java are @NonCPS, so the only CPS method is the one that calls steps and closures.
+ */
+class LibraryCodeRulesTest {
+    /** Methods that call steps or run the block: they must stay CPS. */
+    static final Set<String> CPS_METHODS = ['org.withawsrole.AwsRoleStep.run'] as Set
+
+    static final Set<String> GROOVY_GENERATED = ['getMetaClass', 'setMetaClass', 'invokeMethod', 'getProperty', 'setProperty'] as Set
+
+    @Test
+    void library_classes_are_serializable_and_only_step_calling_methods_are_cps() {
+        LocalLibrary library = LocalLibrary.compile(new File(System.getProperty('withawsrole.library.dir', '.')))
+        File src = new File(library.directory, 'src')
+        List<String> classNames = []
+        src.eachFileRecurse { File file ->
+            if (file.name.endsWith('.groovy')) {
+                classNames << (file.path - src.path - '.groovy').replaceAll('^/', '').replace('/', '.')
+            }
+        }
+        assertTrue(classNames.toString(), classNames.containsAll(['org.withawsrole.AwsRoleStep', 'org.withawsrole.NativeBridge']))
+
+        List<String> problems = []
+        classNames.each { String name ->
+            Class type = library.classLoader.loadClass(name)
+            if (!Serializable.isAssignableFrom(type)) {
+                problems << "${name} is not Serializable"
+            }
+            Set<String> propertyAccessors = type.declaredFields.collectMany { field ->
+                String suffix = field.name.capitalize()
+                ["get${suffix}", "set${suffix}", "is${suffix}"]
+            }*.toString() as Set
+            type.declaredMethods.findAll { Method method ->
+                !method.synthetic && !method.name.contains('$') && !(method.name in GROOVY_GENERATED) &&
+                        !(method.name in propertyAccessors)
+            }.each { Method method ->
+                String qualified = "${name}.${method.name}"
+                boolean nonCps = method.isAnnotationPresent(NonCPS)
+                if (qualified in CPS_METHODS && nonCps) {
+                    problems << "${qualified} calls steps: it must not be @NonCPS"
+                } else if (!(qualified in CPS_METHODS) && !nonCps) {
+                    problems << "${qualified} (${Modifier.toString(method.modifiers)}) is not @NonCPS"
+                }
+            }
+        }
+        assertTrue(problems.join('\n'), problems.isEmpty())
+    }
+}

@@ -1,0 +1,40 @@
+package org.withawsrole
+
+import groovy.json.JsonSlurper
+import org.junit.Assert
+
+/**
+ * The test world (test/world/up): real OpenBao, moto and the AWS-engine front. Tests that need it
+ * call require() first and fail, never skip, when it is not there.
+ */
+class World {
+    static final String HOW_TO_START = 'start the world: test/world/up && . test/world/.run/env'
+
+    static void require() {
+        for (String variable : ['VAULT_ADDR', 'WORLD_CONTROL_URL', 'AWS_ENDPOINT_URL']) {
+            if (!System.getenv(variable)) {
+                Assert.fail("${variable} is not set; ${HOW_TO_START}".toString())
+            }
+        }
+    }
+
+    /** GET $WORLD_CONTROL_URL/counters: {"sts_calls": {"aws/ecr-push": n}, "sts_total": n, ...} */
+    static Map counters() {
+        return (Map) new JsonSlurper().parse(new URL("${System.getenv('WORLD_CONTROL_URL')}/counters"))
+    }
+
+    static int stsCalls(String mountAndRole) {
+        return ((Map) counters().sts_calls)?.get(mountAndRole) as Integer ?: 0
+    }
+
+    static void resetCounters() {
+        HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('WORLD_CONTROL_URL')}/reset").openConnection()
+        connection.requestMethod = 'POST'
+        connection.doOutput = true
+        connection.outputStream.close()
+        int status = connection.responseCode
+        if (status >= 300) {
+            throw new AssertionError("POST ${connection.URL}: HTTP ${status}".toString())
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package org.withawsrole.replay
+
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.Executors
+import java.util.concurrent.ScheduledExecutorService
+import java.util.concurrent.ThreadFactory
+
+/** One build: its library (compiled for it alone), console log, environment and running blocks. */
+class PipelineRun {
+    final PipelineRunner runner
+    final int number
+    final ConsoleLog console
+    LocalLibrary library
+    private final Map<String, String> buildVariables = new ConcurrentHashMap<String, String>()
+    private final Map<String, PipelineScript> globalVariableInstances = new ConcurrentHashMap<String, PipelineScript>()
+    private final ThreadLocal<StepContext> contexts = new ThreadLocal<StepContext>()
+    private StepContext rootContext
+    final EnvironmentVariables env = new EnvironmentVariables(this)
+    final Map<String, Object> currentBuild = new ConcurrentHashMap<String, Object>()
+    final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor({ Runnable r ->
+        Thread thread = new Thread(r, 'replay-timeouts')
+        thread.daemon = true
+        thread
+    } as ThreadFactory)
+
+    PipelineRun(PipelineRunner runner, int number) {
+        this.runner = runner
+        this.number = number
+        this.console = new ConsoleLog(runner.echo)
+    }
+
+    BuildResult execute(String jenkinsfile) {
+        String result = 'SUCCESS'
+        Throwable failure = null
+        console.println("Started by user replay (build #${number} of ${runner.jobName})")
+        try {
+            rootContext = new StepContext(this, [:], [], null, runner.workspace, null)
+            contexts.set(rootContext)
+            currentBuild.putAll([number: number, displayName: "#${number}".toString(), currentResult: 'SUCCESS'])
+            console.println("Loading library ${LocalLibrary.NAME}@local from ${runner.libraryDirectory}")
+            library = LocalLibrary.compile(runner.libraryDirectory)
+            PipelineScript script = (PipelineScript) library.compileJenkinsfile(jenkinsfile).newInstance()
+            script.setPipelineRun(this) // not a property assignment: Script sends those to its binding
+            console.println('[Pipeline] Start of Pipeline')
+            script.run()
+        } catch (PipelineFailure e) {
+            failure = e
+            result = e.result
+            console.println("ERROR: ${e.message}")
+        } catch (Throwable e) {
+            failure = e
+            result = 'FAILURE'
+            StringWriter trace = new StringWriter()
+            e.printStackTrace(new PrintWriter(trace))
+            console.println(trace.toString().trim())
+        } finally {
+            contexts.remove()
+            timers.shutdownNow()
+        }
+        console.println('[Pipeline] End of Pipeline')
+        console.println("Finished: ${result}")
+        currentBuild.result = result
+        return new BuildResult(number, result, console.text, failure, library?.classLoader)
+    }
+
+    StepContext currentContext() {
+        StepContext context = contexts.get()
+        if (context == null) {
+            throw new IllegalStateException("a step ran outside the build's threads (${Thread.currentThread().name})")
+        }
+        return context
+    }
+
+    /** Runs body with context as the current one on this thread. */
+    def <T> T within(StepContext context, Closure<T> body) {
+        StepContext outer = contexts.get()
+        contexts.set(context)
+        try {
+            return body.call()
+        } finally {
+            contexts.set(outer)
+        }
+    }
+
+    /** Starts a thread that runs body in context (parallel branches). */
+    Thread startThread(String name, StepContext context, Closure body) {
+        Thread thread = new Thread({
+            contexts.set(context)
+            try {
+                body.call()
+            } finally {
+                contexts.remove()
+            }
+        } as Runnable, "replay-${number}-${name}")
+        thread.start()
+        return thread
+    }
+
+    /** The controller's environment plus the build's variables (JOB_NAME, BUILD_NUMBER, ...). */
+    Map<String, String> buildEnvironment() {
+        Map<String, String> environment = new LinkedHashMap<String, String>(runner.baseEnvironment)
+        environment.putAll([
+                JOB_NAME          : runner.jobName,
+                JOB_BASE_NAME     : runner.jobName.tokenize('/').last(),
+                BUILD_NUMBER      : String.valueOf(number),
+                BUILD_ID          : String.valueOf(number),
+                BUILD_DISPLAY_NAME: "#${number}".toString(),
+                BUILD_TAG         : "jenkins-${runner.jobName.replace('/', '-')}-${number}".toString(),
+                WORKSPACE         : runner.workspace.absolutePath,
+        ])
+        environment.putAll(buildVariables)
+        return environment
+    }
+
+    void setBuildVariable(String name, String value) {
+        if (value == null) {
+            buildVariables.remove(name)
+        } else {
+            buildVariables[name] = value
+        }
+    }
+
+    /** The instance of vars/<name>.groovy for this build, or null when there is no such global. */
+    PipelineScript globalVariable(String name) {
+        Class type = library?.globalVariableClass(name)
+        if (type == null) {
+            return null
+        }
+        return globalVariableInstances.computeIfAbsent(name) { String ignored ->
+            PipelineScript instance = (PipelineScript) type.newInstance()
+            instance.setPipelineRun(this)
+            instance
+        }
+    }
+}

@@ -1,0 +1,150 @@
+package org.withawsrole.replay
+
+import org.junit.Before
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+
+import static org.junit.Assert.*
+
+/** The local runner's steps behave as the Jenkins ones this project relies on. No world needed. */
+class PipelineRunnerTest {
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    PipelineRunner runner
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = workspace.root
+    }
+
+    @Test
+    void sh_runs_with_the_block_environment_and_prints_to_the_log() {
+        BuildResult build = runner.run('''
+            withEnv(['GREETING=hello', 'PATH+EXTRA=/opt/extra/bin']) {
+                sh 'echo "$GREETING from $JOB_NAME #$BUILD_NUMBER"; echo "${PATH%%:*}"'
+                echo "out=" + sh(script: 'echo captured', returnStdout: true).trim()
+                echo "status=" + sh(script: 'exit 3', returnStatus: true)
+            }
+            sh 'echo "outside: [${GREETING:-}]"'
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains("hello from replay #${build.number}"))
+        assertTrue(build.log, build.log.contains('\n/opt/extra/bin\n'))
+        assertTrue(build.log, build.log.contains('out=captured'))
+        assertFalse('returnStdout output is not logged', build.log.contains('\ncaptured\n'))
+        assertTrue(build.log, build.log.contains('status=3'))
+        assertTrue(build.log, build.log.contains('outside: []'))
+    }
+
+    @Test
+    void failing_sh_fails_the_build() {
+        BuildResult build = runner.run("sh 'exit 7'")
+        assertEquals('FAILURE', build.result)
+        assertTrue(build.log, build.log.contains('ERROR: script returned exit code 7'))
+    }
+
+    @Test
+    void parallel_branches_run_concurrently_with_their_own_environment() {
+        // Each branch waits for the other's file: only concurrent branches finish.
+        BuildResult build = runner.run('''
+            timeout(time: 20, unit: 'SECONDS') {
+                parallel a: {
+                    withEnv(['SIDE=a']) {
+                        sh 'touch a.ready; while [ ! -e b.ready ]; do sleep 0.05; done; echo "side $SIDE"'
+                    }
+                }, b: {
+                    withEnv(['SIDE=b']) {
+                        sh 'touch b.ready; while [ ! -e a.ready ]; do sleep 0.05; done; echo "side $SIDE"'
+                    }
+                }
+            }
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('[a] side a'))
+        assertTrue(build.log, build.log.contains('[b] side b'))
+    }
+
+    @Test
+    void parallel_fails_when_a_branch_fails_after_all_finish() {
+        BuildResult build = runner.run('''
+            parallel ok: { sleep 1; echo 'ok finished' }, broken: { error 'broken branch' }
+        ''')
+        assertEquals('FAILURE', build.result)
+        assertTrue(build.log, build.log.contains('[ok] ok finished'))
+        assertTrue(build.log, build.log.contains('ERROR: Failed in branch broken: broken branch'))
+    }
+
+    @Test
+    void mask_passwords_wrapper_masks_the_block_output_only() {
+        BuildResult build = runner.run('''
+            wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 's3cr3t-value']]]) {
+                sh 'echo "the value is s3cr3t-value"'
+                echo 's3cr3t-value in echo'
+            }
+            echo 'after: s3cr3t-value'
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('the value is ********'))
+        assertTrue(build.log, build.log.contains('******** in echo'))
+        assertTrue(build.log, build.log.contains('after: s3cr3t-value'))
+        assertEquals(build.log, 1, build.log.count('s3cr3t-value'))
+    }
+
+    @Test
+    void library_resource_reads_text_and_base64() {
+        File resources = new File(runner.libraryDirectory, 'resources/org/withawsrole/bridge')
+        assertTrue("${resources} missing: run gradle bridgeJar", new File(resources, 'bridge.sha256').isFile())
+        String digest = new File(resources, 'bridge.sha256').text
+        byte[] jar = new File(resources, 'withawsrole-bridge.jar').bytes
+        BuildResult build = runner.run('''
+            writeFile file: 'digest', text: libraryResource('org/withawsrole/bridge/bridge.sha256')
+            writeFile file: 'jar.b64', text: libraryResource(resource: 'org/withawsrole/bridge/withawsrole-bridge.jar', encoding: 'Base64')
+        ''')
+        assertTrue(build.log, build.success)
+        assertEquals(digest, new File(workspace.root, 'digest').text)
+        assertArrayEquals(jar, Base64.decoder.decode(new File(workspace.root, 'jar.b64').text))
+    }
+
+    @Test
+    void timeout_aborts_a_long_sh() {
+        long started = System.nanoTime()
+        BuildResult build = runner.run("timeout(time: 1, unit: 'SECONDS') { sh 'sleep 30' }")
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
+        assertTrue('aborted promptly', System.nanoTime() - started < 20e9)
+    }
+
+    @Test
+    void sleep_inside_a_closure_is_the_step() {
+        BuildResult build = runner.run("node { sleep(time: 10, unit: 'MILLISECONDS'); sleep 0 }")
+        assertTrue(build.log, build.success)
+        assertEquals(build.log, 2, build.log.count('[Pipeline] sleep'))
+    }
+
+    @Test
+    void builds_number_up_and_compile_the_library_afresh() {
+        BuildResult first = runner.run("echo env.BUILD_NUMBER")
+        BuildResult second = runner.run("@Library('withAwsRole@main') _\necho env.BUILD_NUMBER")
+        assertEquals(first.number + 1, second.number)
+        assertTrue(second.log, second.success)
+        assertNotSame(first.libraryClassLoader, second.libraryClassLoader)
+    }
+
+    @Test
+    void other_libraries_are_not_found() {
+        BuildResult build = runner.run("@Library('somethingElse') _\necho 'never'")
+        assertEquals('FAILURE', build.result)
+        assertTrue(build.log, build.log.contains('Library somethingElse not found'))
+    }
+
+    @Test
+    void unknown_step_names_the_available_ones() {
+        BuildResult build = runner.run("notAStep 'x'")
+        assertEquals('FAILURE', build.result)
+        assertTrue(build.log, build.log.contains("No such DSL method 'notAStep'"))
+        assertTrue(build.log, build.log.contains('withAwsRole'))
+    }
+}

@@ -1,0 +1,366 @@
+package org.withawsrole.replay
+
+import java.util.concurrent.TimeUnit
+
+/**
+ * Base class of the Jenkinsfile and of every vars/ script: the pipeline steps this runner offers,
+ * the `env` and `currentBuild` globals, and calls to the library's global variables.
+ *
+ * Steps behave as in Jenkins where this project relies on it: sh runs `bash -xe -c` (Jenkins runs
+ * `sh -xe`, hence `set +x` in examples) with the block's environment and prints to the console log;
+ * withEnv scopes variables to its block and thread; parallel runs branches on their own threads;
+ * wrap with MaskPasswordsBuildWrapper replaces the given values with ******** in its block's
+ * output, as the Mask Passwords plugin does. Not CPS: code runs as plain Groovy, so this checks
+ * behaviour, not CPS-serializability (no groovy-cps on Maven Central).
+ */
+abstract class PipelineScript extends Script {
+    PipelineRun pipelineRun
+
+    static final List<String> STEPS = ['echo', 'error', 'sh', 'withEnv', 'parallel', 'libraryResource', 'wrap',
+                                       'timeout', 'sleep', 'node', 'stage', 'dir', 'retry', 'writeFile', 'readFile',
+                                       'fileExists', 'isUnix', 'library'].asImmutable()
+
+    // ---- globals
+
+    EnvironmentVariables getEnv() {
+        return pipelineRun.env
+    }
+
+    Map<String, Object> getCurrentBuild() {
+        return pipelineRun.currentBuild
+    }
+
+    Map<String, Object> getParams() {
+        return [:]
+    }
+
+    def methodMissing(String name, Object args) {
+        PipelineScript global = pipelineRun.globalVariable(name)
+        if (global != null) {
+            return global.invokeMethod('call', args)
+        }
+        throw new MissingMethodException(name, getClass(), args as Object[]) {
+            @Override
+            String getMessage() {
+                return "No such DSL method '${name}' found among steps ${STEPS} or globals " +
+                        "${['env', 'currentBuild', 'params'] + (pipelineRun.library?.globalVariableNames ?: [])}"
+            }
+        }
+    }
+
+    def propertyMissing(String name) {
+        PipelineScript global = pipelineRun.globalVariable(name)
+        if (global != null) {
+            return global
+        }
+        throw new MissingPropertyException(name, getClass())
+    }
+
+    // ---- steps
+
+    private StepContext context() {
+        return pipelineRun.currentContext()
+    }
+
+    private void step(String name) {
+        context().log("[Pipeline] ${name}")
+    }
+
+    private def block(String name, String detail, StepContext inner, Closure body) {
+        step(name)
+        inner.log(detail == null ? '[Pipeline] {' : "[Pipeline] { (${detail})")
+        try {
+            return pipelineRun.within(inner, body)
+        } finally {
+            inner.log('[Pipeline] }')
+            step("// ${name}")
+        }
+    }
+
+    void echo(Object message) {
+        step('echo')
+        context().log(String.valueOf(message))
+    }
+
+    void error(Object message) {
+        step('error')
+        throw new PipelineFailure(String.valueOf(message))
+    }
+
+    def sh(CharSequence script) {
+        return sh([script: script])
+    }
+
+    def sh(Map args) {
+        String script = args.script?.toString()
+        if (script == null) {
+            throw new IllegalArgumentException('sh: script is required')
+        }
+        boolean returnStdout = args.returnStdout as boolean
+        boolean returnStatus = args.returnStatus as boolean
+        StepContext here = context()
+        step('sh')
+        if (here.directory != null) {
+            here.directory.mkdirs()
+        }
+        ProcessBuilder builder = new ProcessBuilder('bash', '-xe', '-c', script).directory(here.directory)
+        builder.environment().clear()
+        builder.environment().putAll(here.environment())
+        builder.redirectInput(ProcessBuilder.Redirect.from(new File('/dev/null')))
+        if (!returnStdout) {
+            builder.redirectErrorStream(true)
+        }
+        Process process = builder.start()
+        Thread logger = copyLinesToLog(returnStdout ? process.errorStream : process.inputStream, here)
+        ByteArrayOutputStream stdout = new ByteArrayOutputStream()
+        Thread capture = null
+        if (returnStdout) {
+            capture = Thread.start { stdout << process.inputStream }
+        }
+        int exitCode = waitFor(process, here)
+        logger.join()
+        capture?.join()
+        if (exitCode != 0 && !returnStatus) {
+            throw new PipelineFailure("script returned exit code ${exitCode}")
+        }
+        if (returnStatus) {
+            return exitCode
+        }
+        return returnStdout ? new String(stdout.toByteArray(), 'UTF-8') : null
+    }
+
+    private static Thread copyLinesToLog(InputStream stream, StepContext here) {
+        return Thread.start {
+            stream.withReader('UTF-8') { Reader reader ->
+                reader.eachLine { String line -> here.log(line) }
+            }
+        }
+    }
+
+    private static int waitFor(Process process, StepContext here) {
+        try {
+            if (here.deadline == null) {
+                return process.waitFor()
+            }
+            long remaining = here.deadline - System.nanoTime()
+            if (remaining > 0 && process.waitFor(remaining, TimeUnit.NANOSECONDS)) {
+                return process.exitValue()
+            }
+            kill(process)
+            throw new PipelineFailure('Timeout has been exceeded', 'ABORTED')
+        } catch (InterruptedException e) {
+            kill(process)
+            throw here.pastDeadline ? new PipelineFailure('Timeout has been exceeded', 'ABORTED') : e
+        }
+    }
+
+    private static void kill(Process process) {
+        process.descendants().each { it.destroyForcibly() }
+        process.destroyForcibly()
+        process.waitFor()
+    }
+
+    def withEnv(List overrides, Closure body) {
+        StepContext inner = context().withEnvironment(overrides.collect { String.valueOf(it) })
+        return block('withEnv', null, inner, body)
+    }
+
+    /** Branches run concurrently, each on its own thread; the step fails after all finish if any failed. */
+    def parallel(Map branches) {
+        boolean failFast = branches.failFast as boolean
+        Map<String, Closure> bodies = branches.findAll { it.key != 'failFast' } as Map<String, Closure>
+        StepContext here = context()
+        step('parallel')
+        Map<String, Object> results = Collections.synchronizedMap([:])
+        Map<String, Throwable> failures = Collections.synchronizedMap(new LinkedHashMap<String, Throwable>())
+        List<Thread> threads = []
+        bodies.each { String name, Closure body ->
+            StepContext branch = here.inBranch(name)
+            threads << pipelineRun.startThread(name, branch) {
+                branch.log("[Pipeline] { (Branch: ${name})")
+                try {
+                    results[name] = body.call()
+                } catch (Throwable failure) {
+                    failures[name] = failure
+                    if (failure instanceof PipelineFailure) {
+                        branch.log("ERROR: ${failure.message}")
+                    }
+                    if (failFast) {
+                        threads.each { if (it != Thread.currentThread()) it.interrupt() }
+                    }
+                } finally {
+                    branch.log('[Pipeline] }')
+                }
+            }
+        }
+        try {
+            threads.each { it.join() }
+        } catch (InterruptedException e) {
+            threads.each { it.interrupt() }
+            threads.each { it.join() }
+            throw e
+        } finally {
+            step('// parallel')
+        }
+        if (!failures.isEmpty()) {
+            Map.Entry<String, Throwable> first = failures.entrySet().iterator().next()
+            if (first.value instanceof PipelineFailure) {
+                throw new PipelineFailure("Failed in branch ${first.key}: ${first.value.message}", ((PipelineFailure) first.value).result)
+            }
+            throw first.value
+        }
+        return results
+    }
+
+    String libraryResource(CharSequence resource) {
+        return libraryResource([resource: resource])
+    }
+
+    String libraryResource(Map args) {
+        step('libraryResource')
+        byte[] bytes = pipelineRun.library.resource(String.valueOf(args.resource))
+        String encoding = args.encoding?.toString()
+        if (encoding == 'Base64') {
+            return Base64.encoder.encodeToString(bytes)
+        }
+        return new String(bytes, encoding ?: 'UTF-8')
+    }
+
+    /** Only the Mask Passwords plugin's wrapper exists here; other wrappers fail as unknown ones do. */
+    def wrap(Map wrapper, Closure body) {
+        String type = String.valueOf(wrapper['$class'])
+        if (type != 'MaskPasswordsBuildWrapper' &&
+                type != 'com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper') {
+            throw new IllegalArgumentException("No known implementation of jenkins.tasks.SimpleBuildWrapper is named ${type}")
+        }
+        List<String> values = (wrapper.varPasswordPairs ?: []).collect { Map pair -> pair.password?.toString() }
+        return block('wrap', null, context().withMasked(values), body)
+    }
+
+    def timeout(Number minutes, Closure body) {
+        return timeout([time: minutes, unit: 'MINUTES'], body)
+    }
+
+    def timeout(Map args, Closure body) {
+        TimeUnit unit = TimeUnit.valueOf((args.unit ?: 'MINUTES').toString())
+        long nanos = unit.toNanos((args.time as Number).longValue())
+        StepContext inner = context().withDeadline(System.nanoTime() + nanos)
+        Thread blocked = Thread.currentThread()
+        Object finished = new Object()
+        boolean done = false
+        def timer = pipelineRun.timers.schedule({
+            synchronized (finished) {
+                if (!done) {
+                    blocked.interrupt()
+                }
+            }
+        } as Runnable, nanos, TimeUnit.NANOSECONDS)
+        try {
+            return block('timeout', null, inner, body)
+        } catch (InterruptedException e) {
+            if (inner.pastDeadline) {
+                throw new PipelineFailure('Timeout has been exceeded', 'ABORTED')
+            }
+            throw e
+        } finally {
+            synchronized (finished) {
+                done = true
+            }
+            timer.cancel(false)
+            Thread.interrupted() // the timer fired after the body had finished
+        }
+    }
+
+    // long, not Number: Groovy would prefer Object.sleep(long) (milliseconds) for an int argument.
+    void sleep(long seconds) {
+        sleep([time: seconds, unit: 'SECONDS'])
+    }
+
+    void sleep(Map args) {
+        step('sleep')
+        TimeUnit unit = TimeUnit.valueOf((args.unit ?: 'SECONDS').toString())
+        long millis = unit.toMillis((args.time as Number).longValue())
+        context().log("Sleeping for ${millis} ms")
+        Thread.sleep(millis)
+    }
+
+    def node(Closure body) {
+        return node('', body)
+    }
+
+    def node(CharSequence label, Closure body) {
+        StepContext here = context()
+        step('node')
+        here.log("Running on replay in ${here.directory}")
+        here.log('[Pipeline] {')
+        try {
+            return pipelineRun.within(here, body)
+        } finally {
+            here.log('[Pipeline] }')
+            step('// node')
+        }
+    }
+
+    def stage(CharSequence name, Closure body) {
+        return block('stage', name.toString(), context(), body)
+    }
+
+    def dir(CharSequence path, Closure body) {
+        StepContext here = context()
+        File target = new File(path.toString()).absolute ? new File(path.toString()) : new File(here.directory, path.toString())
+        return block('dir', null, here.inDirectory(target), body)
+    }
+
+    def retry(int count, Closure body) {
+        step('retry')
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return pipelineRun.within(context(), body)
+            } catch (PipelineFailure e) {
+                if (attempt >= count) {
+                    throw e
+                }
+                context().log("ERROR: ${e.message}")
+                context().log('Retrying')
+            }
+        }
+    }
+
+    void writeFile(Map args) {
+        step('writeFile')
+        File file = fileInWorkspace(String.valueOf(args.file))
+        file.parentFile.mkdirs()
+        file.setText(String.valueOf(args.text), (args.encoding ?: 'UTF-8').toString())
+    }
+
+    String readFile(CharSequence file) {
+        return readFile([file: file])
+    }
+
+    String readFile(Map args) {
+        step('readFile')
+        return fileInWorkspace(String.valueOf(args.file)).getText((args.encoding ?: 'UTF-8').toString())
+    }
+
+    boolean fileExists(CharSequence file) {
+        step('fileExists')
+        return fileInWorkspace(file.toString()).exists()
+    }
+
+    boolean isUnix() {
+        return File.separatorChar == '/' as char
+    }
+
+    /** library('withAwsRole'): this runner always has the library loaded. */
+    def library(CharSequence name) {
+        if (name.toString().split('@')[0] != LocalLibrary.NAME) {
+            throw new PipelineFailure("No library named ${name} found; this runner loads only ${LocalLibrary.NAME}")
+        }
+        return null
+    }
+
+    private File fileInWorkspace(String path) {
+        File file = new File(path)
+        return file.absolute ? file : new File(context().directory, path)
+    }
+}
