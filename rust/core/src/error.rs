@@ -1,0 +1,265 @@
+//! The one error type of the core. Every message says what to do next; none carries a secret.
+
+use thiserror::Error;
+
+/// How the JNI layer (and a CLI) groups errors; each maps to one Java exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Bad input or configuration; nothing was sent, or Vault said 400.
+    InvalidRequest,
+    /// Vault said 403, or refused the login.
+    PermissionDenied,
+    /// Network, 429/5xx, sealed Vault, deadline passed: worth trying again later.
+    Unavailable,
+    /// A bug, or an answer this code does not understand.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BrokerError {
+    // ---- InvalidRequest -------------------------------------------------------------------
+    #[error("no purpose given: call it as withAwsRole('<purpose>') {{ ... }}, e.g. withAwsRole('ecr-push')")]
+    MissingPurpose,
+
+    #[error("unknown request key `{key}`: valid keys are {valid}")]
+    UnknownKey { key: String, valid: String },
+
+    #[error("request key `{key}` is given twice: pass it once")]
+    DuplicateKey { key: String },
+
+    #[error("the request has an odd number of strings ({count}): it must alternate key, value")]
+    OddPairs { count: usize },
+
+    #[error("invalid {key} {value:?}: {hint}")]
+    InvalidValue {
+        key: &'static str,
+        value: String,
+        hint: String,
+    },
+
+    #[error("no Vault address: set VAULT_ADDR on the Jenkins controller or pass vault_addr")]
+    MissingVaultAddr,
+
+    #[error(
+        "no Vault credentials: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), \
+         or VAULT_JWT/VAULT_JWT_FILE with VAULT_JWT_ROLE, or VAULT_K8S_ROLE on the Jenkins \
+         controller, or pass the matching vault_* keys{detail}"
+    )]
+    MissingVaultCredentials { detail: String },
+
+    #[error("cannot use the config file {path}: {reason}; fix the file or unset WITHAWSROLE_CONFIG/config_file")]
+    Config { path: String, reason: String },
+
+    #[error("cannot read {what} {path}: {reason}; check that the Jenkins controller can read it")]
+    LocalFile {
+        what: &'static str,
+        path: String,
+        reason: String,
+    },
+
+    #[error("Vault rejected the request to {path} ({status}): {message}; {hint}")]
+    VaultRejected {
+        path: String,
+        status: u16,
+        message: String,
+        hint: String,
+    },
+
+    #[error(
+        "the requested lifetime is too long for {path}: {message}; lower ttl (e.g. ttl: '1h'), \
+         or ask your Vault admin to raise max_sts_ttl on the Vault role, or raise the IAM \
+         role's MaxSessionDuration (up to 12h); note that role chaining (Vault's own \
+         credentials being a role) caps sessions at 1h"
+    )]
+    DurationTooLong { path: String, message: String },
+
+    // ---- PermissionDenied -----------------------------------------------------------------
+    #[error(
+        "Vault denied `update` on {path}: ask your Vault admin to add it to the policy of the \
+         token/AppRole used by Jenkins"
+    )]
+    Forbidden { path: String },
+
+    #[error("Vault refused the {method} login at {path}: {message}; {hint}")]
+    LoginDenied {
+        method: &'static str,
+        path: String,
+        message: String,
+        hint: &'static str,
+    },
+
+    // ---- Unavailable ----------------------------------------------------------------------
+    #[error(
+        "cannot reach Vault at {addr}: {cause}; check VAULT_ADDR, the network and TLS settings \
+         (VAULT_CACERT)"
+    )]
+    Unreachable { addr: String, cause: String },
+
+    #[error("Vault answered {status} on {path}: {message}; {hint}")]
+    VaultUnavailable {
+        status: u16,
+        path: String,
+        message: String,
+        hint: String,
+    },
+
+    #[error(
+        "gave up after {seconds} s and {attempts} attempt(s); last cause: {last_cause}. Try again \
+         later, or raise WITHAWSROLE_DEADLINE_SECONDS if Vault is merely slow"
+    )]
+    DeadlineExceeded {
+        seconds: u64,
+        attempts: u32,
+        last_cause: String,
+    },
+
+    // ---- Internal -------------------------------------------------------------------------
+    #[error(
+        "unexpected answer from Vault on {path}: {detail}; this is a bug or an incompatible \
+         Vault: please report it"
+    )]
+    UnexpectedResponse { path: String, detail: String },
+
+    #[error("internal error: {0}; please report it")]
+    Internal(String),
+}
+
+impl BrokerError {
+    pub fn kind(&self) -> ErrorKind {
+        use BrokerError::*;
+        match self {
+            MissingPurpose
+            | UnknownKey { .. }
+            | DuplicateKey { .. }
+            | OddPairs { .. }
+            | InvalidValue { .. }
+            | MissingVaultAddr
+            | MissingVaultCredentials { .. }
+            | Config { .. }
+            | LocalFile { .. }
+            | VaultRejected { .. }
+            | DurationTooLong { .. } => ErrorKind::InvalidRequest,
+            Forbidden { .. } | LoginDenied { .. } => ErrorKind::PermissionDenied,
+            Unreachable { .. } | VaultUnavailable { .. } | DeadlineExceeded { .. } => {
+                ErrorKind::Unavailable
+            }
+            UnexpectedResponse { .. } | Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Worth another attempt with backoff (the retry loop also checks the deadline).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            BrokerError::Unreachable { .. } | BrokerError::VaultUnavailable { .. }
+        )
+    }
+
+    pub(crate) fn invalid(key: &'static str, value: &str, hint: impl Into<String>) -> Self {
+        BrokerError::InvalidValue {
+            key,
+            value: truncate(value, 200),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` characters (on a char boundary), marking the cut.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((i, _)) => format!("{}…", &s[..i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_message_tells_what_to_ask_the_vault_admin() {
+        let e = BrokerError::Forbidden {
+            path: "aws/sts/ecr-push".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Vault denied `update` on aws/sts/ecr-push: ask your Vault admin to add it to the \
+             policy of the token/AppRole used by Jenkins"
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    }
+
+    #[test]
+    fn every_kind_is_reachable() {
+        assert_eq!(
+            BrokerError::MissingPurpose.kind(),
+            ErrorKind::InvalidRequest
+        );
+        assert_eq!(
+            BrokerError::Unreachable {
+                addr: "http://x".into(),
+                cause: "refused".into()
+            }
+            .kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            BrokerError::Internal("x".into()).kind(),
+            ErrorKind::Internal
+        );
+    }
+
+    #[test]
+    fn duration_error_lists_all_remedies() {
+        let msg = BrokerError::DurationTooLong {
+            path: "aws/sts/deploy".into(),
+            message: "DurationSeconds exceeds the MaxSessionDuration".into(),
+        }
+        .to_string();
+        for needle in [
+            "lower ttl",
+            "max_sts_ttl",
+            "MaxSessionDuration",
+            "role chaining",
+            "1h",
+        ] {
+            assert!(msg.contains(needle), "{needle} missing from {msg}");
+        }
+    }
+
+    #[test]
+    fn only_transient_errors_are_retryable() {
+        assert!(BrokerError::VaultUnavailable {
+            status: 503,
+            path: "p".into(),
+            message: "sealed".into(),
+            hint: String::new()
+        }
+        .is_retryable());
+        assert!(!BrokerError::Forbidden { path: "p".into() }.is_retryable());
+        assert!(!BrokerError::VaultRejected {
+            path: "p".into(),
+            status: 400,
+            message: "m".into(),
+            hint: String::new()
+        }
+        .is_retryable());
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("abc", 5), "abc");
+    }
+}

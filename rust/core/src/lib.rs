@@ -1,0 +1,33 @@
+//! withAwsRole core: short-lived AWS credentials from Vault's AWS secrets engine
+//! (`POST <mount>/sts/<role>`), with request validation, a single-flight expiring cache,
+//! retries and user-facing errors. No JNI here: `rust/jni` only converts and maps.
+//!
+//! ```no_run
+//! use withawsrole_core::CredentialBroker;
+//! let broker = CredentialBroker::from_process_env()?;
+//! let issued = broker.credentials(&[("purpose".into(), "ecr-push".into())])?;
+//! for (key, value) in issued.pairs() { /* hand to the caller */ let _ = (key, value); }
+//! # Ok::<(), withawsrole_core::BrokerError>(())
+//! ```
+
+pub mod broker;
+pub mod cache;
+pub mod clock;
+pub mod error;
+pub mod request;
+pub mod retry;
+pub mod secret;
+pub mod session;
+pub mod ttl;
+pub mod vault;
+
+pub use broker::{BrokerOptions, CredentialBroker, Credentials, IssuedCredentials, Stats};
+pub use cache::{CacheStatus, RefreshPolicy};
+pub use clock::{Clock, Jitter, ManualClock, Sleeper, SystemClock};
+pub use error::{BrokerError, ErrorKind};
+pub use request::{pairs_from_flat, parse_request, CredentialRequest, REQUEST_KEYS};
+pub use retry::RetryPolicy;
+pub use secret::SecretString;
+
+/// The crate version (reported by `Library_version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,85 @@
+//! JNI exports of withAwsRole. Keep in sync with
+//! `bridge/.../org/withawsrole/bridge/internal/Native.java` and docs/architecture.md.
+//!
+//! Only conversions, error mapping and panic catching live here; every decision about Vault is
+//! in `withawsrole_core`. Every export body runs inside [`run_ffi_safe`].
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod ffi;
+
+use jni::objects::{JClass, JObjectArray, JString};
+use jni::EnvUnowned;
+use once_cell::sync::Lazy;
+use withawsrole_core::{BrokerError, CredentialBroker};
+
+use crate::ffi::{pairs_to_java, run_ffi_safe, strings_from_java, BridgeError};
+
+/// One broker per loaded library, i.e. per JVM (the bridge loads the library once).
+static BROKER: Lazy<Result<CredentialBroker, BrokerError>> =
+    Lazy::new(CredentialBroker::from_process_env);
+
+fn broker() -> Result<&'static CredentialBroker, BridgeError> {
+    BROKER.as_ref().map_err(|e| BridgeError::Broker(e.clone()))
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1credentials<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_pairs: JObjectArray<'local, JString<'local>>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let flat = strings_from_java(env, &request_pairs)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let issued = broker()?.credentials(&pairs)?;
+        pairs_to_java(env, issued.pairs())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1stats<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let stats = broker()?.stats();
+        pairs_to_java(env, stats.pairs())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1clearCache<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) {
+    run_ffi_safe(&mut env, |_env| {
+        broker()?.clear_cache();
+        Ok(())
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Library_1version<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> JString<'local> {
+    run_ffi_safe(&mut env, |env| {
+        Ok(JString::from_str(env, withawsrole_core::VERSION)?)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Diagnostics_1panic<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    message: JString<'local>,
+) {
+    run_ffi_safe(&mut env, |env| {
+        let message = if message.is_null() {
+            String::from("(no message)")
+        } else {
+            message.try_to_string(env)?
+        };
+        panic!("{message}");
+    })
+}
