@@ -3,9 +3,13 @@ WORLD_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RUN=$WORLD_DIR/.run
 CACHE=${WITHAWSROLE_CACHE:-$HOME/.cache/withawsrole}
 VENV=$CACHE/world-venv
-FRONT_PORT=18200
-OPENBAO_PORT=18201
-MOTO_PORT=18202
+# WORLD_PORT_BASE moves the whole world, so a second checkout (a local CI run) can have its own.
+# OpenBao's dev server also takes its API port + 1 for its cluster listener: moto sits at base + 3.
+WORLD_PORT_BASE=${WORLD_PORT_BASE:-18200}
+FRONT_PORT=$WORLD_PORT_BASE
+OPENBAO_PORT=$((WORLD_PORT_BASE + 1))
+MOTO_PORT=$((WORLD_PORT_BASE + 3))
+export WORLD_FRONT_PORT=$FRONT_PORT WORLD_OPENBAO_PORT=$OPENBAO_PORT WORLD_MOTO_PORT=$MOTO_PORT
 # Start/stop order matters: the front depends on OpenBao and moto.
 SERVICES="moto openbao front"
 

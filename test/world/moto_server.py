@@ -11,7 +11,7 @@ is lenient where real AWS is strict, and our client must meet the strict behavio
 Each patch checks that the moto internals it wraps still exist, so a moto upgrade that moves
 them fails loudly at start instead of silently dropping a check.
 
-Usage: python moto_server.py -H 127.0.0.1 -p 18202   (same arguments as moto_server)
+Usage: python moto_server.py -H 127.0.0.1 -p 18203   (same arguments as moto_server)
 """
 
 import sys

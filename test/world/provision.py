@@ -23,9 +23,10 @@ from botocore.exceptions import ClientError
 HERE = Path(__file__).resolve().parent
 RUN = HERE / ".run"
 ACCOUNT = "123456789012"
-FRONT = "http://127.0.0.1:18200"
-OPENBAO = "http://127.0.0.1:18201"
-MOTO = "http://127.0.0.1:18202"
+# Ports come from lib.sh (WORLD_PORT_BASE); the defaults are the documented ones.
+FRONT = f"http://127.0.0.1:{os.environ.get('WORLD_FRONT_PORT', '18200')}"
+OPENBAO = f"http://127.0.0.1:{os.environ.get('WORLD_OPENBAO_PORT', '18201')}"
+MOTO = f"http://127.0.0.1:{os.environ.get('WORLD_MOTO_PORT', '18203')}"
 ROOT_TOKEN = "world-root"
 REGION = "us-east-1"
 VAULT_USER = "vault-aws-engine"
@@ -258,14 +259,14 @@ def write_env(bao: dict) -> None:
     empty.write_text("")  # the aws CLI and SDKs read this instead of the user's ~/.aws files
     lines = [
         "# Written by test/world/up. Source it: `. test/world/.run/env`. Holds minted secrets.",
-        "export VAULT_ADDR=http://127.0.0.1:18200",
+        f"export VAULT_ADDR={FRONT}",
         f"export VAULT_TOKEN={bao['token']}",
         f"export VAULT_ROLE_ID={bao['role_id']}",
         f"export VAULT_SECRET_ID={bao['secret_id']}",
         f"export WORLD_ROOT_TOKEN={ROOT_TOKEN}",
-        "export WORLD_CONTROL_URL=http://127.0.0.1:18200/_world",
-        "export WORLD_OPENBAO_ADDR=http://127.0.0.1:18201",
-        "export AWS_ENDPOINT_URL=http://127.0.0.1:18202",
+        f"export WORLD_CONTROL_URL={FRONT}/_world",
+        f"export WORLD_OPENBAO_ADDR={OPENBAO}",
+        f"export AWS_ENDPOINT_URL={MOTO}",
         f"export AWS_REGION={REGION}",
         f"export AWS_DEFAULT_REGION={REGION}",
         f"export AWS_CONFIG_FILE={empty}",

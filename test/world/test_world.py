@@ -69,7 +69,7 @@ def clean_world():
     try:
         control("POST", "reset")
     except requests.ConnectionError:
-        pytest.exit("the front does not answer on 127.0.0.1:18200: run test/world/up", returncode=2)
+        pytest.exit("the front does not answer on VAULT_ADDR: run test/world/up", returncode=2)
     yield
     control("POST", "reset")
 
