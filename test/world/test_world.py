@@ -541,7 +541,7 @@ def test_both_token_fields_mode_answers_like_vault_1_13_to_1_15():
 
 # --- moto_server.py's STS fixes, in-process (no waiting 15 minutes for expiry) -----------------------
 
-def test_moto_patches_refuse_expired_credentials_and_long_durations():
+def test_moto_patches_refuse_expired_credentials_and_long_durations(monkeypatch):
     import datetime
 
     import moto_server
@@ -580,5 +580,8 @@ def test_moto_patches_refuse_expired_credentials_and_long_durations():
         with pytest.raises(ClientError, match="ExpiredToken"):
             assumed.list_users()
 
+    # In-process moto intercepts only AWS's own endpoint names: the world's AWS_ENDPOINT_URL would
+    # send these calls to the world's moto server instead.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         scenario()
