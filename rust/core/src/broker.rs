@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Semaphore;
@@ -12,15 +13,18 @@ use crate::cache::{CacheStatus, Expiring, RefreshPolicy, SingleFlightCache};
 use crate::clock::{
     epoch_seconds, rfc3339_utc, Clock, Jitter, Sleeper, SplitMixJitter, SystemClock, TokioSleeper,
 };
+use crate::config::ConfigCache;
 use crate::error::{truncate, BrokerError};
 use crate::request::{
-    parse_request, process_env, CacheKey, CredentialRequest, EnvLookup, VaultAuth, VaultEndpoint,
-    REQUEST_KEYS,
+    parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup, RequestPairs,
+    VaultAuth, VaultEndpoint, REQUEST_KEYS,
 };
 use crate::retry::{remaining, Retrier, RetryPolicy};
 use crate::secret::SecretString;
-use crate::ttl::MIN_TTL_SECONDS;
-use crate::vault::{CallError, LoginAnswer, StsAnswer, VaultConnection};
+use crate::ttl::{MAX_TTL_SECONDS, MIN_TTL_SECONDS};
+use crate::vault::{
+    is_tls_trust_failure, login_jwt, CallError, LoginAnswer, StsAnswer, VaultConnection,
+};
 
 pub const DEADLINE_ENV: &str = "WITHAWSROLE_DEADLINE_SECONDS";
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
@@ -181,6 +185,10 @@ struct LoginToken {
     token: SecretString,
     expires_at: SystemTime,
     lease: Duration,
+    /// Vault said `auth/token/renew-self` may extend it.
+    renewable: bool,
+    /// The lease of the login that made it (renewals keep it), to spot Vault's max TTL.
+    full_lease: Duration,
 }
 
 impl Expiring for LoginToken {
@@ -197,12 +205,28 @@ struct Inner {
     /// The fallback variables of REQUEST_KEYS, read once: a JVM's environment never changes,
     /// and reading it on every cache hit would cost more than the hit itself.
     env_snapshot: HashMap<&'static str, String>,
+    /// Parsed purposes configs (config_text / config_file), so a cache hit parses no TOML.
+    configs: ConfigCache,
+    /// Requests as parsed, by their exact pairs: Jenkins sends the same pairs again and again
+    /// (parallel branches, every block of a build), and parsing with validation costs more than
+    /// the rest of a cache hit. The pairs (secrets among them) are wiped when dropped.
+    parsed: RwLock<HashMap<RequestPairs, Arc<Parsed>>>,
     credentials: SingleFlightCache<CacheKey, Credentials>,
     logins: SingleFlightCache<String, LoginToken>,
     connections: Mutex<HashMap<VaultEndpoint, Arc<VaultConnection>>>,
     permits: Semaphore,
     counters: Counters,
 }
+
+/// A request as parsed once: its validated form and its cache key.
+struct Parsed {
+    request: CredentialRequest,
+    key: CacheKey,
+}
+
+/// Distinct requests remembered as parsed (each build has its own session name); beyond this the
+/// memo starts over.
+const MAX_PARSED: usize = 1024;
 
 /// Owns one small tokio runtime; every method blocks the calling (JVM) thread.
 pub struct CredentialBroker {
@@ -230,6 +254,8 @@ impl CredentialBroker {
             .collect();
         let inner = Inner {
             env_snapshot,
+            configs: ConfigCache::new(),
+            parsed: RwLock::new(HashMap::new()),
             credentials: SingleFlightCache::new(options.refresh),
             logins: SingleFlightCache::new(options.refresh),
             connections: Mutex::new(HashMap::new()),
@@ -248,20 +274,69 @@ impl CredentialBroker {
         &self,
         pairs: &[(String, String)],
     ) -> Result<IssuedCredentials, BrokerError> {
-        let env = |var: &str| self.inner.env_snapshot.get(var).cloned();
-        let request = parse_request(pairs, &env)?;
-        let key = request.cache_key();
+        let parsed = self.parsed(pairs)?;
         let now = self.inner.options.clock.now();
-        if let Some(credentials) = self.inner.credentials.get_fresh(&key, now) {
+        if let Some(credentials) = self.inner.credentials.get_fresh(&parsed.key, now) {
             bump(&self.inner.counters.cache_hits);
             return Ok(IssuedCredentials {
                 credentials,
                 cache: CacheStatus::Hit,
-                region: request.region,
+                region: parsed.request.region.clone(),
             });
         }
-        self.runtime
-            .block_on(self.inner.clone().credentials_slow(request, key))
+        self.runtime.block_on(
+            self.inner
+                .clone()
+                .credentials_slow(parsed.request.clone(), parsed.key.clone()),
+        )
+    }
+
+    fn parse(&self, pairs: &[(String, String)]) -> Result<CredentialRequest, BrokerError> {
+        let env = |var: &str| self.inner.env_snapshot.get(var).cloned();
+        parse_request_with(pairs, &env, &self.inner.configs)
+    }
+
+    /// [`parse`](Self::parse), remembered by the exact pairs unless the request reads a config
+    /// file (which may change under us; its own cache checks the file's size and mtime).
+    fn parsed(&self, pairs: &[(String, String)]) -> Result<Arc<Parsed>, BrokerError> {
+        let memo = &self.inner.parsed;
+        if let Some(p) = memo.read().unwrap_or_else(|p| p.into_inner()).get(pairs) {
+            return Ok(p.clone());
+        }
+        let request = self.parse(pairs)?;
+        let parsed = Arc::new(Parsed {
+            key: request.cache_key(),
+            request,
+        });
+        let given = |key: &str| pairs.iter().any(|(k, v)| k == key && !v.trim().is_empty());
+        let env_file = self
+            .inner
+            .env_snapshot
+            .get("WITHAWSROLE_CONFIG")
+            .is_some_and(|v| !v.trim().is_empty());
+        if !given("config_file") && (given("config_text") || !env_file) {
+            let mut memo = memo.write().unwrap_or_else(|p| p.into_inner());
+            if memo.len() >= MAX_PARSED {
+                memo.clear();
+            }
+            memo.insert(RequestPairs::from(pairs.to_vec()), parsed.clone());
+        }
+        Ok(parsed)
+    }
+
+    /// Always asks Vault, bypassing the credential cache and single-flight (the login token is
+    /// still reused): the naive baseline of `examples/bench.rs`, and a diagnostic.
+    pub fn fetch_uncached(
+        &self,
+        pairs: &[(String, String)],
+    ) -> Result<IssuedCredentials, BrokerError> {
+        let request = self.parse(pairs)?;
+        let credentials = self.runtime.block_on(self.inner.fetch(&request))?;
+        Ok(IssuedCredentials {
+            credentials: Arc::new(credentials),
+            cache: CacheStatus::Miss,
+            region: request.region,
+        })
     }
 
     pub fn stats(&self) -> Stats {
@@ -349,8 +424,33 @@ impl Inner {
                     self.logins.invalidate(&login_key(request));
                     relogged = true;
                 }
+                // A static token has nothing to log in again with. Vault says 403 both for a
+                // policy denial and for a dead token: ask which, so the message says what to do.
+                Err(e @ BrokerError::Forbidden { .. }) if !from_cache => {
+                    return Err(self.explain_static_403(request, &connection, e).await);
+                }
                 other => return other,
             }
+        }
+    }
+
+    async fn explain_static_403(
+        &self,
+        request: &CredentialRequest,
+        connection: &VaultConnection,
+        forbidden: BrokerError,
+    ) -> BrokerError {
+        let VaultAuth::Token(token) = &request.auth else {
+            return forbidden;
+        };
+        let lookup = tokio::time::timeout(Duration::from_secs(10), connection.lookup_self(token));
+        match lookup.await {
+            Ok(Err(CallError::Status {
+                status: 401 | 403, ..
+            })) => BrokerError::TokenRejected {
+                addr: request.vault.addr.clone(),
+            },
+            _ => forbidden,
         }
     }
 
@@ -399,17 +499,27 @@ impl Inner {
                 token: t.clone(),
                 expires_at: SystemTime::UNIX_EPOCH,
                 lease: Duration::ZERO,
+                renewable: false,
+                full_lease: Duration::ZERO,
             };
             return Ok((Arc::new(given), false));
         }
         let clock = self.options.clock.clone();
+        let key = login_key(request);
+        // The token being replaced, if its refresh time has come: renewing it spares a login
+        // (an AppRole secret_id may have few uses; a build's JWT may be gone).
+        let previous = self.logins.get_stale(&key);
         let (token, status) = self
             .logins
             .get_or_load(
-                &login_key(request),
+                &key,
                 || clock.now(),
                 &*self.options.jitter,
                 || async {
+                    if let Some(renewed) = self.renew(request, connection, previous, deadline).await
+                    {
+                        return Ok(renewed);
+                    }
                     self.retrier(deadline)
                         .run(
                             || self.login_once(request, connection, deadline),
@@ -420,6 +530,50 @@ impl Inner {
             )
             .await?;
         Ok((token, status == CacheStatus::Hit))
+    }
+
+    /// `renew-self` for a renewable login token that has not expired yet; `None` means log in
+    /// instead (not renewable, refused, or Vault's max TTL leaves too little to be worth it).
+    async fn renew(
+        &self,
+        request: &CredentialRequest,
+        connection: &VaultConnection,
+        previous: Option<Arc<LoginToken>>,
+        deadline: SystemTime,
+    ) -> Option<LoginToken> {
+        let previous = previous?;
+        let now = self.options.clock.now();
+        if !previous.renewable || now >= previous.expires_at {
+            return None;
+        }
+        let left = remaining(&*self.options.clock, deadline)?;
+        let _permit = self.permits.acquire().await.ok()?;
+        let answer = match tokio::time::timeout(left, connection.renew_self(&previous.token)).await
+        {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => {
+                let e = login_error(e, request);
+                tracing::info!("renewing the Vault login token failed ({e}); logging in again");
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let lease = Duration::from_secs(answer.lease_duration);
+        if !renewal_worth_keeping(previous.full_lease, lease) {
+            tracing::info!("the Vault login token is near its max TTL; logging in again");
+            return None;
+        }
+        tracing::info!(
+            "renewed the Vault login token for {} s",
+            answer.lease_duration
+        );
+        Some(LoginToken {
+            token: answer.token,
+            expires_at: now + lease,
+            lease,
+            renewable: answer.renewable,
+            full_lease: previous.full_lease,
+        })
     }
 
     async fn login_once(
@@ -435,10 +589,12 @@ impl Inner {
             .map_err(|_| BrokerError::Internal("the Vault call limiter was closed".into()))?;
         let left = remaining(&*self.options.clock, deadline)
             .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+        // A missing or empty JWT file is the caller's to fix, found before anything is sent.
+        let jwt = login_jwt(&request.auth)?;
         bump(&self.counters.vault_logins);
         let started = self.options.clock.now();
         let answer: LoginAnswer =
-            match tokio::time::timeout(left, connection.login(&request.auth)).await {
+            match tokio::time::timeout(left, connection.login(&request.auth, jwt.as_ref())).await {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => return Err(login_error(e, request)),
                 Err(_) => return Err(timeout_error(&request.vault.addr, left)),
@@ -452,6 +608,8 @@ impl Inner {
             token: answer.token,
             expires_at: started + lease,
             lease,
+            renewable: answer.renewable,
+            full_lease: lease,
         })
     }
 
@@ -464,6 +622,89 @@ impl Inner {
         map.insert(endpoint.clone(), c.clone());
         Ok(c)
     }
+}
+
+// ---- Vault calls for sibling modules (child_token) -------------------------------------------
+
+impl CredentialBroker {
+    /// A fallback variable of REQUEST_KEYS, as read when the broker was built.
+    pub(crate) fn env_fallback(&self, var: &str) -> Option<String> {
+        self.inner.env_snapshot.get(var).cloned()
+    }
+
+    /// Any other variable, through the broker's (injected) environment.
+    pub(crate) fn env_var(&self, var: &str) -> Option<String> {
+        (self.inner.options.env)(var)
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.inner.options.clock.now()
+    }
+
+    /// Runs `call` with a connection to `request`'s Vault and the token the request logs in with
+    /// (the given token, or the cached single-flight login), as a credential fetch does:
+    /// transient failures are retried within the deadline, and a 403 on a cached login token is
+    /// answered by one fresh login.
+    pub(crate) fn vault_call<T, F, Fut>(
+        &self,
+        request: &CredentialRequest,
+        call: F,
+    ) -> Result<T, BrokerError>
+    where
+        F: Fn(Arc<VaultConnection>, SecretString) -> Fut,
+        Fut: Future<Output = Result<T, BrokerError>>,
+    {
+        self.runtime.block_on(self.inner.vault_call(request, call))
+    }
+}
+
+impl Inner {
+    async fn vault_call<T, F, Fut>(
+        &self,
+        request: &CredentialRequest,
+        call: F,
+    ) -> Result<T, BrokerError>
+    where
+        F: Fn(Arc<VaultConnection>, SecretString) -> Fut,
+        Fut: Future<Output = Result<T, BrokerError>>,
+    {
+        let deadline = self.options.clock.now() + self.options.deadline;
+        let connection = self.connection(&request.vault)?;
+        let mut relogged = false;
+        loop {
+            let (token, from_cache) = self.token(request, &connection, deadline).await?;
+            let attempt = || async {
+                let _permit = self.permits.acquire().await.map_err(|_| {
+                    BrokerError::Internal("the Vault call limiter was closed".into())
+                })?;
+                let left = remaining(&*self.options.clock, deadline)
+                    .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+                match tokio::time::timeout(left, call(connection.clone(), token.token.clone()))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(timeout_error(&request.vault.addr, left)),
+                }
+            };
+            let result = self
+                .retrier(deadline)
+                .run(attempt, || bump(&self.counters.retries))
+                .await;
+            match result {
+                Err(BrokerError::Forbidden { .. }) if from_cache && !relogged => {
+                    self.logins.invalidate(&login_key(request));
+                    relogged = true;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Near its max TTL Vault renews a token for ever less time; below half of what the login gave,
+/// a fresh login is worth more than a string of ever shorter renewals.
+fn renewal_worth_keeping(full_lease: Duration, renewed: Duration) -> bool {
+    !renewed.is_zero() && renewed * 2 >= full_lease
 }
 
 fn login_key(request: &CredentialRequest) -> String {
@@ -485,7 +726,10 @@ fn credentials_from(
     let lease = Duration::from_secs(
         answer
             .lease_duration
-            .unwrap_or_else(|| u64::from(request.ttl_seconds.unwrap_or(MIN_TTL_SECONDS))),
+            .unwrap_or_else(|| u64::from(request.ttl_seconds.unwrap_or(MIN_TTL_SECONDS)))
+            // STS sessions last at most 12 h: more is a broken answer, and 2^64-1 s would
+            // overflow the SystemTime below.
+            .min(u64::from(MAX_TTL_SECONDS)),
     );
     Credentials {
         access_key_id: answer.access_key,
@@ -549,14 +793,30 @@ fn unavailable_hint(status: u16) -> &'static str {
     }
 }
 
+/// No answer: an untrusted certificate is a configuration problem (not retried), anything else
+/// is the network's.
+fn transport_error(request: &CredentialRequest, cause: String) -> BrokerError {
+    if is_tls_trust_failure(&cause) {
+        return BrokerError::TlsUntrusted {
+            addr: request.vault.addr.clone(),
+            cause,
+            cacert: match &request.vault.cacert {
+                Some(path) => format!("now VAULT_CACERT={path}"),
+                None => "VAULT_CACERT is not set".to_owned(),
+            },
+        };
+    }
+    BrokerError::Unreachable {
+        addr: request.vault.addr.clone(),
+        cause,
+    }
+}
+
 /// Maps a failed `<mount>/sts/<role>` call to what the user should do.
 fn sts_error(e: CallError, request: &CredentialRequest, secrets: &[&SecretString]) -> BrokerError {
     let path = request.sts_path();
     match e {
-        CallError::Transport(cause) => BrokerError::Unreachable {
-            addr: request.vault.addr.clone(),
-            cause,
-        },
+        CallError::Transport(cause) => transport_error(request, cause),
         CallError::Decode(detail) => BrokerError::UnexpectedResponse { path, detail },
         CallError::Status { status, errors } => {
             let message = vault_message(&errors, secrets);
@@ -628,10 +888,7 @@ fn login_error(e: CallError, request: &CredentialRequest) -> BrokerError {
         };
     let path = format!("auth/{mount}/login");
     match e {
-        CallError::Transport(cause) => BrokerError::Unreachable {
-            addr: request.vault.addr.clone(),
-            cause,
-        },
+        CallError::Transport(cause) => transport_error(request, cause),
         CallError::Decode(detail) => BrokerError::UnexpectedResponse { path, detail },
         CallError::Status { status, errors } => {
             let message = vault_message(&errors, &secrets);
@@ -657,6 +914,7 @@ fn login_error(e: CallError, request: &CredentialRequest) -> BrokerError {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::request::parse_request;
 
     fn request() -> CredentialRequest {
         let env = |k: &str| match k {
@@ -800,6 +1058,53 @@ mod tests {
         assert_eq!(map["expires_at_epoch_seconds"], "1735689599");
         assert_eq!(map["cache"], "miss");
         assert!(!format!("{issued:?}").contains("\"sk\""));
+    }
+
+    #[test]
+    fn parsed_requests_are_remembered_but_config_files_are_read_again() {
+        let broker =
+            CredentialBroker::new(BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap())
+                .unwrap();
+        let pairs = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            [
+                ("purpose", "deploy"),
+                ("vault_addr", "http://v:8200"),
+                ("vault_token", "t"),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+        };
+        let text = pairs(&[("config_text", "[purposes.deploy]\nttl = \"1h\"\n")]);
+        let a = broker.parsed(&text).unwrap();
+        assert!(Arc::ptr_eq(&a, &broker.parsed(&text).unwrap()));
+        assert_eq!(a.request.ttl_seconds, Some(3600));
+
+        let dir = std::env::temp_dir().join(format!("withawsrole-memo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("purposes.toml");
+        std::fs::write(&path, "[purposes.deploy]\nttl = \"1h\"\n").unwrap();
+        let file = pairs(&[("config_file", path.to_str().unwrap())]);
+        assert_eq!(
+            broker.parsed(&file).unwrap().request.ttl_seconds,
+            Some(3600)
+        );
+        std::fs::write(&path, "[purposes.deploy]\nttl = \"30m\"\n").unwrap();
+        assert_eq!(
+            broker.parsed(&file).unwrap().request.ttl_seconds,
+            Some(1800)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn renewals_near_the_max_ttl_give_way_to_a_login() {
+        let s = Duration::from_secs;
+        assert!(renewal_worth_keeping(s(3600), s(3600)));
+        assert!(renewal_worth_keeping(s(3600), s(1800)));
+        assert!(!renewal_worth_keeping(s(3600), s(1799)));
+        assert!(!renewal_worth_keeping(s(3600), Duration::ZERO));
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub trait Expiring {
 }
 
 /// When to stop handing out a value: `max(min_margin, lease * lease_fraction)` before expiry,
-/// plus up to `jitter_fraction` of that margin so many caches do not refresh at one instant.
+/// but never more than half the lease (a 10 s login token is still used for 5 s), plus up to
+/// `jitter_fraction` of that margin so many caches do not refresh at one instant.
 #[derive(Debug, Clone, Copy)]
 pub struct RefreshPolicy {
     pub min_margin: Duration,
@@ -40,7 +41,10 @@ impl Default for RefreshPolicy {
 impl RefreshPolicy {
     /// The instant after which a value is no longer handed out.
     pub fn refresh_at(&self, expires_at: SystemTime, lease: Duration, jitter: f64) -> SystemTime {
-        let margin = self.min_margin.max(lease.mul_f64(self.lease_fraction));
+        let margin = self
+            .min_margin
+            .max(lease.mul_f64(self.lease_fraction))
+            .min(lease / 2);
         let margin = margin + margin.mul_f64(self.jitter_fraction * jitter.clamp(0.0, 1.0));
         expires_at
             .checked_sub(margin)
@@ -96,6 +100,15 @@ where
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         match slots.get(key)?.get() {
             Some(Ok(loaded)) if now < loaded.refresh_at => Some(loaded.value.clone()),
+            _ => None,
+        }
+    }
+
+    /// The loaded value even when it is due for refresh (e.g. a login token to renew).
+    pub fn get_stale(&self, key: &K) -> Option<Arc<V>> {
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        match slots.get(key)?.get() {
+            Some(Ok(loaded)) => Some(loaded.value.clone()),
             _ => None,
         }
     }
@@ -288,6 +301,9 @@ mod tests {
         assert_eq!(at(300, 0.0), Duration::from_secs(60));
         assert_eq!(at(3600, 0.0), Duration::from_secs(360));
         assert_eq!(at(3600, 1.0), Duration::from_secs(450));
+        // Short leases (login tokens) keep at least half their life.
+        assert_eq!(at(10, 0.0), Duration::from_secs(5));
+        assert_eq!(at(100, 0.0), Duration::from_secs(50));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

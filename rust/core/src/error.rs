@@ -58,8 +58,28 @@ pub enum BrokerError {
     )]
     MissingVaultCredentials { detail: String },
 
-    #[error("cannot use the config file {path}: {reason}; fix the file or unset WITHAWSROLE_CONFIG/config_file")]
-    Config { path: String, reason: String },
+    /// `location` is empty or like `, line 3, key `purposes.deploy.ttl``.
+    #[error(
+        "invalid purposes config {name}{location}: {reason}; fix the config (config_text, \
+         config_file or WITHAWSROLE_CONFIG)"
+    )]
+    Config {
+        name: String,
+        location: String,
+        reason: String,
+    },
+
+    #[error(
+        "cannot verify the TLS certificate of Vault at {addr}: {cause}; set VAULT_CACERT (or \
+         vault_cacert) to the PEM file of the CA that signed Vault's certificate ({cacert}); \
+         vault_skip_verify=true turns verification off, for tests only"
+    )]
+    TlsUntrusted {
+        addr: String,
+        cause: String,
+        /// What VAULT_CACERT is now, for the message: a path or "VAULT_CACERT is not set".
+        cacert: String,
+    },
 
     #[error("cannot read {what} {path}: {reason}; check that the Jenkins controller can read it")]
     LocalFile {
@@ -90,6 +110,14 @@ pub enum BrokerError {
          token/AppRole used by Jenkins"
     )]
     Forbidden { path: String },
+
+    #[error(
+        "Vault no longer accepts the token in VAULT_TOKEN/vault_token (expired or revoked): \
+         withAwsRole cannot renew or replace a static token; give the Jenkins controller a new \
+         VAULT_TOKEN (e.g. a periodic token kept alive by Vault Agent), or use AppRole, JWT or \
+         Kubernetes login, which log in again by themselves"
+    )]
+    TokenRejected { addr: String },
 
     #[error("Vault refused the {method} login at {path}: {message}; {hint}")]
     LoginDenied {
@@ -147,10 +175,13 @@ impl BrokerError {
             | MissingVaultAddr
             | MissingVaultCredentials { .. }
             | Config { .. }
+            | TlsUntrusted { .. }
             | LocalFile { .. }
             | VaultRejected { .. }
             | DurationTooLong { .. } => ErrorKind::InvalidRequest,
-            Forbidden { .. } | LoginDenied { .. } => ErrorKind::PermissionDenied,
+            Forbidden { .. } | TokenRejected { .. } | LoginDenied { .. } => {
+                ErrorKind::PermissionDenied
+            }
             Unreachable { .. } | VaultUnavailable { .. } | DeadlineExceeded { .. } => {
                 ErrorKind::Unavailable
             }

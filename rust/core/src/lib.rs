@@ -12,7 +12,9 @@
 
 pub mod broker;
 pub mod cache;
+pub mod child_token;
 pub mod clock;
+pub mod config;
 pub mod error;
 pub mod request;
 pub mod retry;
@@ -24,6 +26,7 @@ pub mod vault;
 pub use broker::{BrokerOptions, CredentialBroker, Credentials, IssuedCredentials, Stats};
 pub use cache::{CacheStatus, RefreshPolicy};
 pub use clock::{Clock, Jitter, ManualClock, Sleeper, SystemClock};
+pub use config::{ConfigCache, PurposesConfig};
 pub use error::{BrokerError, ErrorKind};
 pub use request::{pairs_from_flat, parse_request, CredentialRequest, REQUEST_KEYS};
 pub use retry::RetryPolicy;

@@ -1,13 +1,13 @@
 //! Request pairs -> a validated [`CredentialRequest`]. Nothing here touches the network.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
+use crate::config::{ConfigCache, ConfigSource, PurposeConfig};
 use crate::error::BrokerError;
 use crate::secret::SecretString;
 use crate::session;
@@ -43,7 +43,11 @@ pub const REQUEST_KEYS: &[(&str, Option<&str>)] = &[
     ("vault_jwt_file", Some("VAULT_JWT_FILE")),
     ("vault_jwt_role", Some("VAULT_JWT_ROLE")),
     ("vault_k8s_role", Some("VAULT_K8S_ROLE")),
+    ("vault_k8s_token_file", Some("VAULT_K8S_TOKEN_FILE")),
+    ("vault_auth_mount", Some("VAULT_AUTH_MOUNT")),
     ("config_file", Some("WITHAWSROLE_CONFIG")),
+    ("config_text", None),
+    ("config_name", None),
 ];
 
 pub const DEFAULT_MOUNT: &str = "aws";
@@ -91,6 +95,30 @@ pub enum VaultAuth {
 }
 
 impl VaultAuth {
+    /// The same login at another auth mount (`vault_auth_mount`); a token has none.
+    fn with_mount(self, new: String) -> Self {
+        match self {
+            VaultAuth::AppRole {
+                role_id, secret_id, ..
+            } => VaultAuth::AppRole {
+                mount: new,
+                role_id,
+                secret_id,
+            },
+            VaultAuth::Jwt { role, jwt, .. } => VaultAuth::Jwt {
+                mount: new,
+                role,
+                jwt,
+            },
+            VaultAuth::Kubernetes { role, jwt, .. } => VaultAuth::Kubernetes {
+                mount: new,
+                role,
+                jwt,
+            },
+            token @ VaultAuth::Token(_) => token,
+        }
+    }
+
     pub fn method(&self) -> &'static str {
         match self {
             VaultAuth::Token(_) => "token",
@@ -111,7 +139,7 @@ impl VaultAuth {
     }
 
     /// Like [`identity`](Self::identity) but also changes when the login secret changes
-    /// (keys the login-token cache; still never the secret itself).
+    /// (keys the login-token and credential caches; still never the secret itself).
     pub(crate) fn login_identity(&self) -> String {
         match self {
             VaultAuth::AppRole { secret_id, .. } => {
@@ -150,12 +178,21 @@ impl CredentialRequest {
         format!("{}/sts/{}", self.mount, self.vault_role)
     }
 
-    /// Everything that changes the answer; the auth part is a hash or a role id, never a secret.
+    /// Everything that changes the answer, and who may have it: the auth part includes a hash
+    /// of the login secret (never the secret), so a wrong secret_id or another build's JWT
+    /// cannot be answered from the cache; the TLS settings, so credentials fetched without
+    /// verification never reach a caller who verifies.
     pub fn cache_key(&self) -> CacheKey {
+        let tls = match (&self.vault.cacert, self.vault.skip_verify) {
+            (_, true) => "skip-verify".to_owned(),
+            (Some(ca), false) => format!("ca:{ca}"),
+            (None, false) => String::new(),
+        };
         CacheKey {
             addr: self.vault.addr.clone(),
+            tls,
             namespace: self.vault.namespace.clone().unwrap_or_default(),
-            auth_identity: self.auth.identity(),
+            auth_identity: self.auth.login_identity(),
             mount: self.mount.clone(),
             vault_role: self.vault_role.clone(),
             role_arn: self.role_arn.clone().unwrap_or_default(),
@@ -168,6 +205,7 @@ impl CredentialRequest {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     pub addr: String,
+    pub tls: String,
     pub namespace: String,
     pub auth_identity: String,
     pub mount: String,
@@ -185,26 +223,6 @@ impl fmt::Debug for CacheKey {
             self.addr, self.mount, self.vault_role, self.auth_identity, self.session_name
         )
     }
-}
-
-/// One purpose's defaults in the JSON config file (`config_file` / WITHAWSROLE_CONFIG):
-/// `{"purposes": {"deploy": {"vault_role": "deploy", "role_arn": "arn:...", "ttl": "1h"}}}`.
-/// Request pairs win over the file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PurposeConfig {
-    mount: Option<String>,
-    vault_role: Option<String>,
-    role_arn: Option<String>,
-    ttl: Option<String>,
-    region: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    #[serde(default)]
-    purposes: HashMap<String, PurposeConfig>,
 }
 
 fn valid_keys() -> String {
@@ -253,6 +271,28 @@ impl RequestPairs {
 impl From<Vec<(String, String)>> for RequestPairs {
     fn from(pairs: Vec<(String, String)>) -> Self {
         RequestPairs(pairs)
+    }
+}
+
+// Compared and hashed as the slice they hold, so a map keyed by RequestPairs can be searched
+// with a borrowed `&[(String, String)]` (the broker's parsed-request memo).
+impl PartialEq for RequestPairs {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for RequestPairs {}
+
+impl std::hash::Hash for RequestPairs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_slice().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[(String, String)]> for RequestPairs {
+    fn borrow(&self) -> &[(String, String)] {
+        &self.0
     }
 }
 
@@ -317,6 +357,14 @@ impl<'a> Values<'a> {
             .map(str::to_owned)
     }
 
+    /// From the request, untrimmed (a config text keeps its line numbers); blank is absent.
+    fn raw_pair(&self, key: &str) -> Option<String> {
+        key_index(key)
+            .and_then(|i| self.given[i])
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+    }
+
     /// From the request, else from its environment variable.
     fn get(&self, key: &str) -> Option<String> {
         self.pair(key).or_else(|| self.env_of(key))
@@ -335,13 +383,22 @@ pub fn parse_request(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CredentialRequest, BrokerError> {
+    parse_request_with(pairs, env, &ConfigCache::new())
+}
+
+/// As [`parse_request`], with parsed purposes configs kept in `configs` between requests.
+pub fn parse_request_with(
+    pairs: &[(String, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+    configs: &ConfigCache,
+) -> Result<CredentialRequest, BrokerError> {
     let v = Values::new(pairs, env)?;
 
     let purpose = v.pair("purpose").ok_or(BrokerError::MissingPurpose)?;
     check_segment("purpose", &purpose)?;
 
-    let config = match v.get("config_file") {
-        Some(path) => load_purpose_config(&path, &purpose)?,
+    let config = match config_source(&v)? {
+        Some(source) => configs.load(&source)?.purpose(&purpose),
         None => PurposeConfig::default(),
     };
 
@@ -362,9 +419,9 @@ pub fn parse_request(
         check_role_arn(arn)?;
     }
 
-    let ttl_seconds = match v.pair("ttl").or(config.ttl) {
+    let ttl_seconds = match v.pair("ttl") {
         Some(t) => Some(parse_ttl(&t)?),
-        None => None,
+        None => config.ttl_seconds,
     };
 
     let session_name = match v.pair("session_name") {
@@ -409,16 +466,50 @@ pub fn parse_request(
     })
 }
 
+/// `config_text` (a library resource) wins over `config_file`, which wins over
+/// WITHAWSROLE_CONFIG; giving both request keys is a mistake worth reporting.
+fn config_source(v: &Values<'_>) -> Result<Option<ConfigSource>, BrokerError> {
+    match (v.raw_pair("config_text"), v.pair("config_file")) {
+        (Some(_), Some(file)) => Err(BrokerError::invalid(
+            "config_file",
+            &file,
+            "pass either config_text (with config_name) or config_file, not both",
+        )),
+        (Some(text), None) => Ok(Some(ConfigSource::Text {
+            name: v
+                .pair("config_name")
+                .unwrap_or_else(|| "config_text".to_owned()),
+            text,
+        })),
+        (None, Some(file)) => Ok(Some(ConfigSource::File(file.into()))),
+        (None, None) => Ok(v
+            .env_of("config_file")
+            .map(|f| ConfigSource::File(f.into()))),
+    }
+}
+
 /// Picks the login method. Methods whose keys are in the request win over the environment,
 /// so a job that passes an AppRole is not overridden by a VAULT_TOKEN on the controller.
 fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
     let from_pairs = |k: &str| v.pair(k);
     let from_both = |k: &str| v.get(k);
-    if let Some(auth) = auth_from(&from_pairs)? {
-        return Ok(auth);
-    }
-    if let Some(auth) = auth_from(&from_both)? {
-        return Ok(auth);
+    let auth_mount = match v.get("vault_auth_mount") {
+        Some(m) => Some(check_mount(&m).map_err(|_| {
+            BrokerError::invalid(
+                "vault_auth_mount",
+                &m,
+                "use the path of the auth method without auth/, e.g. approle or jenkins-jwt",
+            )
+        })?),
+        None => None,
+    };
+    for get in [&from_pairs as &dyn Fn(&str) -> Option<String>, &from_both] {
+        if let Some(auth) = auth_from(get)? {
+            return Ok(match auth_mount.clone() {
+                Some(m) => auth.with_mount(m),
+                None => auth,
+            });
+        }
     }
     let detail = if v.get("vault_role_id").is_some() != v.get("vault_secret_id").is_some() {
         " (AppRole needs both VAULT_ROLE_ID and VAULT_SECRET_ID)"
@@ -434,6 +525,15 @@ fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
 
 fn auth_from(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<VaultAuth>, BrokerError> {
     if let Some(token) = get("vault_token") {
+        // The token travels in the X-Vault-Token header, where a control character makes the
+        // HTTP client panic (vaultrs unwraps HeaderValue::from_str). Never echo the value.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(BrokerError::invalid(
+                "vault_token",
+                "<redacted>",
+                "a Vault token is visible ASCII without spaces: look for a stray newline in VAULT_TOKEN or the Jenkins credential",
+            ));
+        }
         return Ok(Some(VaultAuth::Token(SecretString::new(token))));
     }
     if let (Some(role_id), Some(secret_id)) = (get("vault_role_id"), get("vault_secret_id")) {
@@ -460,27 +560,14 @@ fn auth_from(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<VaultAuth>, 
     }
     if let Some(role) = get("vault_k8s_role") {
         check_segment("vault_k8s_role", &role)?;
+        let file = get("vault_k8s_token_file").unwrap_or_else(|| K8S_TOKEN_FILE.to_owned());
         return Ok(Some(VaultAuth::Kubernetes {
             mount: K8S_MOUNT.to_owned(),
             role,
-            jwt: JwtSource::File(PathBuf::from(K8S_TOKEN_FILE)),
+            jwt: JwtSource::File(PathBuf::from(file)),
         }));
     }
     Ok(None)
-}
-
-fn load_purpose_config(path: &str, purpose: &str) -> Result<PurposeConfig, BrokerError> {
-    let err = |reason: String| BrokerError::Config {
-        path: path.to_owned(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let mut file: ConfigFile = serde_json::from_str(&text).map_err(|e| {
-        err(format!(
-            "{e} (expected JSON like {{\"purposes\": {{\"{purpose}\": {{\"role_arn\": \"...\", \"ttl\": \"1h\"}}}}}})"
-        ))
-    })?;
-    Ok(file.purposes.remove(purpose).unwrap_or_default())
 }
 
 fn is_segment_char(c: char) -> bool {
@@ -505,7 +592,7 @@ pub fn check_segment(key: &'static str, value: &str) -> Result<(), BrokerError> 
 }
 
 /// A mount such as `aws` or `team-a/aws`: segments joined by `/` (outer slashes are trimmed).
-fn check_mount(value: &str) -> Result<String, BrokerError> {
+pub(crate) fn check_mount(value: &str) -> Result<String, BrokerError> {
     let trimmed = value.trim_matches('/');
     let ok = !trimmed.is_empty()
         && trimmed.len() <= 256
@@ -578,7 +665,7 @@ pub fn check_role_arn(value: &str) -> Result<(), BrokerError> {
     }
 }
 
-fn check_region(value: &str) -> Result<(), BrokerError> {
+pub(crate) fn check_region(value: &str) -> Result<(), BrokerError> {
     let ok = (1..=32).contains(&value.len())
         && value
             .chars()
@@ -620,17 +707,21 @@ fn parse_bool(key: &'static str, value: &str) -> Result<bool, BrokerError> {
     }
 }
 
+/// 96 bits of SHA-256 in hex: tells secrets apart without revealing them (on every cache hit
+/// for token logins, so no allocation per byte).
 fn short_hash(s: &str) -> String {
-    Sha256::digest(s.as_bytes())[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut out = String::with_capacity(24);
+    for b in &Sha256::digest(s.as_bytes())[..12] {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use std::collections::HashMap;
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
         let map: HashMap<String, String> = vars
@@ -901,9 +992,16 @@ mod tests {
             ("vault_namespace", "ns"),
             ("vault_addr", "http://other:8200"),
             ("vault_token", "other-token"),
+            ("vault_skip_verify", "true"),
+            ("vault_cacert", "/etc/vault-ca.pem"),
         ] {
             assert_ne!(base, key(&[extra]), "{extra:?}");
         }
+        // Another secret_id for the same role_id is another caller: no shared cache entry.
+        let approle = |secret: &str| key(&[("vault_role_id", "rid"), ("vault_secret_id", secret)]);
+        assert_ne!(approle("s1"), approle("s2"));
+        let jwt = |j: &str| key(&[("vault_jwt", j), ("vault_jwt_role", "jenkins")]);
+        assert_ne!(jwt("build-1-token"), jwt("build-2-token"));
         // Region is reported back but does not change what Vault returns.
         assert_eq!(base, key(&[("region", "eu-west-1")]));
     }
@@ -912,10 +1010,10 @@ mod tests {
     fn config_file_supplies_purpose_defaults_and_pairs_win() {
         let dir = std::env::temp_dir().join(format!("withawsrole-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config.json");
+        let path = dir.join("purposes.toml");
         std::fs::write(
             &path,
-            r#"{"purposes": {"deploy": {"vault_role": "deployer", "role_arn": "arn:aws:iam::123456789012:role/deploy", "ttl": "1h"}}}"#,
+            "[purposes.deploy]\nvault_role = \"deployer\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\nttl = \"1h\"\n",
         )
         .unwrap();
         let p = path.to_str().unwrap();
@@ -937,13 +1035,100 @@ mod tests {
         .unwrap();
         assert_eq!(r.vault_role, "other");
 
-        std::fs::write(&path, r#"{"purposes": {"deploy": {"rolearn": "x"}}}"#).unwrap();
+        std::fs::write(&path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
         let e = parse_request(
             &pairs(&[("purpose", "deploy"), ("config_file", p)]),
             &base_env(),
         )
         .unwrap_err();
         assert!(matches!(e, BrokerError::Config { .. }), "{e}");
+        assert!(
+            e.to_string().contains(&format!(
+                "invalid purposes config {p}, line 2, key `purposes.deploy.rolearn`"
+            )),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn config_text_wins_over_the_env_file_and_is_named_in_errors() {
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("WITHAWSROLE_CONFIG", "/nonexistent/purposes.toml"),
+        ]);
+        let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/d\"\n";
+        let r = parse_request(
+            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            r.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/d")
+        );
+        // Without config_text the env's file is used (and here cannot be read).
+        let e = parse_request(&pairs(&[("purpose", "deploy")]), &env).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/purposes.toml"), "{e}");
+
+        let e = parse_request(
+            &pairs(&[
+                ("purpose", "deploy"),
+                ("config_text", "\n[purposes.deploy]\nttl = \"forever\"\n"),
+                ("config_name", "org/withawsrole/purposes.toml"),
+            ]),
+            &env,
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert!(
+            e.to_string().starts_with(
+                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.ttl`: invalid ttl"
+            ),
+            "{e}"
+        );
+        let e = parse_request(
+            &pairs(&[
+                ("purpose", "deploy"),
+                ("config_text", text),
+                ("config_file", "/x.toml"),
+            ]),
+            &env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn auth_mount_and_k8s_token_file_are_honoured() {
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_K8S_ROLE", "jenkins"),
+            ("VAULT_AUTH_MOUNT", "k8s-prod"),
+        ]);
+        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        assert_eq!(
+            r.auth,
+            VaultAuth::Kubernetes {
+                mount: "k8s-prod".into(),
+                role: "jenkins".into(),
+                jwt: JwtSource::File(K8S_TOKEN_FILE.into())
+            }
+        );
+        let r = parse_request(
+            &pairs(&[("purpose", "p"), ("vault_k8s_token_file", "/tmp/sa-token")]),
+            &env,
+        )
+        .unwrap();
+        assert!(
+            matches!(&r.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
+        );
+        let e = parse_request(
+            &pairs(&[("purpose", "p"), ("vault_auth_mount", "a//b")]),
+            &env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("vault_auth_mount"), "{e}");
     }
 }

@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use rustify::endpoint::Endpoint;
 use serde::Deserialize;
+use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
+use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
+use vaultrs::api::auth::oidc::requests::JWTLoginRequest;
 use vaultrs::api::aws::requests::GenerateCredentialsStsRequest;
+use vaultrs::api::token::requests::{LookupTokenSelfRequest, RenewTokenSelfRequest};
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
@@ -41,22 +45,43 @@ pub struct StsAnswer {
     pub lease_duration: Option<u64>,
 }
 
-/// A Vault token obtained by logging in.
+/// A Vault token obtained by logging in (or renewed).
 #[derive(Debug)]
 pub struct LoginAnswer {
     pub token: SecretString,
     /// Seconds; 0 means the token does not expire.
     pub lease_duration: u64,
+    /// Whether `auth/token/renew-self` may extend it.
+    pub renewable: bool,
 }
 
-// The envelope of a Vault response, read by hand: vaultrs' `EndpointResult` insists on fields
-// (lease_id, request_id, renewable) that some Vault fronts omit, and its typed aws response has
-// neither `lease_duration` (outside `data`) nor `session_token` (Vault >= 1.16).
+// Why every call runs one level below vaultrs' API functions (vaultrs' own endpoint structs
+// through rustify's `Endpoint::exec` with vaultrs' middleware, see `exec`):
+// - vaultrs' `api::*` wrappers log Vault's error texts at ERROR level, and a Vault (or proxy)
+//   that echoes a rejected secret_id or token would put it in the log;
+// - its `EndpointResult` insists on fields (lease_id, request_id, renewable) that some Vault
+//   fronts omit, and its typed aws response has neither `lease_duration` (outside `data`) nor
+//   `session_token` (Vault >= 1.16).
+// The envelopes are read by hand instead.
 #[derive(Deserialize)]
 struct StsEnvelope {
     #[serde(default)]
     lease_duration: Option<u64>,
     data: Option<StsData>,
+}
+
+#[derive(Deserialize)]
+struct AuthEnvelope {
+    auth: Option<AuthData>,
+}
+
+#[derive(Deserialize)]
+struct AuthData {
+    client_token: String,
+    #[serde(default)]
+    lease_duration: u64,
+    #[serde(default)]
+    renewable: bool,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +101,28 @@ pub struct VaultConnection {
 
 impl VaultConnection {
     pub fn connect(endpoint: &VaultEndpoint) -> Result<Self, BrokerError> {
+        // reqwest takes a file without any certificate as an empty bundle, which would only
+        // fail at the TLS handshake: say so before anything is sent.
+        if let (Some(path), true) = (&endpoint.cacert, endpoint.addr.starts_with("https://")) {
+            let pem = std::fs::read(path).map_err(|e| BrokerError::LocalFile {
+                what: "the Vault CA certificate (VAULT_CACERT)",
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+                return Err(BrokerError::LocalFile {
+                    what: "the Vault CA certificate (VAULT_CACERT)",
+                    path: path.clone(),
+                    reason: "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                });
+            }
+        }
+        if endpoint.skip_verify {
+            tracing::warn!(
+                "TLS verification is off for Vault at {} (vault_skip_verify=true): use it for tests only",
+                endpoint.addr
+            );
+        }
         // Every setting is explicit: vaultrs would otherwise fill gaps from the process env.
         let mut settings = VaultClientSettingsBuilder::default();
         settings
@@ -108,12 +155,31 @@ impl VaultConnection {
         })
     }
 
+    /// vaultrs' endpoint struct through rustify with vaultrs' middleware (API version, token
+    /// and namespace headers): the raw body, which callers parse and wipe.
+    async fn exec<E: Endpoint>(
+        &self,
+        endpoint: E,
+        token: Option<&SecretString>,
+    ) -> Result<Vec<u8>, CallError> {
+        let mut middleware = EndpointMiddleware {
+            token: token.map(|t| t.expose().to_owned()).unwrap_or_default(),
+            version: "v1".to_owned(),
+            wrap: None,
+            namespace: self.namespace.clone(),
+        };
+        let result = endpoint
+            .with_middleware(&middleware)
+            .exec(&self.client.http)
+            .await;
+        middleware.token.zeroize();
+        Ok(result.map_err(from_rustify)?.response.into_body())
+    }
+
     /// `POST <mount>/sts/<role>` with `role_arn`, `role_session_name`, `ttl`.
     ///
     /// vaultrs' `aws::roles::credentials_sts` returns only `data` and drops the envelope's
-    /// `lease_duration`, which is the one reliable expiry we get. So we build vaultrs' own
-    /// endpoint struct, run it through rustify's `Endpoint::exec` with vaultrs' middleware
-    /// (API version, token and namespace headers), and read the raw body ourselves.
+    /// `lease_duration`, which is the one reliable expiry we get.
     pub async fn sts(
         &self,
         token: &SecretString,
@@ -130,6 +196,92 @@ impl VaultConnection {
             role_session_name: Some(session_name.to_owned()),
             ttl: ttl_seconds.map(|s| format!("{s}s")),
         };
+        let mut body = self.exec(endpoint, Some(token)).await?;
+        let parsed = parse_sts(&body);
+        body.zeroize();
+        parsed
+    }
+
+    /// `auth/token/renew-self` with `token`; Vault decides the new lease.
+    pub async fn renew_self(&self, token: &SecretString) -> Result<LoginAnswer, CallError> {
+        let body = self
+            .exec(RenewTokenSelfRequest { increment: None }, Some(token))
+            .await?;
+        parse_auth(body)
+    }
+
+    /// `auth/token/lookup-self`: whether Vault still accepts `token` at all.
+    pub async fn lookup_self(&self, token: &SecretString) -> Result<(), CallError> {
+        let mut body = self.exec(LookupTokenSelfRequest {}, Some(token)).await?;
+        body.zeroize();
+        Ok(())
+    }
+
+    /// Logs in with AppRole, JWT or Kubernetes (not called for plain tokens). `jwt` is the
+    /// JWT or service-account token of those two, read beforehand by [`login_jwt`].
+    pub async fn login(
+        &self,
+        auth: &VaultAuth,
+        jwt: Option<&SecretString>,
+    ) -> Result<LoginAnswer, CallError> {
+        let jwt = || {
+            jwt.map(|j| j.expose().to_owned())
+                .ok_or_else(|| CallError::Decode("no JWT was read before the login".into()))
+        };
+        let body = match auth {
+            VaultAuth::Token(t) => {
+                return Ok(LoginAnswer {
+                    token: t.clone(),
+                    lease_duration: 0,
+                    renewable: false,
+                })
+            }
+            VaultAuth::AppRole {
+                mount,
+                role_id,
+                secret_id,
+            } => {
+                let endpoint = LoginWithApproleRequest {
+                    mount: mount.clone(),
+                    role_id: role_id.clone(),
+                    secret_id: secret_id.expose().to_owned(),
+                };
+                self.exec(endpoint, None).await?
+            }
+            VaultAuth::Jwt { mount, role, .. } => {
+                let endpoint = JWTLoginRequest {
+                    mount: mount.clone(),
+                    jwt: jwt()?,
+                    role: Some(role.clone()),
+                };
+                self.exec(endpoint, None).await?
+            }
+            VaultAuth::Kubernetes { mount, role, .. } => {
+                let endpoint = LoginWithKubernetesRequest {
+                    mount: mount.clone(),
+                    role: role.clone(),
+                    jwt: jwt()?,
+                };
+                self.exec(endpoint, None).await?
+            }
+        };
+        parse_auth(body)
+    }
+}
+
+impl VaultConnection {
+    /// `POST <path>` with a JSON `body` as `token`; the raw answer body (empty for a 204). For
+    /// token-store calls (`child_token`) whose answers callers read themselves.
+    pub(crate) async fn post_json(
+        &self,
+        token: &SecretString,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, CallError> {
+        let endpoint = RawPost {
+            path: path.to_owned(),
+            body,
+        };
         let mut middleware = EndpointMiddleware {
             token: token.expose().to_owned(),
             version: "v1".to_owned(),
@@ -141,57 +293,88 @@ impl VaultConnection {
             .exec(&self.client.http)
             .await;
         middleware.token.zeroize();
-        let mut body = result.map_err(from_rustify)?.response.into_body();
-        let parsed = parse_sts(&body);
-        body.zeroize();
-        parsed
-    }
-
-    /// Logs in with AppRole, JWT or Kubernetes (not called for plain tokens).
-    pub async fn login(&self, auth: &VaultAuth) -> Result<LoginAnswer, CallError> {
-        let info = match auth {
-            VaultAuth::Token(t) => {
-                return Ok(LoginAnswer {
-                    token: t.clone(),
-                    lease_duration: 0,
-                })
-            }
-            VaultAuth::AppRole {
-                mount,
-                role_id,
-                secret_id,
-            } => {
-                vaultrs::auth::approle::login(&self.client, mount, role_id, secret_id.expose())
-                    .await
-            }
-            VaultAuth::Jwt { mount, role, jwt } => {
-                let jwt = read_jwt(jwt)?;
-                vaultrs::auth::oidc::login(&self.client, mount, jwt.expose(), Some(role.clone()))
-                    .await
-            }
-            VaultAuth::Kubernetes { mount, role, jwt } => {
-                let jwt = read_jwt(jwt)?;
-                vaultrs::auth::kubernetes::login(&self.client, mount, role, jwt.expose()).await
-            }
-        };
-        let mut info = info.map_err(from_vaultrs)?;
-        let answer = LoginAnswer {
-            token: SecretString::new(std::mem::take(&mut info.client_token)),
-            lease_duration: info.lease_duration,
-        };
-        Ok(answer)
+        Ok(result.map_err(from_rustify)?.response.into_body())
     }
 }
 
-fn read_jwt(source: &JwtSource) -> Result<SecretString, CallError> {
-    match source {
-        JwtSource::Inline(j) => Ok(j.clone()),
-        JwtSource::File(path) => std::fs::read_to_string(path)
-            .map(|s| SecretString::new(s.trim().to_owned()))
-            .map_err(|e| {
-                CallError::Decode(format!("cannot read the JWT file {}: {e}", path.display()))
-            }),
+/// A POST whose path and JSON body are given as they are (no vaultrs struct for the call).
+struct RawPost {
+    path: String,
+    body: Vec<u8>,
+}
+
+impl Endpoint for RawPost {
+    type Response = ();
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        self.path.clone()
     }
+
+    fn method(&self) -> rustify::enums::RequestMethod {
+        rustify::enums::RequestMethod::POST
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        Ok(Some(self.body.clone()))
+    }
+}
+
+/// `{"auth": {"client_token", "lease_duration", "renewable"}}`; the body is wiped.
+fn parse_auth(mut body: Vec<u8>) -> Result<LoginAnswer, CallError> {
+    let parsed: Result<AuthEnvelope, _> = serde_json::from_slice(&body);
+    body.zeroize();
+    let auth = parsed
+        .map_err(|e| {
+            CallError::Decode(format!(
+                "the login answer is not the expected JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?
+        .auth
+        .ok_or_else(|| CallError::Decode("the login answer has no `auth`".into()))?;
+    Ok(LoginAnswer {
+        token: SecretString::new(auth.client_token),
+        lease_duration: auth.lease_duration,
+        renewable: auth.renewable,
+    })
+}
+
+/// The JWT (or Kubernetes service-account token) a login sends, read before anything goes on
+/// the network. Files are read at every login, as Kubernetes rotates projected tokens.
+pub fn login_jwt(auth: &VaultAuth) -> Result<Option<SecretString>, BrokerError> {
+    let (source, what) = match auth {
+        VaultAuth::Jwt { jwt, .. } => (jwt, "the JWT file (VAULT_JWT_FILE)"),
+        VaultAuth::Kubernetes { jwt, .. } => (
+            jwt,
+            "the Kubernetes service-account token (VAULT_K8S_TOKEN_FILE)",
+        ),
+        _ => return Ok(None),
+    };
+    let path = match source {
+        JwtSource::Inline(j) => return Ok(Some(j.clone())),
+        JwtSource::File(path) => path,
+    };
+    let local = |reason: String| BrokerError::LocalFile {
+        what,
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut text = std::fs::read_to_string(path).map_err(|e| local(e.to_string()))?;
+    let jwt = SecretString::new(text.trim());
+    text.zeroize();
+    if jwt.is_empty() {
+        return Err(local("the file is empty".into()));
+    }
+    Ok(Some(jwt))
+}
+
+/// Whether a transport failure is about TLS trust (a CA problem), not the network.
+pub(crate) fn is_tls_trust_failure(cause: &str) -> bool {
+    let lower = cause.to_ascii_lowercase();
+    lower.contains("certificate") || lower.contains("unknownissuer")
 }
 
 fn parse_sts(body: &[u8]) -> Result<StsAnswer, CallError> {
@@ -220,18 +403,6 @@ fn parse_sts(body: &[u8]) -> Result<StsAnswer, CallError> {
         arn: data.arn.unwrap_or_default(),
         lease_duration: envelope.lease_duration.filter(|d| *d > 0),
     })
-}
-
-fn from_vaultrs(e: ClientError) -> CallError {
-    match e {
-        ClientError::APIError { code, errors } => CallError::Status {
-            status: code,
-            errors,
-        },
-        ClientError::RestClientError { source } => from_rustify(source),
-        // Display only: the Debug/source of parse errors can hold the response body (a token).
-        other => CallError::Decode(other.to_string()),
-    }
 }
 
 fn from_rustify(e: rustify::errors::ClientError) -> CallError {

@@ -9,9 +9,12 @@
 //! with a reset, and uses its own session names. Each test has its own broker (own cache).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Barrier, Mutex, MutexGuard};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
@@ -39,6 +42,7 @@ fn env(name: &str) -> String {
 
 /// Takes the world for this test, checks it answers, and resets counters and faults.
 fn world() -> World {
+    install_log_capture();
     let guard = WORLD.lock().unwrap_or_else(|p| p.into_inner());
     let w = World {
         _guard: guard,
@@ -558,4 +562,1104 @@ fn an_unreachable_vault_is_unavailable() {
             .contains("cannot reach Vault at http://127.0.0.1:9"),
         "{e}"
     );
+}
+
+// ---- helpers for the auth, TLS, config, retry and secrecy tests below --------------------------
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One HTTP/1.1 request to a loopback `http://` URL: (status, JSON body or Null).
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Value>) -> (u16, Value) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = TcpStream::connect(host).unwrap_or_else(|e| panic!("{url}: {e}; {START}"));
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        let _ = write!(head, "{k}: {v}\r\n");
+    }
+    let _ = write!(head, "Content-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// OpenBao itself (not the front), as the world's root.
+fn openbao(method: &str, path: &str, body: Option<Value>, ns: Option<&str>) -> (u16, Value) {
+    let root = env("WORLD_ROOT_TOKEN");
+    let mut headers = vec![("X-Vault-Token", root.as_str())];
+    if let Some(ns) = ns {
+        headers.push(("X-Vault-Namespace", ns));
+    }
+    let url = format!("{}/v1/{path}", env("WORLD_OPENBAO_ADDR"));
+    let (status, answer) = http(method, &url, &headers, body);
+    assert!(status < 300, "{method} {path}: {status} {answer}");
+    (status, answer)
+}
+
+/// A JWT from the world's stand-in for Jenkins' OIDC provider (test/world/mint_jwt.py).
+fn mint(args: &[&str]) -> String {
+    let key = PathBuf::from(env("WORLD_JWT_KEY_FILE"));
+    let script = key.parent().unwrap().parent().unwrap().join("mint_jwt.py");
+    let out = std::process::Command::new(format!("{}/bin/python", env("WORLD_VENV")))
+        .arg(&script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A file in this test run's temporary directory.
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("withawsrole-world-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+impl World {
+    fn proxied(&self, path: &str) -> u64 {
+        self.counters()["proxied"][path].as_u64().unwrap_or(0)
+    }
+
+    /// Every request that reached the front: credential calls and everything proxied to OpenBao.
+    fn traffic(&self) -> (u64, u64) {
+        let c = self.counters();
+        (
+            c["sts_total"].as_u64().unwrap_or(0),
+            c["proxied_total"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn jwt_request(&self, session: &str, role: &str, jwt: &str) -> Vec<(String, String)> {
+        pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", session),
+            ("vault_addr", &self.addr),
+            ("vault_jwt", jwt),
+            ("vault_jwt_role", role),
+        ])
+    }
+}
+
+// Everything the core (and vaultrs, rustify, reqwest below it) logs, at every level, for the
+// secrecy test. Installed once per test binary by `world()`.
+static LOGS: Mutex<String> = Mutex::new(String::new());
+
+fn install_log_capture() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing::subscriber::set_global_default(Capture::default());
+    });
+}
+
+#[derive(Default)]
+struct Capture {
+    next_id: AtomicU64,
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let _ = write!(self.0, " {}={value:?}", field.name());
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = write!(logs, "\nspan {}", span.metadata().name());
+        span.record(&mut Fields(&mut logs));
+        tracing::span::Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(
+            &mut LOGS.lock().unwrap_or_else(|p| p.into_inner()),
+        ));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = write!(
+            logs,
+            "\n{} {}",
+            event.metadata().level(),
+            event.metadata().target()
+        );
+        event.record(&mut Fields(&mut logs));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+// ---- JWT (Jenkins' OIDC provider) ---------------------------------------------------------------
+
+#[test]
+fn a_jwt_minted_for_a_build_logs_in_and_gets_credentials() {
+    let w = world();
+    let broker = w.broker();
+    let jwt = mint(&["--sub", "job/app/42"]);
+    let issued = broker
+        .credentials(&w.jwt_request("world-jwt-inline", "jenkins", &jwt))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-jwt-inline"));
+    assert_eq!(w.proxied("auth/jwt/login"), 1);
+
+    // The same token from a file (VAULT_JWT_FILE), the way an agent-side file would be given.
+    let file = temp_file("build.jwt", &format!("{jwt}\n"));
+    let broker = w.broker_with(&[
+        ("VAULT_ADDR", &w.addr),
+        ("VAULT_JWT_FILE", file.to_str().unwrap()),
+        ("VAULT_JWT_ROLE", "jenkins"),
+    ]);
+    let issued = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", "world-jwt-file"),
+        ]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-jwt-file"));
+    assert_eq!(broker.stats().vault_logins, 1);
+}
+
+#[test]
+fn a_jwt_of_another_job_is_refused_by_the_roles_bound_claim() {
+    let w = world();
+    let role = env("WORLD_JWT_BOUND_ROLE");
+    let broker = w.broker();
+    let deploy = mint(&["--sub", "job/deploy/7"]);
+    broker
+        .credentials(&w.jwt_request("world-jwt-bound-ok", &role, &deploy))
+        .unwrap();
+
+    let other = mint(&["--sub", "job/app/7"]);
+    let e = broker
+        .credentials(&w.jwt_request("world-jwt-bound-no", &role, &other))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("Vault refused the JWT login at auth/jwt/login")
+            && msg.contains("bound claim")
+            && msg.contains("VAULT_JWT_ROLE"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&other), "{msg}");
+    // The other job's credentials (same purpose) are not handed out from the cache either.
+    let e = broker
+        .credentials(&w.jwt_request("world-jwt-bound-ok", &role, &other))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+#[test]
+fn an_expired_jwt_is_a_refused_login() {
+    let w = world();
+    let jwt = mint(&["--sub", "job/app/1", "--ttl", "-120"]);
+    let e = w
+        .broker()
+        .credentials(&w.jwt_request("world-jwt-expired", "jenkins", &jwt))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert_eq!(w.sts_calls("ecr-push"), 0);
+}
+
+// ---- Kubernetes -------------------------------------------------------------------------------
+
+fn k8s_request(w: &World, session: &str, token_file: &std::path::Path) -> Vec<(String, String)> {
+    pairs(&[
+        ("purpose", "ecr-push"),
+        ("session_name", session),
+        ("vault_addr", &w.addr),
+        ("vault_k8s_role", &env("WORLD_K8S_ROLE")),
+        ("vault_k8s_token_file", token_file.to_str().unwrap()),
+    ])
+}
+
+#[test]
+fn a_service_account_token_logs_in_at_auth_kubernetes() {
+    let w = world();
+    let file = temp_file("sa-token", &mint(&["--k8s", "ci/jenkins"]));
+    let broker = w.broker();
+    let issued = broker
+        .credentials(&k8s_request(&w, "world-k8s", &file))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-k8s"));
+    assert_eq!(w.proxied("auth/kubernetes/login"), 1);
+    assert_eq!(broker.stats().vault_logins, 1);
+}
+
+#[test]
+fn a_service_account_the_role_does_not_bind_is_refused() {
+    let w = world();
+    let file = temp_file("sa-token-other", &mint(&["--k8s", "ci/someone-else"]));
+    let e = w
+        .broker()
+        .credentials(&k8s_request(&w, "world-k8s-other", &file))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("auth/kubernetes/login") && msg.contains("VAULT_K8S_ROLE"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn without_a_token_file_the_kubernetes_login_names_the_default_path() {
+    let w = world();
+    let before = w.traffic();
+    let e = w
+        .broker()
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("vault_addr", &w.addr),
+            ("vault_k8s_role", "jenkins"),
+        ]))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("/var/run/secrets/kubernetes.io/serviceaccount/token")
+            && msg.contains("VAULT_K8S_TOKEN_FILE"),
+        "{msg}"
+    );
+    assert_eq!(w.traffic(), before, "nothing was sent");
+}
+
+// ---- namespaces --------------------------------------------------------------------------------
+
+#[test]
+fn a_namespace_carries_login_and_fetch_via_x_vault_namespace() {
+    let w = world();
+    let ns = env("WORLD_NAMESPACE");
+    let role_id = env("WORLD_NAMESPACE_ROLE_ID");
+    let secret_id = env("WORLD_NAMESPACE_SECRET_ID");
+    let request = |session: &str, namespace: Option<&str>| {
+        let mut p = pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", session),
+            ("vault_addr", &w.addr),
+            ("vault_role_id", &role_id),
+            ("vault_secret_id", &secret_id),
+        ]);
+        if let Some(ns) = namespace {
+            p.push(("vault_namespace".into(), ns.into()));
+        }
+        p
+    };
+    let broker = w.broker();
+    let issued = broker
+        .credentials(&request("world-namespace", Some(&ns)))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-namespace"));
+
+    // The namespace's AppRole does not exist at the root.
+    let e = broker
+        .credentials(&request("world-namespace-root", None))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("auth/approle/login"), "{e}");
+
+    // And a root-namespace token's policy says nothing about team-a's paths.
+    let e = broker
+        .credentials(&w.token_request(
+            "ecr-push",
+            "world-namespace-token",
+            &[("vault_namespace", &ns)],
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+}
+
+// ---- TLS ----------------------------------------------------------------------------------------
+
+fn tls_request(w: &World, session: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut p = pairs(&[
+        ("purpose", "ecr-push"),
+        ("session_name", session),
+        ("vault_addr", &env("WORLD_TLS_ADDR")),
+        ("vault_token", &w.token),
+    ]);
+    p.extend(pairs(extra));
+    p
+}
+
+#[test]
+fn vault_cacert_lets_the_broker_verify_vault_over_tls() {
+    let w = world();
+    let ca = env("WORLD_TLS_CACERT");
+    let broker = w.broker_with(&[("VAULT_CACERT", &ca)]);
+    let issued = broker
+        .credentials(&tls_request(&w, "world-tls-ca", &[]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-tls-ca"));
+    assert_eq!(w.sts_calls("ecr-push"), 1);
+}
+
+#[test]
+fn openbaos_own_dev_tls_listener_is_verified_with_its_ca() {
+    let w = world();
+    // An empty OpenBao: no AWS engine, so Vault's own 404 proves TLS and HTTP went through.
+    let e = w
+        .broker()
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("vault_addr", &env("WORLD_OPENBAO_TLS_ADDR")),
+            ("vault_token", "world-tls-root"),
+            ("vault_cacert", &env("WORLD_TLS_CACERT")),
+        ]))
+        .unwrap_err();
+    assert!(
+        matches!(e, BrokerError::VaultRejected { status: 404, .. }),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("an AWS secrets engine is mounted"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_wrong_ca_fails_at_once_naming_vault_cacert() {
+    let w = world();
+    let wrong = "/etc/ssl/certs/ca-certificates.crt";
+    let broker = w.broker();
+    let e = broker
+        .credentials(&tls_request(
+            &w,
+            "world-tls-wrong",
+            &[("vault_cacert", wrong)],
+        ))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::TlsUntrusted { .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("cannot verify the TLS certificate of Vault")
+            && msg.contains(&format!("now VAULT_CACERT={wrong}")),
+        "{msg}"
+    );
+    assert_eq!(broker.stats().retries, 0, "a CA problem is not retried");
+    assert_eq!(w.sts_calls("ecr-push"), 0);
+}
+
+#[test]
+fn tls_is_verified_unless_vault_skip_verify_is_true() {
+    let w = world();
+    let e = w
+        .broker()
+        .credentials(&tls_request(&w, "world-tls-none", &[]))
+        .unwrap_err();
+    assert!(e.to_string().contains("VAULT_CACERT is not set"), "{e}");
+    let e = w
+        .broker_with(&[("VAULT_SKIP_VERIFY", "false")])
+        .credentials(&tls_request(&w, "world-tls-false", &[]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::TlsUntrusted { .. }), "{e:?}");
+
+    let issued = w
+        .broker()
+        .credentials(&tls_request(
+            &w,
+            "world-tls-skip",
+            &[("vault_skip_verify", "true")],
+        ))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-tls-skip"));
+}
+
+// ---- login tokens: renewal and re-login -------------------------------------------------------
+
+/// An AppRole role whose tokens live `ttl` (created here; the world's own lives 1h).
+fn short_lived_approle(name: &str, ttl: &str) -> (String, String) {
+    openbao(
+        "POST",
+        &format!("auth/approle/role/{name}"),
+        Some(json!({"token_policies": ["jenkins"], "token_ttl": ttl, "token_max_ttl": "10m"})),
+        None,
+    );
+    let role_id = openbao(
+        "GET",
+        &format!("auth/approle/role/{name}/role-id"),
+        None,
+        None,
+    )
+    .1["data"]["role_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret_id = openbao(
+        "POST",
+        &format!("auth/approle/role/{name}/secret-id"),
+        Some(json!({})),
+        None,
+    )
+    .1["data"]["secret_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (role_id, secret_id)
+}
+
+#[test]
+fn a_short_lived_login_token_is_renewed_rather_than_replaced() {
+    let w = world();
+    let (role_id, secret_id) = short_lived_approle("world-short", "10s");
+    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    options.jitter = Arc::new(withawsrole_core::clock::FixedJitter(0.0));
+    let broker = CredentialBroker::new(options).unwrap();
+    let request = |session: &str| {
+        pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", session),
+            ("vault_addr", &w.addr),
+            ("vault_role_id", &role_id),
+            ("vault_secret_id", &secret_id),
+        ])
+    };
+    broker.credentials(&request("world-renew-a")).unwrap();
+    // A 10 s token is due for refresh after 5 s (half its life): renew it, do not log in again.
+    std::thread::sleep(Duration::from_millis(5500));
+    broker.credentials(&request("world-renew-b")).unwrap();
+    assert_eq!(w.proxied("auth/approle/login"), 1, "{}", w.counters());
+    assert_eq!(w.proxied("auth/token/renew-self"), 1, "{}", w.counters());
+    assert_eq!(broker.stats().vault_logins, 1);
+    assert_eq!(w.counters()["sts_issued"], 2);
+}
+
+#[test]
+fn a_revoked_login_token_due_for_renewal_is_replaced_by_a_login() {
+    let w = world();
+    let clock = withawsrole_core::ManualClock::at_epoch_seconds(now_secs());
+    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    options.clock = Arc::new(clock.clone());
+    let broker = CredentialBroker::new(options).unwrap();
+    let approle = |session: &str| {
+        pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", session),
+            ("vault_addr", &w.addr),
+            ("vault_role_id", &env("VAULT_ROLE_ID")),
+            ("vault_secret_id", &env("VAULT_SECRET_ID")),
+        ])
+    };
+    broker
+        .credentials(&approle("world-renew-revoked-a"))
+        .unwrap();
+    openbao(
+        "POST",
+        "sys/leases/revoke-prefix/auth/approle/login",
+        Some(json!({})),
+        None,
+    );
+    // 55 of the login token's 60 minutes later: renewal is due, and Vault refuses it.
+    clock.advance(Duration::from_secs(55 * 60));
+    broker
+        .credentials(&approle("world-renew-revoked-b"))
+        .unwrap();
+    assert_eq!(w.proxied("auth/token/renew-self"), 1, "{}", w.counters());
+    assert_eq!(broker.stats().vault_logins, 2);
+}
+
+#[test]
+fn a_revoked_static_token_says_to_replace_vault_token() {
+    let w = world();
+    let created = openbao(
+        "POST",
+        "auth/token/create",
+        Some(json!({"policies": ["jenkins"], "ttl": "1h"})),
+        None,
+    )
+    .1;
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    openbao(
+        "POST",
+        "auth/token/revoke",
+        Some(json!({"token": token})),
+        None,
+    );
+    let broker = w.broker();
+    let e = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("vault_addr", &w.addr),
+            ("vault_token", &token),
+        ]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::TokenRejected { .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("expired or revoked") && msg.contains("new VAULT_TOKEN"),
+        "{msg}"
+    );
+    assert!(!msg.contains(&token));
+    assert_eq!(w.sts_calls("ecr-push"), 1, "one try, no retry");
+    assert_eq!(broker.stats().vault_logins, 0);
+}
+
+// ---- purposes config ------------------------------------------------------------------------------
+
+#[test]
+fn a_purposes_config_text_supplies_role_arn_and_ttl() {
+    let w = world();
+    let config = format!(
+        "[purposes.deploy]\nrole_arn = \"arn:aws:iam::{}:role/jenkins-deploy-role\"\nttl = \"15m\"\n\n\
+         [purposes.push]\nvault_role = \"ecr-push\"\nregion = \"eu-west-1\"\n",
+        env("WORLD_ACCOUNT_ID")
+    );
+    let broker = w.broker();
+    let with_config = |purpose: &str, session: &str| {
+        w.token_request(
+            purpose,
+            session,
+            &[
+                ("config_text", &config),
+                ("config_name", "org/withawsrole/purposes.toml"),
+            ],
+        )
+    };
+    let m = map(&broker
+        .credentials(&with_config("deploy", "world-config-deploy"))
+        .unwrap());
+    assert!(
+        m["arn"].contains("assumed-role/jenkins-deploy-role/"),
+        "{}",
+        m["arn"]
+    );
+    assert_eq!(m["lease_duration_seconds"], "900");
+    let m = map(&broker
+        .credentials(&with_config("push", "world-config-push"))
+        .unwrap());
+    assert!(
+        m["arn"].contains("assumed-role/jenkins-ecr-push-role/"),
+        "{}",
+        m["arn"]
+    );
+    assert_eq!(m["region"], "eu-west-1");
+}
+
+#[test]
+fn the_shipped_example_config_works_against_the_world() {
+    let w = world();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../resources/org/withawsrole/purposes.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broker = w.broker();
+    for (purpose, iam_role) in [
+        ("ecr-push", "jenkins-ecr-push-role"),
+        ("deploy", "jenkins-deploy-role"),
+    ] {
+        let session = format!("world-example-{purpose}");
+        let m = map(&broker
+            .credentials(&w.token_request(
+                purpose,
+                &session,
+                &[("config_text", &text), ("config_name", "purposes.toml")],
+            ))
+            .unwrap());
+        assert!(
+            m["arn"].contains(&format!("assumed-role/{iam_role}/{session}")),
+            "{}",
+            m["arn"]
+        );
+    }
+}
+
+// ---- invalid requests never reach Vault -------------------------------------------------------
+
+#[test]
+fn invalid_requests_fail_before_any_request_reaches_vault() {
+    let w = world();
+    let broker = w.broker();
+    let missing = "/nonexistent/withawsrole/file";
+    let not_pem = temp_file("not-a-cert.pem", "not a certificate");
+    let empty = temp_file("empty.jwt", "\n");
+    let tls = env("WORLD_TLS_ADDR");
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("unknown key", vec![("tll", "1h")]),
+        ("duplicate key", vec![("ttl", "1h"), ("ttl", "2h")]),
+        ("ttl below STS minimum", vec![("ttl", "5m")]),
+        ("ttl above STS maximum", vec![("ttl", "13h")]),
+        ("bad role_arn", vec![("role_arn", "arn:aws:iam::1:role/x")]),
+        ("bad region", vec![("region", "EU WEST")]),
+        ("bad mount", vec![("mount", "a/../b")]),
+        ("bad vault_role", vec![("vault_role", "../sys")]),
+        ("short session name", vec![("session_name", "x")]),
+        ("bad skip_verify", vec![("vault_skip_verify", "maybe")]),
+        ("bad namespace", vec![("vault_namespace", "a//b")]),
+        (
+            "bad config",
+            vec![("config_text", "[purposes.ecr-push]\nttl = \"5m\"\n")],
+        ),
+        (
+            "unknown config key",
+            vec![("config_text", "[purposes.x]\nrole = \"y\"\n")],
+        ),
+        ("missing config file", vec![("config_file", missing)]),
+        (
+            "missing CA file",
+            vec![("vault_addr", &tls), ("vault_cacert", missing)],
+        ),
+        (
+            "CA file not PEM",
+            vec![
+                ("vault_addr", &tls),
+                ("vault_cacert", not_pem.to_str().unwrap()),
+            ],
+        ),
+        (
+            "missing JWT file",
+            vec![
+                ("vault_token", ""),
+                ("vault_jwt_file", missing),
+                ("vault_jwt_role", "jenkins"),
+            ],
+        ),
+        (
+            "empty JWT file",
+            vec![
+                ("vault_token", ""),
+                ("vault_jwt_file", empty.to_str().unwrap()),
+                ("vault_jwt_role", "jenkins"),
+            ],
+        ),
+        (
+            "missing k8s token",
+            vec![
+                ("vault_token", ""),
+                ("vault_k8s_role", "jenkins"),
+                ("vault_k8s_token_file", missing),
+            ],
+        ),
+    ];
+    for (what, extra) in cases {
+        // token_request's own vault_token comes first; a later empty one must not count twice.
+        let mut request = w.token_request("ecr-push", "world-invalid", &[]);
+        let overrides: Vec<&str> = extra.iter().map(|(k, _)| *k).collect();
+        request.retain(|(k, _)| !overrides.contains(&k.as_str()) || k == "purpose");
+        request.extend(
+            pairs(&extra)
+                .into_iter()
+                .filter(|(k, v)| !(k == "vault_token" && v.is_empty())),
+        );
+        let before = w.traffic();
+        let e = broker.credentials(&request).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{what}: {e}");
+        assert_eq!(w.traffic(), before, "{what} reached Vault: {e}");
+        assert_eq!(
+            broker.stats().vault_calls + broker.stats().vault_logins,
+            0,
+            "{what}: {e}"
+        );
+    }
+    let e = broker
+        .credentials(&pairs(&[("purpose", "ecr-push")]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::MissingVaultAddr), "{e}");
+    assert_eq!(broker.stats().vault_calls + broker.stats().vault_logins, 0);
+    assert_eq!(w.traffic(), (0, 0));
+}
+
+// ---- retries ------------------------------------------------------------------------------------
+
+/// One fault on the next sts call, then all is well: the broker retries into credentials.
+fn retried_once(w: &World, fault: Value, session: &str) -> CredentialBroker {
+    w.fault(fault);
+    let broker = w.broker();
+    let issued = broker
+        .credentials(&w.token_request("ecr-push", session, &[]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with(session));
+    assert_eq!(w.sts_calls("ecr-push"), 2, "{}", w.counters());
+    assert_eq!(broker.stats().retries, 1);
+    broker
+}
+
+#[test]
+fn a_429_from_a_standby_or_a_rate_limit_quota_is_retried() {
+    let w = world();
+    retried_once(
+        &w,
+        json!({"path": "^aws/sts/ecr-push", "status": 429, "count": 1}),
+        "world-retry-429",
+    );
+}
+
+#[test]
+fn a_500_is_retried() {
+    let w = world();
+    retried_once(
+        &w,
+        json!({"path": "^aws/sts/ecr-push", "status": 500, "count": 1}),
+        "world-retry-500",
+    );
+}
+
+#[test]
+fn aws_throttling_passed_through_as_500_or_502_is_retried() {
+    let w = world();
+    for status in [500, 502] {
+        w.reset();
+        retried_once(
+            &w,
+            json!({"path": "^aws/sts/ecr-push", "status": status, "count": 1,
+                   "body": {"errors": ["Error assuming role: Throttling: Rate exceeded\n\tstatus code: 400, request id: x"]}}),
+            &format!("world-retry-throttle-{status}"),
+        );
+    }
+}
+
+#[test]
+fn a_sealed_vault_is_retried_and_then_explained() {
+    let w = world();
+    retried_once(
+        &w,
+        json!({"path": "^aws/sts/ecr-push", "status": 503, "count": 1,
+               "body": {"errors": ["Vault is sealed"]}}),
+        "world-retry-sealed",
+    );
+    w.reset();
+    w.fault(json!({"path": "^aws/sts/ecr-push", "status": 503,
+                   "body": {"errors": ["Vault is sealed"]}}));
+    let e = w
+        .broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")])
+        .credentials(&w.token_request("ecr-push", "world-sealed", &[]))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(
+        e.to_string()
+            .contains("Vault is sealed; Vault is sealed or in maintenance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_sealed_vault_during_login_is_retried() {
+    let w = world();
+    w.fault(json!({"path": "^auth/approle/login", "status": 503, "count": 1}));
+    let broker = w.broker();
+    broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", "world-login-retry"),
+            ("vault_addr", &w.addr),
+            ("vault_role_id", &env("VAULT_ROLE_ID")),
+            ("vault_secret_id", &env("VAULT_SECRET_ID")),
+        ]))
+        .unwrap();
+    assert_eq!(w.proxied("auth/approle/login"), 2);
+    assert_eq!(broker.stats().vault_logins, 2);
+}
+
+#[test]
+fn connection_refused_is_retried_until_the_deadline() {
+    let w = world();
+    let broker = w.broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    let e = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("vault_addr", "http://127.0.0.1:9"),
+            ("vault_token", &w.token),
+        ]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::DeadlineExceeded { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("cannot reach Vault at http://127.0.0.1:9"),
+        "{e}"
+    );
+    assert!(broker.stats().retries >= 2, "{:?}", broker.stats());
+}
+
+#[test]
+fn a_403_is_not_retried() {
+    let w = world();
+    w.fault(json!({"path": "^aws/sts/ecr-push", "status": 403, "count": 5}));
+    let broker = w.broker();
+    let e = broker
+        .credentials(&w.token_request("ecr-push", "world-no-retry-403", &[]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::Forbidden { .. }), "{e:?}");
+    assert_eq!(w.sts_calls("ecr-push"), 1);
+    assert_eq!(broker.stats().retries, 0);
+}
+
+// ---- single-flight and the bound on concurrent Vault calls --------------------------------------
+
+#[test]
+fn waiters_share_one_failure_and_the_next_request_tries_again() {
+    let w = world();
+    w.fault(
+        json!({"path": "^aws/sts/ecr-push", "status": 400, "delay_ms": 300, "count": 1,
+                   "body": {"errors": ["one shared failure"]}}),
+    );
+    let broker = Arc::new(w.broker());
+    let request = Arc::new(w.token_request("ecr-push", "world-shared-failure", &[]));
+    let barrier = Arc::new(Barrier::new(16));
+    let errors: Vec<BrokerError> = (0..16)
+        .map(|_| {
+            let (broker, request, barrier) = (broker.clone(), request.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                broker.credentials(&request).unwrap_err()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+    assert!(errors[0].to_string().contains("one shared failure"));
+    assert_eq!(w.sts_calls("ecr-push"), 1);
+    broker.credentials(&request).unwrap();
+    assert_eq!(w.sts_calls("ecr-push"), 2);
+}
+
+#[test]
+fn concurrent_vault_calls_are_bounded() {
+    let w = world();
+    w.fault(json!({"path": "^aws/sts/ecr-push", "mode": "delay", "delay_ms": 300}));
+    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    options.max_concurrent_vault_calls = 2;
+    let broker = Arc::new(CredentialBroker::new(options).unwrap());
+    let started = Instant::now();
+    let threads: Vec<_> = (0..6)
+        .map(|i| {
+            let broker = broker.clone();
+            let request = w.token_request("ecr-push", &format!("world-bounded-{i}"), &[]);
+            std::thread::spawn(move || broker.credentials(&request).map(|_| ()))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    // Six distinct requests, two at a time, 300 ms each: at least three rounds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(w.sts_calls("ecr-push"), 6);
+}
+
+// ---- no secret in errors, Debug or logs -----------------------------------------------------------
+
+/// Makes every error variant happen with secrets in the request (and Vault echoing them) and
+/// checks that no message, Debug form or log line shows one.
+#[test]
+fn no_error_debug_or_log_line_shows_a_secret() {
+    let w = world();
+    const TOKEN: &str = "hvs.SECRET-TOKEN-0123456789";
+    const SECRET_ID: &str = "SECRET-ID-0123456789";
+    const JWT: &str = "eyJSECRET.JWT.0123456789";
+    let secrets = [TOKEN, SECRET_ID, JWT];
+    let with = |extra: &[(&str, &str)]| {
+        let mut p = pairs(&[("purpose", "ecr-push"), ("vault_addr", &w.addr)]);
+        p.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        p.extend(pairs(extra));
+        p
+    };
+    let real_token = w.token.clone();
+    // Vault echoing the secret the broker sent (the broker blanks what it knows it sent).
+    let echo = json!({"errors": [format!("bad token {TOKEN}")]});
+    let echo_secret_id = json!({"errors": [format!("invalid secret_id {SECRET_ID}")]});
+    let broker = w.broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    let mut errors: Vec<BrokerError> = Vec::new();
+    let mut run = |pairs: Vec<(String, String)>, fault: Option<Value>| {
+        w.reset();
+        if let Some(f) = fault {
+            w.fault(f);
+        }
+        errors.push(broker.credentials(&pairs).unwrap_err());
+    };
+    run(vec![("vault_token".into(), TOKEN.into())], None); // MissingPurpose
+    run(with(&[("vault_tokn", TOKEN)]), None);
+    run(
+        with(&[("vault_token", TOKEN), ("vault_token", TOKEN)]),
+        None,
+    );
+    run(with(&[("vault_token", TOKEN), ("ttl", "5m")]), None);
+    run(pairs(&[("purpose", "p"), ("vault_token", TOKEN)]), None); // no address
+    run(with(&[("vault_jwt", JWT)]), None); // no JWT role
+    run(
+        with(&[("vault_token", TOKEN), ("config_text", "[x]")]),
+        None,
+    );
+    run(
+        with(&[
+            ("vault_addr", &env("WORLD_TLS_ADDR")),
+            ("vault_token", TOKEN),
+        ]),
+        None,
+    );
+    run(
+        with(&[
+            ("vault_role_id", "r"),
+            ("vault_secret_id", SECRET_ID),
+            ("vault_addr", &env("WORLD_TLS_ADDR")),
+            ("vault_cacert", "/nonexistent"),
+        ]),
+        None,
+    ); // LocalFile (the CA)
+    run(
+        with(&[("vault_token", TOKEN)]),
+        Some(json!({"path": "^aws/sts/", "status": 400, "body": echo})),
+    );
+    run(with(&[("vault_token", &real_token), ("ttl", "2h")]), None);
+    run(
+        pairs(&[
+            ("purpose", "forbidden"),
+            ("vault_addr", &w.addr),
+            ("vault_token", &real_token),
+        ]),
+        None,
+    );
+    run(with(&[("vault_token", TOKEN)]), None); // TokenRejected: Vault knows no such token
+    run(
+        with(&[
+            ("vault_role_id", &env("VAULT_ROLE_ID")),
+            ("vault_secret_id", SECRET_ID),
+        ]),
+        Some(json!({"path": "^auth/approle/login", "status": 400, "body": echo_secret_id})),
+    );
+    run(
+        with(&[("vault_addr", "http://127.0.0.1:9"), ("vault_token", TOKEN)]),
+        None,
+    );
+    run(
+        with(&[("vault_token", TOKEN)]),
+        Some(json!({"path": "^aws/sts/", "status": 503, "body": echo})),
+    ); // DeadlineExceeded
+    run(
+        with(&[("vault_token", &real_token)]),
+        Some(json!({"path": "^aws/sts/", "mode": "truncate",
+                    "body": {"data": {"secret_key": TOKEN, "session_token": SECRET_ID}}})),
+    );
+    errors.push(
+        withawsrole_core::pairs_from_flat(vec![
+            "vault_token".into(),
+            TOKEN.into(),
+            SECRET_ID.into(),
+        ])
+        .unwrap_err(),
+    );
+    errors.push(BrokerError::Internal("a caught panic".into()));
+
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &errors {
+        seen.insert(variant(e));
+        // Transient errors reach the caller inside DeadlineExceeded, once retries run out.
+        if let BrokerError::DeadlineExceeded { last_cause, .. } = e {
+            if last_cause.starts_with("cannot reach Vault") {
+                seen.insert("Unreachable");
+            }
+            if last_cause.starts_with("Vault answered") {
+                seen.insert("VaultUnavailable");
+            }
+        }
+        let shown = format!("{e} {e:?}");
+        for s in secrets {
+            assert!(!shown.contains(s), "{} shows a secret: {shown}", variant(e));
+        }
+    }
+    let all = [
+        "MissingPurpose",
+        "UnknownKey",
+        "DuplicateKey",
+        "OddPairs",
+        "InvalidValue",
+        "MissingVaultAddr",
+        "MissingVaultCredentials",
+        "Config",
+        "TlsUntrusted",
+        "LocalFile",
+        "VaultRejected",
+        "DurationTooLong",
+        "Forbidden",
+        "TokenRejected",
+        "LoginDenied",
+        "Unreachable",
+        "VaultUnavailable",
+        "DeadlineExceeded",
+        "UnexpectedResponse",
+        "Internal",
+    ];
+    let missing: Vec<_> = all.iter().filter(|v| !seen.contains(*v)).collect();
+    assert!(missing.is_empty(), "variants not exercised: {missing:?}");
+
+    let logs = LOGS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(
+        logs.contains("cache miss"),
+        "the log capture saw nothing: {logs}"
+    );
+    for s in secrets
+        .iter()
+        .chain([&real_token.as_str(), &env("VAULT_SECRET_ID").as_str()])
+    {
+        if let Some(at) = logs.find(*s) {
+            let line_start = logs[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = logs[at..].find('\n').map_or(logs.len(), |i| at + i);
+            // The line with the secret blanked: enough to find the culprit, nothing to leak.
+            let from = logs[..line_start]
+                .char_indices()
+                .rev()
+                .nth(600)
+                .map_or(0, |(i, _)| i);
+            panic!(
+                "a log line shows a secret: {}",
+                logs[from..line_end].replace(*s, "<SECRET>")
+            );
+        }
+    }
+}
+
+/// Every variant by name: a new variant fails to compile here until the test covers it.
+fn variant(e: &BrokerError) -> &'static str {
+    use BrokerError::*;
+    match e {
+        MissingPurpose => "MissingPurpose",
+        UnknownKey { .. } => "UnknownKey",
+        DuplicateKey { .. } => "DuplicateKey",
+        OddPairs { .. } => "OddPairs",
+        InvalidValue { .. } => "InvalidValue",
+        MissingVaultAddr => "MissingVaultAddr",
+        MissingVaultCredentials { .. } => "MissingVaultCredentials",
+        Config { .. } => "Config",
+        TlsUntrusted { .. } => "TlsUntrusted",
+        LocalFile { .. } => "LocalFile",
+        VaultRejected { .. } => "VaultRejected",
+        DurationTooLong { .. } => "DurationTooLong",
+        Forbidden { .. } => "Forbidden",
+        TokenRejected { .. } => "TokenRejected",
+        LoginDenied { .. } => "LoginDenied",
+        Unreachable { .. } => "Unreachable",
+        VaultUnavailable { .. } => "VaultUnavailable",
+        DeadlineExceeded { .. } => "DeadlineExceeded",
+        UnexpectedResponse { .. } => "UnexpectedResponse",
+        Internal(_) => "Internal",
+    }
 }

@@ -36,6 +36,42 @@ pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1crede
     })
 }
 
+/// A Vault token for one block of `withAwsRole(refresh: true)` (docs/refresh.md): request pairs
+/// plus `token_ttl`, `token_policy`, `token_role`; returns `token`, `accessor`, `expiration`, ...
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1createChildToken<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_pairs: JObjectArray<'local, JString<'local>>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let flat = strings_from_java(env, &request_pairs)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let child = broker()?.create_child_token(&pairs)?;
+        pairs_to_java(env, child.pairs())
+    })
+}
+
+/// Revokes a child token with itself: pairs `token` and the Vault endpoint keys; returns
+/// `revocation` = `revoked` or `already_gone`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1revokeChildToken<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_pairs: JObjectArray<'local, JString<'local>>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let flat = strings_from_java(env, &request_pairs)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let revocation = broker()?.revoke_child_token(&pairs)?;
+        pairs_to_java(env, revocation.pairs())
+    })
+}
+
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1stats<'local>(
     mut env: EnvUnowned<'local>,

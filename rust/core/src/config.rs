@@ -1,0 +1,477 @@
+//! The purposes config: a reviewed TOML file that maps a purpose to the Vault mount, Vault role,
+//! IAM role ARN, ttl and region, so Jenkinsfiles say `withAwsRole('deploy')` and never carry ARNs.
+//!
+//! ```toml
+//! [defaults]            # optional: for every purpose (mount, ttl, region)
+//! region = "eu-west-1"
+//!
+//! [purposes.deploy]
+//! vault_role = "deploy"
+//! role_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-role"
+//! ttl = "30m"
+//! ```
+//!
+//! A purpose that is not listed keeps the zero-config defaults (mount `aws`, Vault role = the
+//! purpose). Request pairs win over the file. Every error names the file, the line and the key.
+//! Parsed configs are cached (by text, or by file path, size and mtime), so a cache hit never
+//! parses TOML.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use crate::error::{truncate, BrokerError};
+use crate::request::{check_mount, check_region, check_role_arn, check_segment};
+use crate::ttl::parse_ttl;
+
+/// The keys a `[purposes.<name>]` table may hold.
+pub const PURPOSE_KEYS: &[&str] = &["mount", "vault_role", "role_arn", "ttl", "region"];
+/// The keys the `[defaults]` table may hold (per-purpose identities make no sense there).
+pub const DEFAULT_KEYS: &[&str] = &["mount", "ttl", "region"];
+
+/// One purpose's settings from the file (each may be absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurposeConfig {
+    pub mount: Option<String>,
+    pub vault_role: Option<String>,
+    pub role_arn: Option<String>,
+    pub ttl_seconds: Option<u32>,
+    pub region: Option<String>,
+}
+
+impl PurposeConfig {
+    /// `self`, with gaps filled from `defaults`.
+    fn or(&self, defaults: &PurposeConfig) -> PurposeConfig {
+        PurposeConfig {
+            mount: self.mount.clone().or_else(|| defaults.mount.clone()),
+            vault_role: self.vault_role.clone(),
+            role_arn: self.role_arn.clone(),
+            ttl_seconds: self.ttl_seconds.or(defaults.ttl_seconds),
+            region: self.region.clone().or_else(|| defaults.region.clone()),
+        }
+    }
+}
+
+/// A parsed, validated purposes config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PurposesConfig {
+    defaults: PurposeConfig,
+    purposes: HashMap<String, PurposeConfig>,
+}
+
+impl PurposesConfig {
+    /// Parses and validates the whole file: a typo in any purpose fails every request, so it
+    /// is found at the first build rather than the day that purpose is used.
+    /// `name` is what error messages call the file.
+    pub fn parse(name: &str, text: &str) -> Result<Self, BrokerError> {
+        let at = |span: Option<Range<usize>>, key: Option<&str>, reason: String| {
+            config_error(name, text, span, key, reason)
+        };
+        let root = DeTable::parse(text).map_err(|e| {
+            // The message alone: the error's Display quotes the offending source line.
+            at(e.span(), None, e.message().trim().to_owned())
+        })?;
+        let mut errors = Vec::new();
+        let mut config = PurposesConfig::default();
+        for (key, value) in root.get_ref().iter() {
+            match key.get_ref().as_ref() {
+                "purposes" => match value.get_ref().as_table() {
+                    Some(table) => {
+                        for (purpose, settings) in table.iter() {
+                            let path = format!("purposes.{}", purpose.get_ref());
+                            if let Err(e) = check_segment("purpose", purpose.get_ref()) {
+                                errors.push((purpose.span(), path.clone(), e.to_string()));
+                                continue;
+                            }
+                            match settings.get_ref().as_table() {
+                                Some(t) => {
+                                    let c = read_table(t, &path, PURPOSE_KEYS, &mut errors);
+                                    config.purposes.insert(purpose.get_ref().to_string(), c);
+                                }
+                                None => errors.push((
+                                    settings.span(),
+                                    path,
+                                    format!(
+                                        "expected a table such as [purposes.{}] with vault_role, role_arn, ttl, region",
+                                        purpose.get_ref()
+                                    ),
+                                )),
+                            }
+                        }
+                    }
+                    None => errors.push((
+                        value.span(),
+                        "purposes".into(),
+                        "expected tables such as [purposes.ecr-push]".into(),
+                    )),
+                },
+                "defaults" => match value.get_ref().as_table() {
+                    Some(t) => {
+                        config.defaults = read_table(t, "defaults", DEFAULT_KEYS, &mut errors)
+                    }
+                    None => errors.push((
+                        value.span(),
+                        "defaults".into(),
+                        "expected a table [defaults] with mount, ttl, region".into(),
+                    )),
+                },
+                other => errors.push((
+                    key.span(),
+                    other.to_owned(),
+                    "unknown key: the file has [defaults] and [purposes.<name>] tables only".into(),
+                )),
+            }
+        }
+        // Tables iterate in key order: report the first problem in the file instead.
+        match errors.into_iter().min_by_key(|(span, _, _)| span.start) {
+            Some((span, key, reason)) => Err(at(Some(span), Some(&key), reason)),
+            None => Ok(config),
+        }
+    }
+
+    /// The settings for `purpose`, defaults applied; empty when the purpose is not listed.
+    pub fn purpose(&self, purpose: &str) -> PurposeConfig {
+        match self.purposes.get(purpose) {
+            Some(c) => c.or(&self.defaults),
+            None => PurposeConfig::default().or(&self.defaults),
+        }
+    }
+}
+
+type Problem = (Range<usize>, String, String);
+
+fn read_table(
+    table: &DeTable<'_>,
+    path: &str,
+    allowed: &[&str],
+    errors: &mut Vec<Problem>,
+) -> PurposeConfig {
+    let mut c = PurposeConfig::default();
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        let full = format!("{path}.{name}");
+        if !allowed.contains(&name) {
+            errors.push((
+                key.span(),
+                full,
+                format!("unknown key; valid keys are {}", allowed.join(", ")),
+            ));
+            continue;
+        }
+        match read_value(name, value) {
+            Ok(v) => match name {
+                "mount" => c.mount = v.text,
+                "vault_role" => c.vault_role = v.text,
+                "role_arn" => c.role_arn = v.text,
+                "ttl" => c.ttl_seconds = v.ttl,
+                "region" => c.region = v.text,
+                _ => unreachable!("checked against the allowed keys"),
+            },
+            Err(reason) => errors.push((value.span(), full, reason)),
+        }
+    }
+    c
+}
+
+#[derive(Default)]
+struct Read {
+    text: Option<String>,
+    ttl: Option<u32>,
+}
+
+/// One value, checked exactly as the same request key would be.
+fn read_value(key: &str, value: &Spanned<DeValue<'_>>) -> Result<Read, String> {
+    let text = match value.get_ref() {
+        DeValue::String(s) => s.to_string(),
+        // `ttl = 900` reads naturally too.
+        DeValue::Integer(i) if key == "ttl" => i.as_str().to_owned(),
+        other => {
+            return Err(format!(
+                "expected a string{}, found {}",
+                if key == "ttl" {
+                    " or a number of seconds"
+                } else {
+                    ""
+                },
+                other.type_str()
+            ))
+        }
+    };
+    let checked = match key {
+        "mount" => check_mount(&text).map(|m| Read {
+            text: Some(m),
+            ..Read::default()
+        }),
+        "vault_role" => check_segment("vault_role", &text).map(|()| Read {
+            text: Some(text.clone()),
+            ..Read::default()
+        }),
+        "role_arn" => check_role_arn(&text).map(|()| Read {
+            text: Some(text.clone()),
+            ..Read::default()
+        }),
+        "region" => check_region(&text).map(|()| Read {
+            text: Some(text.clone()),
+            ..Read::default()
+        }),
+        "ttl" => parse_ttl(&text).map(|t| Read {
+            ttl: Some(t),
+            ..Read::default()
+        }),
+        _ => unreachable!("checked against the allowed keys"),
+    };
+    checked.map_err(|e| e.to_string())
+}
+
+fn config_error(
+    name: &str,
+    text: &str,
+    span: Option<Range<usize>>,
+    key: Option<&str>,
+    reason: String,
+) -> BrokerError {
+    let mut location = String::new();
+    if let Some(span) = span {
+        let start = span.start.min(text.len());
+        let line = text.as_bytes()[..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        location.push_str(&format!(", line {line}"));
+    }
+    if let Some(key) = key {
+        location.push_str(&format!(", key `{}`", truncate(key, 100)));
+    }
+    BrokerError::Config {
+        name: name.to_owned(),
+        location,
+        reason,
+    }
+}
+
+/// Where a request's config comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ConfigSource {
+    /// `config_text` (a library resource read by `libraryResource`), named by `config_name`.
+    Text { name: String, text: String },
+    /// `config_file` / WITHAWSROLE_CONFIG.
+    File(PathBuf),
+}
+
+/// Parsed configs, so that the request path parses each text or file version once.
+#[derive(Default)]
+pub struct ConfigCache {
+    texts: RwLock<HashMap<(String, String), Arc<PurposesConfig>>>,
+    files: RwLock<HashMap<PathBuf, (FileStamp, Arc<PurposesConfig>)>>,
+}
+
+/// What tells a changed file apart without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+/// Configs are few (one library resource, one controller file); more means churn: start over.
+const MAX_CACHED_CONFIGS: usize = 32;
+
+impl ConfigCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn load(&self, source: &ConfigSource) -> Result<Arc<PurposesConfig>, BrokerError> {
+        match source {
+            ConfigSource::Text { name, text } => self.load_text(name, text),
+            ConfigSource::File(path) => self.load_file(path),
+        }
+    }
+
+    fn load_text(&self, name: &str, text: &str) -> Result<Arc<PurposesConfig>, BrokerError> {
+        let key = (name.to_owned(), text.to_owned());
+        if let Some(c) = self
+            .texts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let parsed = Arc::new(PurposesConfig::parse(name, text)?);
+        let mut texts = self.texts.write().unwrap_or_else(|p| p.into_inner());
+        if texts.len() >= MAX_CACHED_CONFIGS {
+            texts.clear();
+        }
+        texts.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    fn load_file(&self, path: &PathBuf) -> Result<Arc<PurposesConfig>, BrokerError> {
+        let name = path.display().to_string();
+        let unreadable = |e: std::io::Error| BrokerError::Config {
+            name: name.clone(),
+            location: String::new(),
+            reason: format!("cannot read it ({e})"),
+        };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        let stamp = FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        if let Some((s, c)) = self
+            .files
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+        {
+            if *s == stamp {
+                return Ok(c.clone());
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(unreadable)?;
+        let parsed = Arc::new(PurposesConfig::parse(&name, &text)?);
+        let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+        if files.len() >= MAX_CACHED_CONFIGS {
+            files.clear();
+        }
+        files.insert(path.clone(), (stamp, parsed.clone()));
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    const EXAMPLE: &str = r#"# reviewed by the platform team
+[defaults]
+region = "eu-west-1"
+
+[purposes.ecr-push]
+vault_role = "ecr-push"
+ttl = "15m"
+
+[purposes.deploy]
+vault_role = "deploy"
+role_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-role"
+ttl = 1800
+region = "us-east-1"
+"#;
+
+    fn message(text: &str) -> String {
+        let e = PurposesConfig::parse("org/withawsrole/purposes.toml", text).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn purposes_get_their_settings_and_the_defaults() {
+        let c = PurposesConfig::parse("purposes.toml", EXAMPLE).unwrap();
+        let deploy = c.purpose("deploy");
+        assert_eq!(deploy.vault_role.as_deref(), Some("deploy"));
+        assert_eq!(
+            deploy.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/jenkins-deploy-role")
+        );
+        assert_eq!(deploy.ttl_seconds, Some(1800));
+        assert_eq!(deploy.region.as_deref(), Some("us-east-1"));
+        let ecr = c.purpose("ecr-push");
+        assert_eq!(
+            (ecr.ttl_seconds, ecr.region.as_deref()),
+            (Some(900), Some("eu-west-1"))
+        );
+        let unlisted = c.purpose("other");
+        assert_eq!(unlisted.vault_role, None);
+        assert_eq!(unlisted.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let msg = message("[purposes.deploy]\nvault_role = \"deploy\"\nrolearn = \"x\"\n");
+        assert!(
+            msg.starts_with(
+                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.rolearn`: unknown key; valid keys are mount, vault_role, role_arn, ttl, region"
+            ),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_checked_like_the_request_key() {
+        let msg = message("[purposes.deploy]\n\nrole_arn = \"arn:aws:iam::1:role/x\"\n");
+        assert!(
+            msg.contains("line 3, key `purposes.deploy.role_arn`: invalid role_arn"),
+            "{msg}"
+        );
+        let msg = message("[purposes.deploy]\nttl = \"5m\"\n");
+        assert!(msg.contains("line 2, key `purposes.deploy.ttl`"), "{msg}");
+        assert!(msg.contains("15m (900)"), "{msg}");
+        let msg = message("[purposes.deploy]\nttl = true\n");
+        assert!(
+            msg.contains("expected a string or a number of seconds, found boolean"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let msg = message("[purposes.deploy]\nvault_role = \"deploy\"\nttl = \"1h\n");
+        assert!(msg.contains(", line 3"), "{msg}");
+        let msg = message("[purposes.a]\nttl = \"1h\"\n[purposes.a]\nttl = \"2h\"\n");
+        assert!(msg.contains(", line 3"), "{msg}");
+    }
+
+    #[test]
+    fn the_first_problem_in_the_file_is_reported() {
+        let msg = message("[purposes.zeta]\nbad1 = 1\n[purposes.alpha]\nbad2 = 2\n");
+        assert!(msg.contains("line 2, key `purposes.zeta.bad1`"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_tables_and_bad_shapes_are_errors() {
+        let msg = message("[purpose.deploy]\nttl = \"1h\"\n");
+        assert!(msg.contains("line 1, key `purpose`: unknown key"), "{msg}");
+        let msg = message("purposes = \"deploy\"\n");
+        assert!(msg.contains("key `purposes`: expected tables"), "{msg}");
+        let msg = message("[defaults]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\n");
+        assert!(msg.contains("valid keys are mount, ttl, region"), "{msg}");
+        let msg = message("[purposes.\"a/b\"]\nttl = \"1h\"\n");
+        assert!(msg.contains("key `purposes.a/b`: invalid purpose"), "{msg}");
+    }
+
+    #[test]
+    fn texts_and_files_are_parsed_once_per_version() {
+        let cache = ConfigCache::new();
+        let src = ConfigSource::Text {
+            name: "r".into(),
+            text: EXAMPLE.into(),
+        };
+        let a = cache.load(&src).unwrap();
+        let b = cache.load(&src).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+
+        let dir = std::env::temp_dir().join(format!("withawsrole-cfgcache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("purposes.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let src = ConfigSource::File(path.clone());
+        let a = cache.load(&src).unwrap();
+        assert!(Arc::ptr_eq(&a, &cache.load(&src).unwrap()));
+        std::fs::write(&path, "[purposes.deploy]\nttl = \"2h\"\n").unwrap();
+        assert_eq!(
+            cache.load(&src).unwrap().purpose("deploy").ttl_seconds,
+            Some(7200)
+        );
+        std::fs::remove_file(&path).unwrap();
+        let e = cache.load(&src).unwrap_err();
+        assert!(e.to_string().contains("cannot read it"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
