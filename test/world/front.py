@@ -272,6 +272,21 @@ class World:
         return client
 
 
+def record_issued(**secrets_by_kind) -> None:
+    """Appends `sha256 length kind` for each secret the world minted to .run/issued.sha256, so
+    scripts/leak-scan can find them in logs and reports without a plaintext copy anywhere."""
+    if Handler.issued_file is None:
+        return
+    import hashlib
+
+    lines = "".join(
+        f"{hashlib.sha256(v.encode()).hexdigest()} {len(v)} {k}\n"
+        for k, v in secrets_by_kind.items() if isinstance(v, str) and len(v) >= 8)
+    with Handler.log_lock:
+        with open(Handler.issued_file, "a", encoding="utf-8") as f:
+            f.write(lines)
+
+
 def public_fault(fault: dict) -> dict:
     return {k: v for k, v in fault.items() if not k.startswith("_")}
 
@@ -286,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     world: World  # set on the class in main()
     log_file = None
+    issued_file: str | None = None  # .run/issued.sha256 beside the log (see record_issued)
+    jwt_key_file: str | None = None  # signs the world cluster's service-account tokens
     log_lock = threading.Lock()
     upstream_local = threading.local()
 
@@ -301,6 +318,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
         pass  # replaced by log_line, which never writes secrets
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in two writes: with Nagle on, the body waits for the client's
+        # delayed ACK (up to 40 ms on Linux), which swamped client-side timings in benchmarks.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     # -- plumbing --------------------------------------------------------------------------
     def read_body(self) -> bytes:
@@ -479,6 +502,13 @@ class Handler(BaseHTTPRequestHandler):
         except (HTTPException, OSError) as err:
             self.error(502, f"world front: OpenBao unreachable ({type(err).__name__})")
             return
+        if status == 200 and "/auth/" in self.path:
+            # Logins and token creations mint Vault tokens: record them for the leak scan.
+            try:
+                auth = json.loads(payload).get("auth") or {}
+                record_issued(vault_token=auth.get("client_token"), accessor=auth.get("accessor"))
+            except (ValueError, AttributeError):
+                pass
         kept = {k: v for k, v in resp_headers if k.lower() not in HOP_BY_HOP and k.lower() != "date"}
         self.send_response(status)
         for name, value in kept.items():
@@ -629,6 +659,8 @@ class Handler(BaseHTTPRequestHandler):
         data["arn"] = answer["AssumedRoleUser"]["Arn"]
         if field == "both":
             data["ttl"] = int(ttl)
+        record_issued(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                      session_token=creds["SessionToken"])
         with w.lock:
             w.sts_issued += 1
             key = f"{mount}/{role_name}"
@@ -759,6 +791,9 @@ class Handler(BaseHTTPRequestHandler):
             with w.lock:
                 w.options.update(spec)
                 self.send(200, dict(w.options))
+        elif sub == "k8s/apis/authentication.k8s.io/v1/tokenreviews" and method == "POST":
+            # OpenBao's kubernetes auth (kubernetes_host = <front>/_world/k8s) asks here.
+            self.send(201, token_review(spec, self.jwt_key_file))
         elif sub == "mounts" and method == "GET":
             with w.lock:
                 mounts = sorted({(ns, m) for (ns, m) in w.mounts} | {("", "aws")})
@@ -772,6 +807,52 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, {"ok": True, "mount": mount})
         else:
             raise WorldError(404, f"no control endpoint {method} /_world/{sub}")
+
+
+def token_review(review: dict, key_file: str | None) -> dict:
+    """A Kubernetes TokenReview answer: the world's cluster signs service-account tokens with
+    the JWT key in .run/ (mint_jwt.py), so a token is authentic iff that key signed it and it
+    has not expired. The account comes from the projected (`kubernetes.io`) or legacy claims."""
+    import base64
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    spec = review.get("spec") or {}
+    token = str(spec.get("token") or "")
+    answer = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+              "status": {"authenticated": False}}
+
+    def b64(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    try:
+        head, body, sig = token.split(".")
+        key = serialization.load_pem_private_key(open(key_file, "rb").read(), None).public_key()
+        key.verify(b64(sig), f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        claims = json.loads(b64(body))
+    except (ValueError, TypeError, OSError, InvalidSignature):
+        answer["status"]["error"] = "invalid bearer token"
+        return answer
+    if int(claims.get("exp", 0)) <= time.time():
+        answer["status"]["error"] = "token has expired"
+        return answer
+    k8s = claims.get("kubernetes.io") or {}
+    namespace = k8s.get("namespace") or claims.get("kubernetes.io/serviceaccount/namespace")
+    account = k8s.get("serviceaccount") or {}
+    name = account.get("name") or claims.get("kubernetes.io/serviceaccount/service-account.name")
+    uid = account.get("uid") or claims.get("kubernetes.io/serviceaccount/service-account.uid")
+    if not (namespace and name):
+        answer["status"]["error"] = "not a service account token"
+        return answer
+    answer["status"] = {
+        "authenticated": True,
+        "user": {"username": f"system:serviceaccount:{namespace}:{name}", "uid": uid or "",
+                 "groups": ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]},
+        "audiences": spec.get("audiences") or [],
+    }
+    return answer
 
 
 def merge_role(current: dict, params: dict, creating: bool) -> dict:
@@ -835,6 +916,11 @@ def main(argv=None) -> None:
     parser.add_argument("--listen", default=os.environ.get("FRONT_LISTEN", "127.0.0.1:18200"))
     parser.add_argument("--upstream", default=os.environ.get("FRONT_UPSTREAM", "http://127.0.0.1:18201"))
     parser.add_argument("--log", default=os.environ.get("FRONT_LOG"))
+    # A second listener speaking TLS (cert and key from OpenBao's -dev-tls), same handler.
+    parser.add_argument("--tls-listen")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--jwt-key", help="PEM key that signs the world's k8s tokens")
     args = parser.parse_args(argv)
     token_field = os.environ.get("FRONT_TOKEN_FIELD", "session_token")
     if token_field not in ("session_token", "security_token", "both"):
@@ -843,8 +929,21 @@ def main(argv=None) -> None:
     Handler.world = World(args.upstream, token_field)
     if args.log:
         Handler.log_file = open(args.log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        Handler.issued_file = os.path.join(os.path.dirname(os.path.abspath(args.log)), "issued.sha256")
+    Handler.jwt_key_file = args.jwt_key
     server = FrontServer((host, int(port)), Handler)
     print(f"front: listening on {host}:{port}, OpenBao at {args.upstream}", flush=True)
+    if args.tls_listen:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_host, _, tls_port = args.tls_listen.rpartition(":")
+        tls_server = FrontServer((tls_host, int(tls_port)), Handler)
+        tls_server.socket = context.wrap_socket(tls_server.socket, server_side=True)
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2},
+                         daemon=True).start()
+        print(f"front: TLS listening on {tls_host}:{tls_port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

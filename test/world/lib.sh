@@ -9,9 +9,14 @@ WORLD_PORT_BASE=${WORLD_PORT_BASE:-18200}
 FRONT_PORT=$WORLD_PORT_BASE
 OPENBAO_PORT=$((WORLD_PORT_BASE + 1))
 MOTO_PORT=$((WORLD_PORT_BASE + 3))
+# TLS: the front's second listener (base + 4) and a second OpenBao with -dev-tls (base + 5, its
+# cluster port base + 6) whose generated CA and server certificate the front's listener reuses.
+FRONT_TLS_PORT=$((WORLD_PORT_BASE + 4))
+OPENBAO_TLS_PORT=$((WORLD_PORT_BASE + 5))
 export WORLD_FRONT_PORT=$FRONT_PORT WORLD_OPENBAO_PORT=$OPENBAO_PORT WORLD_MOTO_PORT=$MOTO_PORT
-# Start/stop order matters: the front depends on OpenBao and moto.
-SERVICES="moto openbao front"
+export WORLD_FRONT_TLS_PORT=$FRONT_TLS_PORT WORLD_OPENBAO_TLS_PORT=$OPENBAO_TLS_PORT
+# Start/stop order matters: the front depends on OpenBao, moto and openbao-tls's certificates.
+SERVICES="moto openbao openbao-tls front"
 
 # What each service's command line contains: a PID is only ours if its cmdline still matches
 # (PIDs are recycled, and we never signal a process we did not start).
@@ -19,6 +24,7 @@ marker() {
   case $1 in
     moto) echo "moto_server.py" ;;
     openbao) echo "-dev-root-token-id=world-root" ;;
+    openbao-tls) echo "-dev-tls-cert-dir=" ;;
     front) echo "front.py" ;;
   esac
 }

@@ -27,6 +27,12 @@ ACCOUNT = "123456789012"
 FRONT = f"http://127.0.0.1:{os.environ.get('WORLD_FRONT_PORT', '18200')}"
 OPENBAO = f"http://127.0.0.1:{os.environ.get('WORLD_OPENBAO_PORT', '18201')}"
 MOTO = f"http://127.0.0.1:{os.environ.get('WORLD_MOTO_PORT', '18203')}"
+FRONT_TLS = f"https://127.0.0.1:{os.environ.get('WORLD_FRONT_TLS_PORT', '18204')}"
+OPENBAO_TLS = f"https://127.0.0.1:{os.environ.get('WORLD_OPENBAO_TLS_PORT', '18205')}"
+# An OpenBao namespace with its own policy, AppRole and AWS-engine roles (X-Vault-Namespace).
+NAMESPACE = "team-a"
+# Service account the world's Kubernetes "cluster" vouches for (front's TokenReview endpoint).
+K8S_NAMESPACE, K8S_ACCOUNT = "ci", "jenkins"
 ROOT_TOKEN = "world-root"
 REGION = "us-east-1"
 VAULT_USER = "vault-aws-engine"
@@ -55,7 +61,16 @@ path "aws/sts/*"           { capabilities = ["read", "update"] }
 path "aws/creds/*"         { capabilities = ["read", "update"] }
 path "aws/sts/forbidden"   { capabilities = ["deny"] }
 path "aws/creds/forbidden" { capabilities = ["deny"] }
+# refresh: true (docs/refresh.md): a child token per block, holding one withawsrole-sts-* policy.
+path "auth/token/create"             { capabilities = ["update"] }
+path "auth/token/create/withawsrole" { capabilities = ["update"] }
 """
+# refresh: true: one policy per purpose allowing only its STS path; Jenkins' logins hold them
+# (auth/token/create gives a child only policies its parent has), and the token role
+# `withawsrole` (orphan children, allowed_policies_glob withawsrole-sts-*) needs none of them.
+REFRESH_PURPOSES = ["ecr-push", "deploy"]
+JENKINS_TOKEN_POLICIES = ["jenkins"] + [f"withawsrole-sts-{p}" for p in REFRESH_PURPOSES]
+TOKEN_ROLE = "withawsrole"
 
 
 def step(message: str) -> None:
@@ -166,9 +181,12 @@ def provision_moto() -> dict:
 # Vault API (front for the AWS engine, OpenBao for the rest)
 
 
-def vault(method: str, base: str, path: str, token: str = ROOT_TOKEN, body=None, ok=(200, 204)):
-    response = requests.request(method, f"{base}/v1/{path}", headers={"X-Vault-Token": token},
-                                json=body, timeout=15)
+def vault(method: str, base: str, path: str, token: str = ROOT_TOKEN, body=None, ok=(200, 204),
+          ns: str | None = None):
+    headers = {"X-Vault-Token": token}
+    if ns:
+        headers["X-Vault-Namespace"] = ns
+    response = requests.request(method, f"{base}/v1/{path}", headers=headers, json=body, timeout=15)
     if response.status_code not in ok:
         try:
             detail = response.json().get("errors")
@@ -178,26 +196,28 @@ def vault(method: str, base: str, path: str, token: str = ROOT_TOKEN, body=None,
     return response.json() if response.content else {}
 
 
-def provision_front(keys: dict) -> None:
-    vault("POST", FRONT, "aws/config/root", body={
+def provision_front(keys: dict, ns: str | None = None) -> None:
+    where = f" in namespace {ns}" if ns else ""
+    vault("POST", FRONT, "aws/config/root", ns=ns, body={
         "access_key": keys["access_key"], "secret_key": keys["secret_key"], "region": REGION,
         "sts_endpoint": MOTO, "iam_endpoint": MOTO})
-    step("front: aws/config/root -> moto")
+    step(f"front: aws/config/root -> moto{where}")
     for name, iam_roles in VAULT_ROLES.items():
-        vault("POST", FRONT, f"aws/roles/{name}", body={
+        vault("POST", FRONT, f"aws/roles/{name}", ns=ns, body={
             "credential_type": "assumed_role",
             "role_arns": [f"arn:aws:iam::{ACCOUNT}:role/{r}" for r in iam_roles]})
-    step(f"front: vault roles {', '.join(VAULT_ROLES)} (assumed_role)")
+    step(f"front: vault roles {', '.join(VAULT_ROLES)} (assumed_role){where}")
 
 
 def provision_openbao() -> dict:
     vault("PUT", OPENBAO, "sys/policies/acl/jenkins", body={"policy": JENKINS_POLICY})
     step("openbao: policy jenkins")
+    provision_refresh()
     auths = vault("GET", OPENBAO, "sys/auth")
     if "approle/" not in (auths.get("data") or auths):
         vault("POST", OPENBAO, "sys/auth/approle", body={"type": "approle"})
     vault("POST", OPENBAO, "auth/approle/role/jenkins", body={
-        "token_policies": ["jenkins"], "token_ttl": "1h", "token_max_ttl": "4h"})
+        "token_policies": JENKINS_TOKEN_POLICIES, "token_ttl": "1h", "token_max_ttl": "4h"})
     role_id = vault("GET", OPENBAO, "auth/approle/role/jenkins/role-id")["data"]["role_id"]
     state = read_state("openbao.json")
     secret_id = state.get("secret_id")
@@ -214,19 +234,33 @@ def provision_openbao() -> dict:
     if token:
         looked = requests.get(f"{OPENBAO}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token},
                               timeout=15)
-        if looked.status_code != 200 or "jenkins" not in looked.json()["data"].get("policies", []):
+        if looked.status_code != 200 or not set(JENKINS_TOKEN_POLICIES) <= set(looked.json()["data"].get("policies", [])):
             token = None
         else:
             vault("POST", OPENBAO, "auth/token/renew-self", token=token, body={})
     if not token:
         token = vault("POST", OPENBAO, "auth/token/create", body={
-            "policies": ["jenkins"], "period": "24h", "display_name": "jenkins-world",
+            "policies": JENKINS_TOKEN_POLICIES, "period": "24h", "display_name": "jenkins-world",
             "renewable": True})["auth"]["client_token"]
     step("openbao: periodic token with policy jenkins (period 24h)")
     provision_jwt(auths.get("data") or auths)
+    provision_kubernetes(auths.get("data") or auths)
     result = {"role_id": role_id, "secret_id": secret_id, "token": token}
     write_private("openbao.json", json.dumps(result))
     return result
+
+
+def provision_refresh() -> None:
+    """Per-purpose STS policies and the token role for refresh: true (docs/refresh.md)."""
+    for purpose in REFRESH_PURPOSES:
+        vault("PUT", OPENBAO, f"sys/policies/acl/withawsrole-sts-{purpose}", body={
+            # read too: Jenkins' logins hold these, and Vault applies the most specific path rule
+            # of all a token's policies, so this one replaces the jenkins policy's aws/sts/* here.
+            "policy": f'path "aws/sts/{purpose}" {{ capabilities = ["read", "update"] }}\n'})
+    vault("POST", OPENBAO, f"auth/token/roles/{TOKEN_ROLE}", body={
+        "allowed_policies_glob": ["withawsrole-sts-*"], "orphan": True, "renewable": False,
+        "token_explicit_max_ttl": "24h", "token_type": "service"})
+    step(f"openbao: policies withawsrole-sts-{{{','.join(REFRESH_PURPOSES)}}}, token role {TOKEN_ROLE} (orphan)")
 
 
 def provision_jwt(auths: dict) -> None:
@@ -249,8 +283,47 @@ def provision_jwt(auths: dict) -> None:
         "jwt_validation_pubkeys": [public], "bound_issuer": "https://jenkins.world.test/oidc"})
     vault("POST", OPENBAO, "auth/jwt/role/jenkins", body={
         "role_type": "jwt", "bound_audiences": ["withawsrole"], "user_claim": "sub",
+        "token_policies": JENKINS_TOKEN_POLICIES, "token_ttl": "1h"})
+    # Jenkins' OIDC provider puts the job in `sub`: this role admits only the deploy job's builds.
+    vault("POST", OPENBAO, "auth/jwt/role/jenkins-deploy-job", body={
+        "role_type": "jwt", "bound_audiences": ["withawsrole"], "user_claim": "sub",
+        "bound_claims_type": "glob", "bound_claims": {"sub": "job/deploy/*"},
         "token_policies": ["jenkins"], "token_ttl": "1h"})
-    step("openbao: jwt auth, role jenkins (audience withawsrole, key in .run/jwt-key.pem)")
+    step("openbao: jwt auth, roles jenkins (audience withawsrole, key in .run/jwt-key.pem) and "
+         "jenkins-deploy-job (bound claim sub = job/deploy/*)")
+
+
+def provision_kubernetes(auths: dict) -> None:
+    """Kubernetes auth whose "cluster" is the front's TokenReview endpoint (no real cluster):
+    it vouches for tokens signed with .run/jwt-key.pem, minted by mint_jwt.py --k8s."""
+    if "kubernetes/" not in auths:
+        vault("POST", OPENBAO, "sys/auth/kubernetes", body={"type": "kubernetes"})
+    # OpenBao wants a CA even for an http:// host (unused); the TLS world's CA will do.
+    vault("POST", OPENBAO, "auth/kubernetes/config", body={
+        "kubernetes_host": f"{FRONT}/_world/k8s", "disable_local_ca_jwt": True,
+        "kubernetes_ca_cert": (RUN / "tls" / "vault-ca.pem").read_text()})
+    vault("POST", OPENBAO, "auth/kubernetes/role/jenkins", body={
+        "bound_service_account_names": [K8S_ACCOUNT],
+        "bound_service_account_namespaces": [K8S_NAMESPACE],
+        "token_policies": ["jenkins"], "token_ttl": "1h"})
+    step(f"openbao: kubernetes auth, role jenkins (service account {K8S_NAMESPACE}/{K8S_ACCOUNT})")
+
+
+def provision_namespace(keys: dict) -> dict:
+    """Namespace team-a: its own jenkins policy and AppRole, and the AWS engine's roles."""
+    if vault("GET", OPENBAO, f"sys/namespaces/{NAMESPACE}", ok=(200, 404)).get("data") is None:
+        vault("POST", OPENBAO, f"sys/namespaces/{NAMESPACE}", body={})
+    vault("PUT", OPENBAO, "sys/policies/acl/jenkins", ns=NAMESPACE, body={"policy": JENKINS_POLICY})
+    auths = vault("GET", OPENBAO, "sys/auth", ns=NAMESPACE)
+    if "approle/" not in (auths.get("data") or auths):
+        vault("POST", OPENBAO, "sys/auth/approle", ns=NAMESPACE, body={"type": "approle"})
+    vault("POST", OPENBAO, "auth/approle/role/jenkins", ns=NAMESPACE, body={
+        "token_policies": ["jenkins"], "token_ttl": "1h", "token_max_ttl": "4h"})
+    role_id = vault("GET", OPENBAO, "auth/approle/role/jenkins/role-id", ns=NAMESPACE)["data"]["role_id"]
+    secret_id = vault("POST", OPENBAO, "auth/approle/role/jenkins/secret-id", ns=NAMESPACE)["data"]["secret_id"]
+    step(f"openbao: namespace {NAMESPACE} with policy jenkins and approle jenkins")
+    provision_front(keys, ns=NAMESPACE)
+    return {"ns_role_id": role_id, "ns_secret_id": secret_id}
 
 
 def write_env(bao: dict) -> None:
@@ -275,7 +348,15 @@ def write_env(bao: dict) -> None:
         "export AWS_EC2_METADATA_DISABLED=true",
         f"export WORLD_ACCOUNT_ID={ACCOUNT}",
         "export WORLD_JWT_ROLE=jenkins",
+        "export WORLD_JWT_BOUND_ROLE=jenkins-deploy-job",
         f"export WORLD_JWT_KEY_FILE={RUN / 'jwt-key.pem'}",
+        "export WORLD_K8S_ROLE=jenkins",
+        f"export WORLD_NAMESPACE={NAMESPACE}",
+        f"export WORLD_NAMESPACE_ROLE_ID={bao['ns_role_id']}",
+        f"export WORLD_NAMESPACE_SECRET_ID={bao['ns_secret_id']}",
+        f"export WORLD_TLS_ADDR={FRONT_TLS}",
+        f"export WORLD_OPENBAO_TLS_ADDR={OPENBAO_TLS}",
+        f"export WORLD_TLS_CACERT={RUN / 'tls' / 'vault-ca.pem'}",
         f"export WORLD_VENV={venv}",
         f'export PATH="{venv}/bin:$PATH"',
         # Keys must come only from withAwsRole, never from the caller's environment.
@@ -290,6 +371,7 @@ def main() -> None:
     keys = provision_moto()
     provision_front(keys)
     bao = provision_openbao()
+    bao.update(provision_namespace(keys))
     write_env(bao)
 
 

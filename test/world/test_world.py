@@ -585,3 +585,62 @@ def test_moto_patches_refuse_expired_credentials_and_long_durations(monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         scenario()
+
+
+# --- TLS, Kubernetes TokenReview, namespace (for the core's auth tests) ----------------------
+
+def test_tls_listener_is_the_same_front_with_the_dev_tls_ca():
+    response = call("POST", "aws/sts/ecr-push", base=ENV["WORLD_TLS_ADDR"],
+                    body={"role_session_name": "over-tls"}, verify=ENV["WORLD_TLS_CACERT"])
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["arn"].endswith("/over-tls")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{ENV['WORLD_TLS_ADDR']}/_world/health", timeout=10)
+    health = requests.get(f"{ENV['WORLD_OPENBAO_TLS_ADDR']}/v1/sys/health",
+                          verify=ENV["WORLD_TLS_CACERT"], timeout=10)
+    assert health.status_code == 200
+
+
+def test_token_review_vouches_only_for_tokens_the_world_signed():
+    from mint_jwt import mint_k8s
+
+    def review(token):
+        response = requests.post(f"{CONTROL}/k8s/apis/authentication.k8s.io/v1/tokenreviews",
+                                 json={"apiVersion": "authentication.k8s.io/v1",
+                                       "kind": "TokenReview", "spec": {"token": token}},
+                                 timeout=10)
+        assert response.status_code == 201, response.text  # Kubernetes' "Created"
+        return response.json()["status"]
+
+    status = review(mint_k8s("ci/jenkins"))
+    assert status["authenticated"] is True
+    assert status["user"]["username"] == "system:serviceaccount:ci:jenkins"
+    assert review(mint_k8s("ci/jenkins", ttl=-60)) == {"authenticated": False,
+                                                       "error": "token has expired"}
+    head, body, _ = mint_k8s("ci/jenkins").split(".")
+    assert review(f"{head}.{body}.forged")["authenticated"] is False
+
+
+def test_kubernetes_login_binds_the_service_account():
+    from mint_jwt import mint_k8s
+
+    ok = call("POST", "auth/kubernetes/login", token=None,
+              body={"role": ENV["WORLD_K8S_ROLE"], "jwt": mint_k8s("ci/jenkins")})
+    assert ok.status_code == 200, ok.text
+    assert "jenkins" in ok.json()["auth"]["policies"]
+    other = call("POST", "auth/kubernetes/login", token=None,
+                 body={"role": ENV["WORLD_K8S_ROLE"], "jwt": mint_k8s("ci/other")})
+    assert other.status_code in (400, 403), other.text
+
+
+def test_namespace_has_its_own_approle_and_engine_roles():
+    ns = {"X-Vault-Namespace": ENV["WORLD_NAMESPACE"]}
+    login = call("POST", "auth/approle/login", token=None, headers=ns,
+                 body={"role_id": ENV["WORLD_NAMESPACE_ROLE_ID"],
+                       "secret_id": ENV["WORLD_NAMESPACE_SECRET_ID"]})
+    assert login.status_code == 200, login.text
+    token = login.json()["auth"]["client_token"]
+    issued = call("POST", "aws/sts/ecr-push", token=token, headers=ns,
+                  body={"role_session_name": "in-team-a"})
+    assert issued.status_code == 200, issued.text
+    assert call("POST", "aws/sts/ecr-push", token=token).status_code == 403
