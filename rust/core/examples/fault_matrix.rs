@@ -1,0 +1,657 @@
+//! The fault matrix: every way Vault (or the road to it) can fail, injected into the real test
+//! world, and what the broker does about it. Prints a Markdown table; exits 1 when any row's
+//! outcome is not the expected one.
+//!
+//! ```sh
+//! test/world/up && . test/world/.run/env
+//! cargo run -q -p withawsrole-core --example fault_matrix            # the whole matrix
+//! cargo run -q -p withawsrole-core --example fault_matrix -- --quick # without the OpenBao restart
+//! ```
+//! `scripts/reliability` runs it and writes docs/reliability.md.
+//!
+//! Per row: threads of this process (`/proc/self/task`) before and after; the outcome (kind of
+//! error or success, with retries); the time to the outcome; and, once the fault is cleared,
+//! that the next identical request is a cache miss that reaches Vault (nothing cached from a
+//! failed call).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use withawsrole_core::{BrokerError, BrokerOptions, CredentialBroker, ErrorKind};
+
+const DEADLINE_SECS: u64 = 4;
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            eprintln!("fault_matrix: {name} is not set: start the world and source .run/env");
+            std::process::exit(2)
+        })
+}
+
+/// A tiny HTTP/1.1 client for the loopback control API and OpenBao (no runtime to nest).
+fn http(url: &str, method: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let rest = url.strip_prefix("http://").expect("http:// only");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("{url}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("X-Vault-Token: {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+struct World {
+    control: String,
+    addr: String,
+    token: String,
+    root: String,
+}
+
+impl World {
+    fn ctl(&self, method: &str, sub: &str, body: Option<Value>) -> Value {
+        let (status, v) = http(&format!("{}{sub}", self.control), method, None, body);
+        assert_eq!(status, 200, "control {method} {sub}: {v}");
+        v
+    }
+    fn reset(&self) {
+        self.ctl("POST", "/reset", None);
+    }
+    fn fault(&self, spec: Value) {
+        self.ctl("POST", "/faults", Some(spec));
+    }
+    fn clear_faults(&self) {
+        self.ctl("DELETE", "/faults", None);
+    }
+    /// Requests that reached Vault (the AWS engine, or any other path such as a login).
+    fn sts_total(&self) -> u64 {
+        let c = self.ctl("GET", "/counters", None);
+        c["sts_total"].as_u64().unwrap_or(0) + c["proxied_total"].as_u64().unwrap_or(0)
+    }
+}
+
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// What a row expects.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    /// Success, with at least this many retries.
+    Success { min_retries: u64 },
+    /// This kind of error, within the deadline (plus a little slack).
+    Error(ErrorKind),
+}
+
+struct Row {
+    fault: String,
+    injected: String,
+    expected: String,
+    outcome: String,
+    seconds: f64,
+    threads: String,
+    no_cache: String,
+    ok: bool,
+}
+
+struct Matrix {
+    world: World,
+    rows: Vec<Row>,
+    broker: CredentialBroker,
+    seq: u32,
+}
+
+fn broker(deadline: u64) -> CredentialBroker {
+    let vars: HashMap<String, String> =
+        HashMap::from([("WITHAWSROLE_DEADLINE_SECONDS".into(), deadline.to_string())]);
+    let options = BrokerOptions::with_env(Arc::new(move |k: &str| vars.get(k).cloned())).unwrap();
+    CredentialBroker::new(options).unwrap()
+}
+
+fn describe(e: &BrokerError) -> String {
+    let msg = e.to_string();
+    let short: String = msg.chars().take(150).collect();
+    let short = if short.len() < msg.len() {
+        format!("{short}…")
+    } else {
+        short
+    };
+    format!(
+        "{} error: {}",
+        e.kind().as_str(),
+        short.replace('|', "\\|").replace('\n', " ")
+    )
+}
+
+impl Matrix {
+    fn pairs(
+        &self,
+        purpose: &str,
+        session: &str,
+        addr: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("purpose".to_string(), purpose.to_string()),
+            ("session_name".to_string(), session.to_string()),
+            ("vault_addr".to_string(), addr.to_string()),
+        ];
+        if !extra.iter().any(|(k, _)| k.starts_with("vault_role_id")) {
+            p.push(("vault_token".to_string(), self.world.token.clone()));
+        }
+        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        p
+    }
+
+    /// Runs one row: `setup` injects the fault; the request is made once; `teardown` clears it;
+    /// then the same request again must be a miss that reaches Vault (unless it succeeded).
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        fault: &str,
+        injected: &str,
+        purpose: &str,
+        addr: Option<String>,
+        extra: &[(&str, &str)],
+        expect: Expect,
+        setup: impl FnOnce(&World),
+        teardown: impl FnOnce(&World),
+    ) {
+        self.world.reset();
+        self.seq += 1;
+        let session = format!("matrix-{}-{}", std::process::id(), self.seq);
+        let addr = addr.unwrap_or_else(|| self.world.addr.clone());
+        let pairs = self.pairs(purpose, &session, &addr, extra);
+        let before_threads = threads();
+        let before = self.broker.stats();
+        setup(&self.world);
+        let started = Instant::now();
+        let result = self.broker.credentials(&pairs);
+        let seconds = started.elapsed().as_secs_f64();
+        let after = self.broker.stats();
+        teardown(&self.world);
+        self.world.clear_faults();
+        let retries = after.retries - before.retries;
+        let (outcome, ok_outcome) = match (&result, expect) {
+            (Ok(i), Expect::Success { min_retries }) => (
+                format!(
+                    "success ({:?}) after {retries} retr{}",
+                    i.cache,
+                    if retries == 1 { "y" } else { "ies" }
+                ),
+                retries >= min_retries,
+            ),
+            (Ok(_), _) => (format!("unexpected success after {retries} retries"), false),
+            (Err(e), Expect::Error(kind)) => (
+                format!("{} (retries: {retries})", describe(e)),
+                e.kind() == kind && seconds <= DEADLINE_SECS as f64 + 1.5,
+            ),
+            (Err(e), _) => (describe(e), false),
+        };
+        // Nothing cached from a failed call: the same request again goes to Vault.
+        // Nothing cached from a failed call: the same request again goes to Vault (the world's
+        // counters), or at least tries to (the broker's own attempt counters, when no Vault
+        // listens at that address).
+        let no_cache = if result.is_err() {
+            let world_before = self.world.sts_total();
+            let broker_before = self.broker.stats();
+            let again = self.broker.credentials(&pairs);
+            let world_delta = self.world.sts_total() - world_before;
+            let s = self.broker.stats();
+            let attempts = (s.vault_calls + s.vault_logins)
+                - (broker_before.vault_calls + broker_before.vault_logins);
+            let how = match &again {
+                Ok(i) => format!("next call {:?}", i.cache),
+                Err(e) => format!("next call {}", e.kind().as_str()),
+            };
+            if world_delta > 0 {
+                format!("yes: {how}, +{world_delta} request(s) at Vault")
+            } else if attempts > 0 && !addr.starts_with(&self.world.addr) {
+                format!("yes: {how}, {attempts} new attempt(s) (nothing listens there)")
+            } else {
+                format!("NO: {how} without reaching Vault")
+            }
+        } else {
+            "n/a (success is cached)".to_string()
+        };
+        // Let tokio's idle blocking threads (if any) wind down before counting.
+        let mut after_threads = threads();
+        for _ in 0..30 {
+            if after_threads <= before_threads {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+            after_threads = threads();
+        }
+        let ok_threads = after_threads <= before_threads;
+        let ok_cache = !no_cache.starts_with("NO");
+        let expected = match expect {
+            Expect::Success { min_retries } => format!("success (≥ {min_retries} retries)"),
+            Expect::Error(kind) => format!("{} error ≤ {DEADLINE_SECS} s", kind.as_str()),
+        };
+        let ok = ok_outcome && ok_threads && ok_cache;
+        eprintln!(
+            "fault_matrix: {} {fault}: {outcome} in {seconds:.2} s",
+            if ok { "ok  " } else { "FAIL" }
+        );
+        self.rows.push(Row {
+            fault: fault.into(),
+            injected: injected.into(),
+            expected,
+            outcome,
+            seconds,
+            threads: format!("{before_threads} → {after_threads}"),
+            no_cache,
+            ok,
+        });
+    }
+}
+
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let world = World {
+        control: env("WORLD_CONTROL_URL"),
+        addr: env("VAULT_ADDR"),
+        token: env("VAULT_TOKEN"),
+        root: env("WORLD_ROOT_TOKEN"),
+    };
+    let mut m = Matrix {
+        world,
+        rows: Vec::new(),
+        broker: broker(DEADLINE_SECS),
+        seq: 0,
+    };
+    let sts = |status: u16, body: Value, count: Option<u32>| json!({"path": "^aws/sts/", "status": status, "body": body, "count": count});
+    // Warm up: the first call starts the runtime's workers and the connection pool, so that the
+    // thread counts below compare like with like.
+    m.row(
+        "none (baseline)",
+        "—",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 0 },
+        |_| {},
+        |_| {},
+    );
+
+    m.row(
+        "Vault sealed, transient",
+        "503 `Vault is sealed` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| w.fault(sts(503, Value::Null, Some(2))),
+        |_| {},
+    );
+    m.row(
+        "Vault sealed, persistent",
+        "503 `Vault is sealed` always",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Unavailable),
+        |w| w.fault(sts(503, Value::Null, None)),
+        |_| {},
+    );
+    m.row(
+        "standby / rate limit quota",
+        "429 `rate limit quota exceeded` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| w.fault(sts(429, Value::Null, Some(2))),
+        |_| {},
+    );
+    let throttled = json!({"errors": ["Error assuming role: Throttling: Rate exceeded\n\tstatus code: 400, request id: 1"]});
+    m.row(
+        "AWS throttling in a 502",
+        "502 `Throttling: Rate exceeded` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| w.fault(sts(502, throttled.clone(), Some(2))),
+        |_| {},
+    );
+    m.row(
+        "AWS throttling in a 500",
+        "500 `Throttling: Rate exceeded` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| w.fault(sts(500, throttled.clone(), Some(2))),
+        |_| {},
+    );
+    m.row(
+        "AWS throttling, persistent",
+        "502 `Throttling: Rate exceeded` always",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Unavailable),
+        |w| w.fault(sts(502, throttled.clone(), None)),
+        |_| {},
+    );
+    m.row(
+        "slow Vault, past the deadline",
+        &format!("delay 10 s, deadline {DEADLINE_SECS} s"),
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Unavailable),
+        |w| w.fault(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 10000})),
+        |_| {},
+    );
+    m.row(
+        "slow Vault, within the deadline",
+        "delay 1.5 s once",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 0 },
+        |w| w.fault(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 1500, "count": 1})),
+        |_| {},
+    );
+    let refused = format!("http://127.0.0.1:{}", closed_port());
+    m.row(
+        "connection refused",
+        "VAULT_ADDR = a closed port",
+        "ecr-push",
+        Some(refused),
+        &[],
+        Expect::Error(ErrorKind::Unavailable),
+        |_| {},
+        |_| {},
+    );
+    m.row(
+        "connection reset mid-response, transient",
+        "`reset` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| w.fault(json!({"path": "^aws/sts/", "mode": "reset", "count": 2})),
+        |_| {},
+    );
+    m.row(
+        "connection reset mid-response, persistent",
+        "`reset` always",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Unavailable),
+        |w| w.fault(json!({"path": "^aws/sts/", "mode": "reset"})),
+        |_| {},
+    );
+    m.row(
+        "truncated JSON (200)",
+        "`truncate` once",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Internal),
+        |w| w.fault(json!({"path": "^aws/sts/", "mode": "truncate", "count": 1})),
+        |_| {},
+    );
+    m.row(
+        "malformed response: wrong types",
+        "200 `{\"data\":{\"access_key\":5}}`",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Internal),
+        |w| {
+            w.fault(sts(
+                200,
+                json!({"lease_duration": 900, "data": {"access_key": 5}}),
+                Some(1),
+            ))
+        },
+        |_| {},
+    );
+    m.row(
+        "malformed response: no data",
+        "200 `{}`",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Error(ErrorKind::Internal),
+        |w| w.fault(sts(200, json!({}), Some(1))),
+        |_| {},
+    );
+    m.row(
+        "gateway HTML page",
+        "502 text/plain `<html>Bad Gateway</html>` ×2",
+        "ecr-push",
+        None,
+        &[],
+        Expect::Success { min_retries: 2 },
+        |w| {
+            w.fault(sts(
+                502,
+                json!("<html><body>502 Bad Gateway</body></html>"),
+                Some(2),
+            ))
+        },
+        |_| {},
+    );
+
+    // A real STS AccessDenied: a Vault role whose IAM role the engine's user may not assume
+    // (its policy allows only role/jenkins-*; moto enforces it).
+    let (status, v) = http(
+        &format!("{}/v1/aws/roles/matrix-denied", m.world.addr),
+        "POST",
+        Some(&m.world.root),
+        Some(
+            json!({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:role/other-team-role"]}),
+        ),
+    );
+    assert!(
+        status == 204 || status == 200,
+        "cannot create matrix-denied: {status} {v}"
+    );
+    m.row(
+        "STS AccessDenied for a role",
+        "Vault role → IAM role outside the engine's policy",
+        "matrix-denied",
+        None,
+        &[("vault_role", "matrix-denied")],
+        Expect::Error(ErrorKind::InvalidRequest),
+        |_| {},
+        |_| {},
+    );
+    m.row(
+        "Vault policy denies the purpose",
+        "`aws/sts/forbidden` denied by policy (403)",
+        "forbidden",
+        None,
+        &[],
+        Expect::Error(ErrorKind::PermissionDenied),
+        |_| {},
+        |_| {},
+    );
+
+    if !quick {
+        openbao_restart(&mut m);
+    }
+
+    let failed = m.rows.iter().filter(|r| !r.ok).count();
+    println!("| fault | injected | expected | outcome | time to outcome | threads before → after | failed call not cached | ok |");
+    println!("|---|---|---|---|---:|---|---|---|");
+    for r in &m.rows {
+        println!(
+            "| {} | {} | {} | {} | {:.2} s | {} | {} | {} |",
+            r.fault,
+            r.injected,
+            r.expected,
+            r.outcome,
+            r.seconds,
+            r.threads,
+            r.no_cache,
+            if r.ok { "✓" } else { "**✗**" }
+        );
+    }
+    println!();
+    println!("{} rows, {} as expected, {failed} not; deadline {DEADLINE_SECS} s (WITHAWSROLE_DEADLINE_SECONDS); retry base 200 ms, cap 5 s, 8 attempts.", m.rows.len(), m.rows.len() - failed);
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// OpenBao restarted under a broker that holds an AppRole login token: the token is gone.
+fn openbao_restart(m: &mut Matrix) {
+    let run = std::env::var("WORLD_RUN_DIR").unwrap_or_else(|_| "test/world/.run".into());
+    let up = std::env::var("WORLD_UP").unwrap_or_else(|_| "test/world/up".into());
+    let role_id = env("VAULT_ROLE_ID");
+    let secret_id = env("VAULT_SECRET_ID");
+    let approle = [
+        ("vault_role_id", role_id.as_str()),
+        ("vault_secret_id", secret_id.as_str()),
+    ];
+    // 1. Log in and cache a token (and credentials) before the restart.
+    m.row(
+        "AppRole login before the OpenBao restart",
+        "—",
+        "ecr-push",
+        None,
+        &approle,
+        Expect::Success { min_retries: 0 },
+        |_| {},
+        |_| {},
+    );
+    // 2. Restart OpenBao (dev server: in memory), re-provision with `up`.
+    let pid = std::fs::read_to_string(format!("{run}/openbao.pid"))
+        .expect("openbao.pid")
+        .trim()
+        .to_string();
+    let restarted = Instant::now();
+    let _ = Command::new("kill").arg(&pid).status();
+    for _ in 0..50 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = Command::new(&up).output().expect("run world up");
+    assert!(
+        out.status.success(),
+        "up failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env_text = std::fs::read_to_string(format!("{run}/env")).unwrap_or_default();
+    let new_var = |name: &str| {
+        env_text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("export {name}="))
+                    .map(|v| v.trim_matches('\'').to_string())
+            })
+            .unwrap_or_default()
+    };
+    let new_role_id = new_var("VAULT_ROLE_ID");
+    let new_secret_id = new_var("VAULT_SECRET_ID");
+    m.world.token = new_var("VAULT_TOKEN");
+    eprintln!(
+        "fault_matrix: OpenBao restarted and re-provisioned in {:.1} s; role_id {}, secret_id {}",
+        restarted.elapsed().as_secs_f64(),
+        if new_role_id == role_id {
+            "unchanged"
+        } else {
+            "CHANGED"
+        },
+        if new_secret_id == secret_id {
+            "unchanged"
+        } else {
+            "changed"
+        }
+    );
+    // 3. The cached login token is gone: the broker sees 403, logs in once more with the
+    //    secret_id it was given. Whether that works depends on the re-provisioned AppRole.
+    let same_creds = new_role_id == role_id && new_secret_id == secret_id;
+    let expect_after = if same_creds {
+        Expect::Success { min_retries: 0 }
+    } else {
+        Expect::Error(ErrorKind::PermissionDenied)
+    };
+    let injected = format!(
+        "kill OpenBao, `up` again (role_id {}, secret_id {}); same broker, old VAULT_SECRET_ID",
+        if new_role_id == role_id {
+            "unchanged"
+        } else {
+            "changed"
+        },
+        if new_secret_id == secret_id {
+            "unchanged"
+        } else {
+            "changed"
+        }
+    );
+    let logins_before = m.broker.stats().vault_logins;
+    m.row(
+        "OpenBao restarted mid-run (token gone)",
+        &injected,
+        "ecr-push",
+        None,
+        &approle,
+        expect_after,
+        |_| {},
+        |_| {},
+    );
+    let relogins = m.broker.stats().vault_logins - logins_before;
+    if let Some(r) = m.rows.last_mut() {
+        r.outcome = format!(
+            "{}; logins tried by this call and its repeat: {relogins}",
+            r.outcome
+        );
+    }
+    // 4. With the new secret_id (what a controller gets after the operator re-issues it).
+    let fresh = [
+        ("vault_role_id", new_role_id.as_str()),
+        ("vault_secret_id", new_secret_id.as_str()),
+    ];
+    m.row(
+        "after the restart, with the re-issued secret_id",
+        "new VAULT_ROLE_ID/VAULT_SECRET_ID",
+        "ecr-push",
+        None,
+        &fresh,
+        Expect::Success { min_retries: 0 },
+        |_| {},
+        |_| {},
+    );
+}
