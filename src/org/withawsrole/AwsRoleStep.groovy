@@ -3,14 +3,15 @@ package org.withawsrole
 import com.cloudbees.groovy.cps.NonCPS
 
 /**
- * withAwsRole: runs a block with short-lived AWS credentials for one purpose.
+ * withAwsRole: runs a block with short-lived AWS credentials for one role (purpose).
  *
  * The credentials come from the JVM-wide native broker (Vault's AWS secrets engine, cached and
  * single-flighted there), reach the block as environment variables through withEnv, and are masked
  * in the block's console output by the Mask Passwords plugin's build wrapper. The log gets one line:
- * purpose, assumed-role ARN, expiry, cache hit or miss. Never a key.
+ * role, assumed-role ARN, expiry, cache hit or miss. Never a key.
  *
- * CPS: run() only calls steps and @NonCPS helpers; everything that touches Java is @NonCPS.
+ * CPS: the methods that call steps or run the block (run, installBridge, fetch, maskedBlock) stay
+ * CPS; everything that touches Java is @NonCPS.
  */
 class AwsRoleStep implements Serializable {
     private static final long serialVersionUID = 1L
@@ -23,69 +24,108 @@ class AwsRoleStep implements Serializable {
             'java.lang.UnsatisfiedLinkError',
     ].asImmutable()
 
-    static final String MASK_PASSWORDS_PLUGIN = 'mask-passwords'
+    static final String PERMISSION_DENIED = 'org.withawsrole.bridge.PermissionDeniedException'
 
-    /** The pipeline script (vars/withAwsRole's `this`): steps and env are reached through it. */
-    final def script
+    static final String MASK_PASSWORDS_WRAPPER = 'MaskPasswordsBuildWrapper'
 
-    AwsRoleStep(def script) {
+    /** The pipeline script (the calling step's `this`): steps and env are reached through it. */
+    final script
+
+    AwsRoleStep(script) {
         this.script = script
     }
 
     def run(Map options, Closure body) {
         String problem = AwsRoleOptions.problemWith(options)
         if (problem != null) {
-            script.error("withAwsRole: ${problem}")
+            script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
         }
-        String purpose = AwsRoleOptions.purposeOf(options)
-        boolean mask = AwsRoleOptions.maskWanted(options)
-        if (mask && !maskPasswordsAvailable()) {
-            script.error("withAwsRole('${purpose}'): the Mask Passwords plugin (${MASK_PASSWORDS_PLUGIN}) is not " +
-                    "installed, so the credentials could leak into the build log; install it, or pass mask: false")
+        String role = AwsRoleOptions.roleOf(options)
+        Map outcome = fetch(options)
+        if (outcome.failure != null) {
+            script.error(StepMessages.oneLine("withAwsRole('${StepMessages.shown(role)}'): ${outcome.failure}"))
         }
-        Map<String, String> request = AwsRoleOptions.toRequest(options, script.env)
+        String summary = summaryLine(role, (Map<String, String>) outcome.credentials)
+        List<String> environment = environmentOf((Map<String, String>) outcome.credentials)
+        List<Map<String, String>> secrets = maskedValuesOf((Map<String, String>) outcome.credentials)
+        // Pipeline state is written to disk between steps: keep the whole result out of it.
+        outcome = null
 
+        return maskedBlock(role, AwsRoleOptions.maskWanted(options), secrets) {
+            script.echo(summary)
+            script.withEnv(environment) {
+                body()
+            }
+        }
+    }
+
+    /** [credentials: Map] or [failure: message], logging in as the controller or with the job's own credential. */
+    private Map fetch(Map options) {
+        String bridgeDigest = installBridge()
+        String purposesConfig = script.libraryResource(AwsRoleOptions.PURPOSES_CONFIG_RESOURCE)
+        Map<String, String> request = AwsRoleOptions.toRequest(options, script.env, purposesConfig)
+        String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(options)
+        if (credentialsId == null) {
+            return fetchCredentials(bridgeDigest, request)
+        }
+        return new VaultCredential(script, credentialsId).fetch(request) { Map<String, String> withLogin ->
+            fetchCredentials(bridgeDigest, withLogin)
+        }
+    }
+
+    /** Installs the bridge jar into this JVM unless an earlier build did; returns its sha256. */
+    private String installBridge() {
         String bridgeDigest = script.libraryResource(NativeBridge.DIGEST_RESOURCE).trim()
         if (!NativeBridge.isInstalled(bridgeDigest)) {
             NativeBridge.install(bridgeDigest,
                     script.libraryResource(resource: NativeBridge.JAR_RESOURCE, encoding: 'Base64'))
         }
+        return bridgeDigest
+    }
 
-        Map outcome = fetchCredentials(bridgeDigest, request)
-        if (outcome.failure != null) {
-            script.error("withAwsRole('${purpose}'): ${outcome.failure}")
+    /**
+     * Runs the block inside the Mask Passwords plugin's wrapper. Whether the plugin is installed
+     * is found by trying the wrapper, the same on every controller and in the local runner: when
+     * it is missing, Jenkins fails the wrap step before its block starts, and so does this
+     * method, with what to do. The block never runs unmasked unless the Jenkinsfile said mask: false.
+     */
+    @SuppressWarnings('CatchException') // any failure of the wrap step before its block starts
+    private maskedBlock(String role, boolean mask, List<Map<String, String>> secrets, Closure block) {
+        if (!mask) {
+            return block()
         }
-        script.echo(summaryLine(purpose, (Map<String, String>) outcome.credentials))
-        List<String> environment = environmentOf((Map<String, String>) outcome.credentials)
-        List<Map<String, String>> secrets = maskedValuesOf((Map<String, String>) outcome.credentials)
-        // Pipeline state is written to disk between steps: keep the result out of it.
-        outcome = null
-
-        if (mask) {
-            return script.wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: secrets]) {
-                script.withEnv(environment) {
-                    body()
-                }
+        boolean started = false
+        try {
+            return script.wrap([$class: MASK_PASSWORDS_WRAPPER, varPasswordPairs: secrets]) {
+                started = true
+                block()
             }
-        }
-        return script.withEnv(environment) {
-            body()
+        } catch (Exception failure) {
+            if (started || failure instanceof InterruptedException) {
+                throw failure
+            }
+            script.error(StepMessages.oneLine("withAwsRole('${StepMessages.shown(role)}'): cannot mask the credentials " +
+                    'in the build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), ' +
+                    "or pass mask: false for a block that prints nothing (${failure.message})"))
         }
     }
 
     /**
-     * Calls the broker; returns [credentials: Map] or [failure: message] for failures the user can
-     * act on. Bugs are rethrown as IllegalStateException with the original's message and stack: the
-     * bridge's own exception classes live in its classloader, which Jenkins cannot resolve when it
-     * saves the build.
+     * Calls the broker; returns [credentials: Map] or [failure: message, permissionDenied: boolean]
+     * for failures the user can act on. Bugs are rethrown as IllegalStateException with the
+     * original's message and stack: the bridge's own exception classes live in its classloader,
+     * which Jenkins cannot resolve when it saves the build. Not private: a closure calls it, and
+     * CPS closures do not reach private methods reliably.
      */
     @NonCPS
-    private static Map fetchCredentials(String bridgeDigest, Map<String, String> request) {
+    @SuppressWarnings('CatchThrowable') // UnsatisfiedLinkError is an Error, and bugs must keep their stack
+    static Map fetchCredentials(String bridgeDigest, Map<String, String> request) {
         try {
             return [credentials: NativeBridge.credentials(bridgeDigest, request)]
         } catch (Throwable failure) {
-            if (isUserFacing(failure)) {
-                return [failure: failure.message ?: failure.getClass().simpleName]
+            if (isA(failure, USER_FACING_FAILURES)) {
+                return [failure: failure.message ?: failure.getClass().simpleName,
+                        permissionDenied: isA(failure, [PERMISSION_DENIED])]
             }
             IllegalStateException bug = new IllegalStateException(
                     "withAwsRole: ${failure.getClass().name}: ${failure.message}")
@@ -94,10 +134,11 @@ class AwsRoleStep implements Serializable {
         }
     }
 
+    /** By class name: the bridge's classes come from another classloader than this build's. */
     @NonCPS
-    private static boolean isUserFacing(Throwable failure) {
+    private static boolean isA(Throwable failure, List<String> classNames) {
         for (Class type = failure.getClass(); type != null; type = type.superclass) {
-            if (type.name in USER_FACING_FAILURES) {
+            if (type.name in classNames) {
                 return true
             }
         }
@@ -105,8 +146,8 @@ class AwsRoleStep implements Serializable {
     }
 
     @NonCPS
-    static String summaryLine(String purpose, Map<String, String> credentials) {
-        return "withAwsRole: ${purpose} as ${credentials.arn}, expires ${credentials.expiration} " +
+    static String summaryLine(String role, Map<String, String> credentials) {
+        return "withAwsRole: ${role} as ${credentials.arn}, expires ${credentials.expiration} " +
                 "(cache ${credentials.cache})"
     }
 
@@ -133,22 +174,6 @@ class AwsRoleStep implements Serializable {
                 [var: 'AWS_ACCESS_KEY_ID', password: credentials.access_key_id],
                 [var: 'AWS_SECRET_ACCESS_KEY', password: credentials.secret_access_key],
                 [var: 'AWS_SESSION_TOKEN', password: credentials.session_token],
-        ].findAll { it.password } as List<Map<String, String>>
-    }
-
-    /**
-     * Inside Jenkins: whether the Mask Passwords plugin is installed and active. Outside Jenkins (the
-     * local runner in test/jvm) there is no plugin manager and the runner's wrap does the masking.
-     */
-    @NonCPS
-    private static boolean maskPasswordsAvailable() {
-        Class jenkins
-        try {
-            jenkins = Class.forName('jenkins.model.Jenkins', false, AwsRoleStep.classLoader)
-        } catch (ClassNotFoundException ignored) {
-            return true
-        }
-        def plugin = jenkins.getMethod('get').invoke(null).pluginManager.getPlugin(MASK_PASSWORDS_PLUGIN)
-        return plugin != null && plugin.isActive()
+        ].findAll { Map<String, String> pair -> pair.password } as List<Map<String, String>>
     }
 }

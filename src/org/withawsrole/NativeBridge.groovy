@@ -3,6 +3,7 @@ package org.withawsrole
 import com.cloudbees.groovy.cps.NonCPS
 
 import java.lang.reflect.InvocationTargetException
+import java.lang.reflect.Method
 import java.nio.file.FileSystems
 import java.nio.file.Files
 import java.nio.file.Path
@@ -55,7 +56,7 @@ class NativeBridge implements Serializable {
                 throw new IllegalStateException("withAwsRole: ${JAR_RESOURCE} has sha256 ${actual} but " +
                         "${DIGEST_RESOURCE} says ${bridgeSha256}; rebuild both with 'gradle bridgeJar'")
             }
-            Path dir = createPrivateDirectory("withawsrole-bridge-${bridgeSha256.substring(0, 16)}-")
+            Path dir = newPrivateDirectory("withawsrole-bridge-${bridgeSha256.substring(0, 16)}-")
             Path jarFile = dir.resolve('withawsrole-bridge.jar')
             Files.write(jarFile, jar)
             jarFile.toFile().deleteOnExit()
@@ -105,7 +106,7 @@ class NativeBridge implements Serializable {
 
     @NonCPS
     private static Object callBroker(String bridgeSha256, String method, Class[] parameterTypes, Object[] args) {
-        Class broker = Class.forName(BROKER_CLASS, true, loaderOf(bridgeSha256))
+        Class broker = loaderOf(bridgeSha256).loadClass(BROKER_CLASS)
         try {
             Object shared = broker.getMethod('shared').invoke(null)
             return broker.getMethod(method, parameterTypes).invoke(shared, args)
@@ -125,15 +126,13 @@ class NativeBridge implements Serializable {
 
     @NonCPS
     private static ClassLoader platformClassLoader() {
-        try {
-            return (ClassLoader) ClassLoader.getMethod('getPlatformClassLoader').invoke(null)
-        } catch (NoSuchMethodException ignored) {
-            return null // Java 8: the bootstrap loader
-        }
+        Method platformLoader = ClassLoader.methods.find { Method method -> method.name == 'getPlatformClassLoader' }
+        // Java 8 has none: null stands for the bootstrap loader there.
+        return platformLoader == null ? null : (ClassLoader) platformLoader.invoke(null)
     }
 
     @NonCPS
-    private static Path createPrivateDirectory(String prefix) {
+    private static Path newPrivateDirectory(String prefix) {
         Path parent = Paths.get(System.getProperty('java.io.tmpdir'))
         if (FileSystems.getDefault().supportedFileAttributeViews().contains('posix')) {
             return Files.createTempDirectory(parent, prefix,

@@ -27,6 +27,23 @@ class World {
         return ((Map) counters().sts_calls)?.get(mountAndRole) as Integer ?: 0
     }
 
+    /** GET $WORLD_CONTROL_URL/counters, proxied calls to one path after /v1/ (e.g. auth/approle/login). */
+    static int proxiedCalls(String path) {
+        return ((Map) counters().proxied)?.get(path) as Integer ?: 0
+    }
+
+    /** A JWT the world's OpenBao accepts at auth/jwt (role jenkins), as Jenkins' OIDC provider would sign it. */
+    static String mintJwt(List<String> arguments = []) {
+        File script = new File(System.getProperty('withawsrole.library.dir', '.'), 'test/world/mint_jwt.py')
+        List<String> command = ["${System.getenv('WORLD_VENV')}/bin/python".toString(), script.absolutePath] + arguments
+        Process process = new ProcessBuilder(command).start()
+        String jwt = process.inputStream.getText('UTF-8').trim()
+        if (process.waitFor() != 0) {
+            throw new AssertionError("${command}: ${process.errorStream.getText('UTF-8')}".toString())
+        }
+        return jwt
+    }
+
     static void resetCounters() {
         HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('WORLD_CONTROL_URL')}/reset").openConnection()
         connection.requestMethod = 'POST'

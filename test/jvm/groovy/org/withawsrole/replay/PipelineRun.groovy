@@ -37,8 +37,10 @@ class PipelineRun {
             rootContext = new StepContext(this, [:], [], null, runner.workspace, null)
             contexts.set(rootContext)
             currentBuild.putAll([number: number, displayName: "#${number}".toString(), currentResult: 'SUCCESS'])
-            console.println("Loading library ${LocalLibrary.NAME}@local from ${runner.libraryDirectory}")
-            library = LocalLibrary.compile(runner.libraryDirectory)
+            runner.libraries().each { String name, File directory ->
+                console.println("Loading library ${name}@local from ${directory}")
+            }
+            library = LocalLibrary.compile(runner.libraries())
             PipelineScript script = (PipelineScript) library.compileJenkinsfile(jenkinsfile).newInstance()
             script.setPipelineRun(this) // not a property assignment: Script sends those to its binding
             console.println('[Pipeline] Start of Pipeline')

@@ -21,6 +21,16 @@ class PipelineRunner {
     Map<String, String> baseEnvironment = new LinkedHashMap<String, String>(System.getenv())
     /** Where each console line is also printed as it comes; null for none. */
     PrintStream echo
+    /** What withCredentials finds. */
+    final CredentialsStore credentials = new CredentialsStore()
+    /**
+     * Plugins whose steps or wrappers exist here beyond the basic steps: `mask-passwords` (the
+     * MaskPasswordsBuildWrapper of `wrap`), `credentials-binding` (withCredentials). Tests remove
+     * one to see how the library copes with a controller that lacks it.
+     */
+    final Set<String> plugins = Collections.synchronizedSet(['mask-passwords', 'credentials-binding'] as LinkedHashSet<String>)
+    /** Other shared libraries every build loads along with this one (name -> directory). */
+    final Map<String, File> otherLibraries = new LinkedHashMap<String, File>()
     private final AtomicInteger nextBuildNumber
 
     PipelineRunner(File libraryDirectory, int firstBuildNumber = 1) {
@@ -40,6 +50,20 @@ class PipelineRunner {
 
     BuildResult run(File jenkinsfile) {
         return run(jenkinsfile.getText('UTF-8'))
+    }
+
+    /** Every build also loads the library in this directory (as if configured to load implicitly). */
+    PipelineRunner withLibrary(String name, File directory) {
+        otherLibraries[name] = directory.absoluteFile
+        return this
+    }
+
+    /** The libraries a build loads: this one first, then the others. */
+    Map<String, File> libraries() {
+        Map<String, File> all = new LinkedHashMap<String, File>()
+        all[LocalLibrary.NAME] = libraryDirectory
+        all.putAll(otherLibraries)
+        return all
     }
 
     int peekNextBuildNumber() {

@@ -94,6 +94,99 @@ class PipelineRunnerTest {
     }
 
     @Test
+    void mask_passwords_wrapper_fails_before_its_block_when_the_plugin_is_missing() {
+        runner.plugins.remove('mask-passwords')
+        BuildResult build = runner.run('''
+            wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 's3cr3t-value']]]) {
+                echo 'never here'
+            }
+        ''')
+        assertEquals(build.log, 'FAILURE', build.result)
+        assertTrue(build.log, build.log.contains('No known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
+        assertFalse(build.log, build.log.contains('never here'))
+    }
+
+    @Test
+    void with_credentials_binds_the_store_s_credentials_and_masks_them() {
+        runner.credentials.usernamePassword('approle', 'the-role-id', 'the-secret-id').secretText('token', 'the-token')
+        int minted = 0
+        runner.credentials.idToken('oidc') { "eyJ.minted-${++minted}.sig".toString() }
+        BuildResult build = runner.run('''
+            withCredentials([usernamePassword(credentialsId: 'approle', usernameVariable: 'U', passwordVariable: 'P'),
+                             string(credentialsId: 'token', variable: 'T')]) {
+                sh 'echo "sh: $U $P $T"'
+                echo "env: ${env.U} ${env.P} ${env.T}"
+            }
+            withCredentials([string(credentialsId: 'oidc', variable: 'ID_TOKEN')]) { writeFile file: 'first', text: env.ID_TOKEN }
+            withCredentials([string(credentialsId: 'oidc', variable: 'ID_TOKEN')]) { writeFile file: 'second', text: env.ID_TOKEN }
+            echo "after: ${env.U} ${env.T}"
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('Masking supported pattern matches of $U or $P or $T'))
+        assertTrue(build.log, build.log.contains('sh: ******** ******** ********'))
+        assertTrue(build.log, build.log.contains('env: ******** ******** ********'))
+        assertTrue(build.log, build.log.contains('after: null null'))
+        assertFalse(build.log, (build.log =~ /the-(role-id|secret-id|token)/).find())
+        assertEquals('eyJ.minted-1.sig', new File(workspace.root, 'first').text)
+        assertEquals('an id token is minted afresh at every binding', 'eyJ.minted-2.sig', new File(workspace.root, 'second').text)
+    }
+
+    @Test
+    void with_credentials_fails_like_jenkins_for_unknown_ids_and_other_kinds() {
+        runner.credentials.secretText('token', 'the-token')
+        BuildResult unknown = runner.run("withCredentials([string(credentialsId: 'nope', variable: 'T')]) { echo 'never here' }")
+        assertEquals(unknown.log, 'FAILURE', unknown.result)
+        assertTrue(unknown.log, unknown.log.contains("ERROR: Could not find credentials entry with ID 'nope'"))
+
+        BuildResult otherKind = runner.run('''
+            withCredentials([usernamePassword(credentialsId: 'token', usernameVariable: 'U', passwordVariable: 'P')]) { echo 'never here' }
+        ''')
+        assertEquals(otherKind.log, 'FAILURE', otherKind.result)
+        assertTrue(otherKind.log, otherKind.log.contains("ERROR: Credentials 'token' is of type 'Secret text' where " +
+                "'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials' was expected"))
+        assertFalse(otherKind.log, otherKind.log.contains('never here'))
+    }
+
+    @Test
+    void replay_prints_the_log_and_exits_non_zero_when_the_build_fails() {
+        File credentials = workspace.newFile('credentials.json')
+        credentials.text = '{"greeting": {"secretText": "hello-from-a-credential"}}'
+        File passing = workspace.newFile('Jenkinsfile.passing')
+        passing.text = '''
+            node {
+                parallel a: { echo 'branch a' }, b: { echo 'branch b' }
+                withCredentials([string(credentialsId: 'greeting', variable: 'G')]) { sh 'echo "$G"' }
+            }
+        '''
+        File failing = workspace.newFile('Jenkinsfile.failing')
+        failing.text = "node { sh 'exit 4' }"
+
+        Map passed = replay(passing, credentials)
+        assertEquals(passed.output, 0, passed.exitCode)
+        assertTrue(passed.output, passed.output.contains('[a] branch a'))
+        assertTrue(passed.output, passed.output.contains('[b] branch b'))
+        assertTrue(passed.output, passed.output.contains('\n********\n'))
+        assertTrue(passed.output, passed.output.contains('Finished: SUCCESS'))
+
+        Map failed = replay(failing, credentials)
+        assertEquals(failed.output, 1, failed.exitCode)
+        assertTrue(failed.output, failed.output.contains('ERROR: script returned exit code 4'))
+        assertTrue(failed.output, failed.output.contains('Finished: FAILURE'))
+    }
+
+    /** Runs ReplayMain (what gradle replay runs) in a JVM of its own; returns [exitCode:, output:]. */
+    private Map replay(File jenkinsfile, File credentials) {
+        String java = new File(System.getProperty('java.home'), 'bin/java').absolutePath
+        ProcessBuilder builder = new ProcessBuilder(java, '-cp', System.getProperty('java.class.path'), ReplayMain.name,
+                '--library', runner.libraryDirectory.absolutePath, '--workspace', workspace.root.absolutePath,
+                jenkinsfile.absolutePath).redirectErrorStream(true)
+        builder.environment().REPLAY_CREDENTIALS = credentials.absolutePath
+        Process process = builder.start()
+        String output = process.inputStream.getText('UTF-8')
+        return [exitCode: process.waitFor(), output: output]
+    }
+
+    @Test
     void library_resource_reads_text_and_base64() {
         File resources = new File(runner.libraryDirectory, 'resources/org/withawsrole/bridge')
         assertTrue("${resources} missing: run gradle bridgeJar", new File(resources, 'bridge.sha256').isFile())

@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit
  * `sh -xe`, hence `set +x` in examples) with the block's environment and prints to the console log;
  * withEnv scopes variables to its block and thread; parallel runs branches on their own threads;
  * wrap with MaskPasswordsBuildWrapper replaces the given values with ******** in its block's
- * output, as the Mask Passwords plugin does. Not CPS: code runs as plain Groovy, so this checks
+ * output, as the Mask Passwords plugin does; withCredentials binds the runner's credentials and
+ * masks them likewise. Not CPS: code runs as plain Groovy, so this checks
  * behaviour, not CPS-serializability (no groovy-cps on Maven Central).
  */
 abstract class PipelineScript extends Script {
@@ -18,7 +19,8 @@ abstract class PipelineScript extends Script {
 
     static final List<String> STEPS = ['echo', 'error', 'sh', 'withEnv', 'parallel', 'libraryResource', 'wrap',
                                        'timeout', 'sleep', 'node', 'stage', 'dir', 'retry', 'writeFile', 'readFile',
-                                       'fileExists', 'isUnix', 'library'].asImmutable()
+                                       'fileExists', 'isUnix', 'library', 'pwd', 'withCredentials',
+                                       'usernamePassword', 'string'].asImmutable()
 
     // ---- globals
 
@@ -226,15 +228,84 @@ abstract class PipelineScript extends Script {
         return new String(bytes, encoding ?: 'UTF-8')
     }
 
-    /** Only the Mask Passwords plugin's wrapper exists here; other wrappers fail as unknown ones do. */
+    /**
+     * Only the Mask Passwords plugin's wrapper exists here, and only while the runner has that
+     * plugin; other wrappers fail as unknown ones do in Jenkins, before the block starts.
+     */
     def wrap(Map wrapper, Closure body) {
         String type = String.valueOf(wrapper['$class'])
-        if (type != 'MaskPasswordsBuildWrapper' &&
-                type != 'com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper') {
-            throw new IllegalArgumentException("No known implementation of jenkins.tasks.SimpleBuildWrapper is named ${type}")
+        boolean maskPasswords = type == 'MaskPasswordsBuildWrapper' ||
+                type == 'com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper'
+        if (!maskPasswords || !('mask-passwords' in pipelineRun.runner.plugins)) {
+            throw new IllegalArgumentException("No known implementation of class jenkins.tasks.SimpleBuildWrapper is named ${type}")
         }
         List<String> values = (wrapper.varPasswordPairs ?: []).collect { Map pair -> pair.password?.toString() }
         return block('wrap', null, context().withMasked(values), body)
+    }
+
+    /**
+     * Binds credentials of the runner's store to variables for the block, masking their values in
+     * its output, as the Credentials Binding plugin does. Bindings are resolved before the block
+     * starts, so an unknown ID or a credential of another kind fails without running it.
+     */
+    def withCredentials(List bindings, Closure body) {
+        requirePlugin('credentials-binding', 'withCredentials')
+        StepContext here = context()
+        step('withCredentials')
+        List<String> assignments = []
+        List<String> secrets = []
+        List<String> variables = []
+        bindings.each { Object binding ->
+            Map spec = (Map) binding
+            Map<String, String> values = pipelineRun.runner.credentials.bind(String.valueOf(spec.binding), String.valueOf(spec.credentialsId))
+            spec.variables.each { String field, Object variable ->
+                assignments << "${variable}=${values[field]}".toString()
+                secrets << values[field]
+                variables << "\$${variable}".toString()
+            }
+        }
+        here.log("Masking supported pattern matches of ${variables.join(' or ')}")
+        StepContext inner = here.withEnvironment(assignments).withMasked(secrets)
+        inner.log('[Pipeline] {')
+        try {
+            return pipelineRun.within(inner, body)
+        } finally {
+            inner.log('[Pipeline] }')
+            step('// withCredentials')
+        }
+    }
+
+    /** The Credentials Binding plugin's username/password binding (a "Username with password" credential). */
+    Map usernamePassword(Map args) {
+        requirePlugin('credentials-binding', 'usernamePassword')
+        return [binding: 'usernamePassword', credentialsId: args.credentialsId,
+                variables: [username: args.usernameVariable, password: args.passwordVariable]]
+    }
+
+    /** The Credentials Binding plugin's secret text binding ("Secret text", OIDC id token). */
+    Map string(Map args) {
+        requirePlugin('credentials-binding', 'string')
+        return [binding: 'string', credentialsId: args.credentialsId, variables: [secret: args.variable]]
+    }
+
+    private void requirePlugin(String plugin, String step) {
+        if (!(plugin in pipelineRun.runner.plugins)) {
+            throw new MissingMethodException(step, getClass(), [] as Object[]) {
+                @Override
+                String getMessage() {
+                    return "No such DSL method '${step}' found (the ${plugin} plugin is not installed)"
+                }
+            }
+        }
+    }
+
+    /** pwd(): the current directory; pwd(tmp: true): its @tmp sibling, Jenkins' place for temporary files. */
+    String pwd(Map args = [:]) {
+        File directory = context().directory
+        if (args.tmp) {
+            directory = new File(directory.parentFile, directory.name + '@tmp')
+        }
+        return directory.absolutePath
     }
 
     def timeout(Number minutes, Closure body) {
@@ -353,9 +424,7 @@ abstract class PipelineScript extends Script {
 
     /** library('withAwsRole'): this runner always has the library loaded. */
     def library(CharSequence name) {
-        if (name.toString().split('@')[0] != LocalLibrary.NAME) {
-            throw new PipelineFailure("No library named ${name} found; this runner loads only ${LocalLibrary.NAME}")
-        }
+        pipelineRun.library.checkKnown(name.toString())
         return null
     }
 

@@ -3,6 +3,10 @@ package org.withawsrole.replay
 /**
  * gradle replay -Pjenkinsfile=<path>: runs one Jenkinsfile with this library, prints the console log,
  * exits 0 when the build succeeded and 1 otherwise. Build numbers go on from run to run (--state).
+ *
+ * From the environment, for Jenkinsfiles that need more than this library:
+ * REPLAY_CREDENTIALS=<file.json> gives withCredentials its credentials (format: CredentialsStore.load),
+ * REPLAY_LIBRARIES=<name>=<dir>[,<name>=<dir>...] loads other shared libraries along with this one.
  */
 class ReplayMain {
     static void main(String[] args) {
@@ -33,6 +37,18 @@ class ReplayMain {
             runner.workspace = workspace.absoluteFile
         }
         runner.echo = System.out
+        String credentials = System.getenv('REPLAY_CREDENTIALS')
+        if (credentials) {
+            runner.credentials.load(new File(credentials))
+        }
+        System.getenv('REPLAY_LIBRARIES')?.tokenize(',')?.each { String entry ->
+            List<String> nameAndDirectory = entry.split('=', 2) as List<String>
+            if (nameAndDirectory.size() != 2) {
+                System.err.println("replay: REPLAY_LIBRARIES entry '${entry}' is not <name>=<directory>")
+                System.exit(2)
+            }
+            runner.withLibrary(nameAndDirectory[0].trim(), new File(nameAndDirectory[1].trim()))
+        }
         BuildResult result = runner.run(jenkinsfile)
         System.out.flush()
         System.exit(result.success ? 0 : 1)

@@ -1,0 +1,118 @@
+package org.withawsrole
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * ecrLogin: `docker login` to an Amazon ECR registry with the credentials of a withAwsRole role.
+ *
+ * The registry host names the account and the region; the ECR password comes from
+ * `aws ecr get-login-password` inside a withAwsRole block and reaches `docker login` on stdin,
+ * never on a command line or in a trace. Without a block the login lasts, as `docker login` does;
+ * with a block it is kept in a private DOCKER_CONFIG that is deleted afterwards, as the Docker
+ * Pipeline plugin's withRegistry does, so later builds on the agent cannot push with it.
+ *
+ * CPS: run, login and withPrivateDockerConfig call steps; the rest is @NonCPS.
+ */
+class EcrLogin implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    /** <account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]: group 1 the account, 2 the region. */
+    static final String REGISTRY_SHAPE = /(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d{1,2})\.amazonaws\.com(?:\.cn)?/
+
+    static final String EXAMPLE = "call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')"
+
+    /** Options of ecrLogin: the registry, and withAwsRole's except region, which the registry names. */
+    static final List<String> OWN_OPTIONS = ['registry'].asImmutable()
+
+    final script
+
+    EcrLogin(script) {
+        this.script = script
+    }
+
+    def run(Map options, Closure body) {
+        String problem = problemWith(options)
+        if (problem != null) {
+            script.error(StepMessages.oneLine("ecrLogin: ${problem}"))
+        }
+        String registry = options.registry
+        return new AwsRoleStep(script).run(roleOptionsOf(options)) {
+            if (body == null) {
+                login(registry)
+                return null
+            }
+            return withPrivateDockerConfig {
+                login(registry)
+                body()
+            }
+        }
+    }
+
+    /**
+     * The password goes through a shell variable rather than a pipe: `sh` runs without pipefail,
+     * so a failing `aws` would otherwise surface as a confusing `docker login` error. printf is
+     * a shell builtin, so the password is never in a process's arguments.
+     */
+    def login(String registry) {
+        script.sh("""\
+            set +x
+            password=\$(aws ecr get-login-password --region '${regionOf(registry)}')
+            printf '%s' "\$password" | docker login --username AWS --password-stdin '${registry}'
+            """.stripIndent())
+    }
+
+    def withPrivateDockerConfig(Closure block) {
+        // Jenkins' own place for a build's temporary files, next to the workspace, not in it.
+        String temporaryFiles = script.pwd(tmp: true)
+        String dockerConfig = "${temporaryFiles}/${privateDirectoryName()}"
+        return script.withEnv(["DOCKER_CONFIG=${dockerConfig}"]) {
+            try {
+                return block()
+            } finally {
+                script.sh('set +x; rm -rf "$DOCKER_CONFIG"')
+            }
+        }
+    }
+
+    /** What is wrong with the options, as one sentence for the build log; null when nothing is. */
+    @NonCPS
+    static String problemWith(Map options) {
+        String problem = AwsRoleOptions.problemWith(options, validOptions(), EXAMPLE)
+        if (problem != null) {
+            return problem
+        }
+        Object registry = options.registry
+        if (registry == null) {
+            return "name the registry: ${EXAMPLE}"
+        }
+        if (!(registry.toString() ==~ REGISTRY_SHAPE)) {
+            return "registry '${StepMessages.shown(registry)}' is not an ECR registry host like " +
+                    '123456789012.dkr.ecr.eu-west-1.amazonaws.com (no https://, no repository path); the region comes from it'
+        }
+        return null
+    }
+
+    @NonCPS
+    static List<String> validOptions() {
+        return OWN_OPTIONS + (AwsRoleOptions.validOptions() - ['region'])
+    }
+
+    @NonCPS
+    static String regionOf(String registry) {
+        return (registry =~ REGISTRY_SHAPE)[0][2]
+    }
+
+    /** withAwsRole's options for the login: the role's, with the registry's region. */
+    @NonCPS
+    static Map roleOptionsOf(Map options) {
+        Map roleOptions = new LinkedHashMap(options)
+        roleOptions.remove('registry')
+        roleOptions.region = regionOf(options.registry.toString())
+        return roleOptions
+    }
+
+    @NonCPS
+    static String privateDirectoryName() {
+        return "ecr-login-${UUID.randomUUID()}"
+    }
+}

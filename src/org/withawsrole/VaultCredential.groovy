@@ -1,0 +1,135 @@
+package org.withawsrole
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * A Vault login from a Jenkins credential named by `vaultCredentialsId`, for jobs that must not
+ * use the controller's own Vault identity.
+ *
+ * The kind is found the way a Jenkins user would try it by hand, without ever printing a value:
+ * bind it as a username/password (an AppRole: username = role_id, password = secret_id); if
+ * Jenkins says it is not one, bind it as secret text. Secret text that is a JWT (three base64url
+ * parts, the first starting with `eyJ`, the encoding of `{"`) is an id token from the OpenID
+ * Connect provider plugin, for Vault's JWT login with `jwtRole` or VAULT_JWT_ROLE; any other
+ * secret text is a Vault token. Binding happens only around the Vault call, so the block itself
+ * never sees these values.
+ *
+ * CPS: fetch() binds credentials with withCredentials and calls the given closure; the rest is @NonCPS.
+ */
+class VaultCredential implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    /** Variables the credential is bound to while Vault is called; the block never sees them. */
+    static final String ROLE_ID_VARIABLE = 'WITHAWSROLE_VAULT_ROLE_ID'
+    static final String SECRET_ID_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_ID'
+    static final String SECRET_TEXT_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_TEXT'
+
+    static final String JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/
+
+    final script
+    final String credentialsId
+
+    VaultCredential(script, String credentialsId) {
+        this.script = script
+        this.credentialsId = credentialsId
+    }
+
+    /**
+     * Binds the credential and calls `callVault` with the request completed by its login pairs;
+     * returns what that returns (with a note naming the credential when Vault refused it), or
+     * [failure: message] when the credential cannot be bound as either kind.
+     */
+    @SuppressWarnings('CatchException') // whatever withCredentials throws before its block starts
+    Map fetch(Map<String, String> request, Closure callVault) {
+        Map outcome = null
+        boolean bound = false
+        String notUsernamePassword
+        try {
+            script.withCredentials([script.usernamePassword(credentialsId: credentialsId,
+                    usernameVariable: ROLE_ID_VARIABLE, passwordVariable: SECRET_ID_VARIABLE)]) {
+                bound = true
+                outcome = callVault(withLogin(request, appRoleLogin(script.env)))
+            }
+        } catch (Exception failure) {
+            if (bound || failure instanceof InterruptedException) {
+                throw failure
+            }
+            notUsernamePassword = failure.message
+        }
+        if (bound) {
+            return withCredentialNamed(outcome, 'as an AppRole: username = role_id, password = secret_id')
+        }
+        String kind = null
+        try {
+            script.withCredentials([script.string(credentialsId: credentialsId, variable: SECRET_TEXT_VARIABLE)]) {
+                bound = true
+                Map login = secretTextLogin(script.env, request)
+                kind = login.kind
+                outcome = login.problem != null ? [failure: login.problem] : callVault(withLogin(request, login))
+            }
+        } catch (Exception failure) {
+            if (bound || failure instanceof InterruptedException) {
+                throw failure
+            }
+            return [failure: unusable(notUsernamePassword, failure.message)]
+        }
+        return withCredentialNamed(outcome, kind)
+    }
+
+    /** A refusal names the credential: the core's hints speak of the controller's VAULT_* variables. */
+    @NonCPS
+    private Map withCredentialNamed(Map outcome, String kind) {
+        if (!outcome?.permissionDenied) {
+            return outcome
+        }
+        Map named = new LinkedHashMap(outcome)
+        String credential = StepMessages.shown(credentialsId)
+        named.failure = "${outcome.failure} (the Vault login used the Jenkins credential '${credential}' ${kind})".toString()
+        return named
+    }
+
+    @NonCPS
+    private String unusable(String asUsernamePassword, String asSecretText) {
+        return "vaultCredentialsId '${StepMessages.shown(credentialsId)}' names no credential this job can use for a Vault login " +
+                "(as username/password: ${asUsernamePassword}; as secret text: ${asSecretText}); create it as " +
+                "'Username with password' (AppRole role_id/secret_id), 'Secret text' (Vault token) or " +
+                "'OpenID Connect id token', in a folder this job sees or globally"
+    }
+
+    @NonCPS
+    static Map appRoleLogin(Object environment) {
+        return [pairs: [vault_role_id  : AwsRoleOptions.valueOf(environment, ROLE_ID_VARIABLE),
+                        vault_secret_id: AwsRoleOptions.valueOf(environment, SECRET_ID_VARIABLE)]]
+    }
+
+    /**
+     * [pairs: login pairs, kind: how it was used] for a token or an id token, or [problem: message]
+     * for an id token without a Vault role.
+     */
+    @NonCPS
+    static Map secretTextLogin(Object environment, Map<String, String> request) {
+        String secret = AwsRoleOptions.valueOf(environment, SECRET_TEXT_VARIABLE)?.trim()
+        if (!isJwt(secret)) {
+            return [pairs: [vault_token: secret], kind: 'as a Vault token']
+        }
+        String jwtRole = request.vault_jwt_role ?: AwsRoleOptions.valueOf(environment, 'VAULT_JWT_ROLE')
+        if (!jwtRole) {
+            return [problem: 'the Jenkins credential in vaultCredentialsId holds an id token (a JWT): name the Vault ' +
+                    "JWT role that accepts it with jwtRole: '<role>', or set VAULT_JWT_ROLE"]
+        }
+        String kind = "as an id token for the Vault JWT role '${StepMessages.shown(jwtRole)}'"
+        return [pairs: [vault_jwt: secret, vault_jwt_role: jwtRole], kind: kind]
+    }
+
+    @NonCPS
+    static boolean isJwt(String secret) {
+        return secret != null && secret ==~ JWT_SHAPE
+    }
+
+    @NonCPS
+    private static Map<String, String> withLogin(Map<String, String> request, Map login) {
+        Map<String, String> complete = new LinkedHashMap<String, String>(request)
+        complete.putAll((Map<String, String>) login.pairs)
+        return complete
+    }
+}

@@ -1,0 +1,24 @@
+package org.withawsrole
+
+import org.withawsrole.replay.BuildResult
+
+import static org.junit.Assert.*
+
+/** What every expected failure of a step must look like to a Jenkins user. */
+class BuildAssertions {
+    /**
+     * The build failed with exactly one `ERROR:` line that starts with `expectedStart`, no stack
+     * trace and no Java exception name, and the block (which prints 'never here') did not run.
+     */
+    static void assertFailedWithOneLine(BuildResult build, String expectedStart) {
+        assertEquals(build.log, 'FAILURE', build.result)
+        List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
+        assertEquals(build.log, 1, errors.size())
+        assertTrue("expected 'ERROR: ${expectedStart}...' in:\n${build.log}".toString(), errors[0].startsWith("ERROR: ${expectedStart}"))
+        assertFalse(build.log, build.log.contains('never here'))
+        assertFalse("no stack trace:\n${build.log}".toString(), build.log.contains('\tat '))
+        // Qualified names only: AWS's own error codes (ValidationError, ExpiredTokenException) may be quoted.
+        assertFalse("no Java exception names:\n${build.log}".toString(),
+                (build.log =~ /\b(java|javax|groovy|org|com|hudson|jenkins)\.[\w.$]*(Exception|Error)\b/).find())
+    }
+}

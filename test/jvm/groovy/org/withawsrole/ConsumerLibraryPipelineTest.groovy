@@ -1,0 +1,66 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+
+/**
+ * Another organisation's library (test/jvm/fixtures/acme-pipeline) uses withAwsRole through its
+ * Groovy API, from a class in its src/ and from its vars/, loaded next to withAwsRole as Jenkins
+ * loads the libraries of one build into one classloader.
+ */
+class ConsumerLibraryPipelineTest {
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    PipelineRunner runner
+    File dockerCalls
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = new File(workspace.root, 'job')
+        runner.withLibrary('acme-pipeline', new File(runner.libraryDirectory, 'test/jvm/fixtures/acme-pipeline'))
+        dockerCalls = new File(workspace.root, 'docker-calls')
+        runner.baseEnvironment.PATH = "${new File(runner.libraryDirectory, 'test/jvm/fixtures/bin').absolutePath}:${runner.baseEnvironment.PATH}".toString()
+        runner.baseEnvironment.FAKE_DOCKER_RECORD = dockerCalls.absolutePath
+    }
+
+    @Test
+    void another_library_gets_credentials_through_the_api() {
+        BuildResult build = runner.run('''
+            @Library(['withAwsRole', 'acme-pipeline']) _
+            node {
+                def arn = acmeDeploy('production')
+                acmeDeploy('audit')
+                acmePublishImage('app:7')
+                withAwsRole('ecr-push') { echo 'the step still works next to the API' }
+            }
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('acmeDeploy: production deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/'))
+        assertTrue(build.log, build.log.contains('acmeDeploy: audit deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
+        assertEquals('one log line per block, as for the step', 4, build.log.count('withAwsRole: '))
+        assertTrue(dockerCalls.text, dockerCalls.text.contains('login registry=123456789012.dkr.ecr.eu-west-1.amazonaws.com user=AWS'))
+        assertTrue(dockerCalls.text, dockerCalls.text.contains('docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:7'))
+        assertTrue(build.log, build.log.contains('the step still works next to the API'))
+    }
+
+    @Test
+    void errors_reach_the_other_library_s_users_as_one_line() {
+        BuildResult build = runner.run("acmeDeploy('sandbox')")
+        BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('deploy'): Vault rejected the request to aws/sts/deploy (400): " +
+                'role_arn "arn:aws:iam::123456789012:role/jenkins-sandbox-role" not in allowed role arns')
+    }
+}

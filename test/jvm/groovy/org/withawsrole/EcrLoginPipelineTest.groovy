@@ -1,0 +1,139 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.junit.rules.TestName
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+
+/**
+ * ecrLogin: `aws ecr get-login-password` really runs against the world's moto; `docker` is the
+ * fixture test/jvm/fixtures/bin/docker, which records the registry and a hash of the password it
+ * read on stdin (the world has no Docker).
+ */
+class EcrLoginPipelineTest {
+    static final String REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com'
+
+    /** Saves the password `aws ecr get-login-password` gives the same role, and its sha256, printing nothing. */
+    static final String SAVE_EXPECTED_PASSWORD = '''
+        withAwsRole(role: 'ecr-push', region: 'eu-west-1') {
+            sh 'set +x; printf %s "$(aws ecr get-login-password --region eu-west-1)" > expected-password; sha256sum < expected-password | cut -d" " -f1 > expected-sha256'
+        }
+    '''
+
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    @Rule
+    public TemporaryFolder home = new TemporaryFolder()
+
+    @Rule
+    public TestName test = new TestName()
+
+    PipelineRunner runner
+    File record
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = new File(workspace.root, 'job')
+        runner.jobName = test.methodName.replace('_', '-')
+        record = new File(workspace.root, 'docker-calls')
+        File fakeDocker = new File(runner.libraryDirectory, 'test/jvm/fixtures/bin')
+        runner.baseEnvironment.PATH = "${fakeDocker.absolutePath}:${runner.baseEnvironment.PATH}".toString()
+        runner.baseEnvironment.FAKE_DOCKER_RECORD = record.absolutePath
+        runner.baseEnvironment.HOME = home.root.absolutePath
+        runner.baseEnvironment.remove('DOCKER_CONFIG')
+    }
+
+    @Test
+    void login_passes_the_ecr_password_to_docker_on_stdin() {
+        BuildResult build = runner.run("""
+            node {
+                ecrLogin(registry: '${REGISTRY}', role: 'ecr-push')
+                ${SAVE_EXPECTED_PASSWORD}
+            }
+        """)
+        assertTrue(build.log, build.success)
+        Map<String, String> login = loginRecorded()
+        assertEquals(REGISTRY, login.registry)
+        assertEquals('AWS', login.user)
+        String password = jobFile('expected-password')
+        assertTrue("a real password: ${password.length()} characters", password.length() >= 16)
+        assertEquals(String.valueOf(password.length()), login.password_length)
+        assertEquals('docker got exactly what aws ecr get-login-password gives', jobFile('expected-sha256').trim(), login.password_sha256)
+        assertEquals('without a block the login lasts, as docker login does', "${home.root}/.docker".toString(), login.config)
+        assertTrue(build.log, build.log.contains('Login Succeeded'))
+        assertTrue(build.log, build.log.contains('withAwsRole: ecr-push as arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'))
+        assertFalse('the password never reaches the log', build.log.contains(password))
+        assertFalse(build.log, build.log.contains('get-login-password'))
+    }
+
+    @Test
+    void login_with_a_block_is_private_to_the_block() {
+        BuildResult build = runner.run("""
+            ecrLogin(registry: '${REGISTRY}', role: 'ecr-push') {
+                sh 'docker push ${REGISTRY}/app:1'
+                sh 'set +x; echo "inside: \$DOCKER_CONFIG \$AWS_REGION"; test -f "\$DOCKER_CONFIG/config.json"'
+            }
+            sh 'set +x; echo "after: [\${DOCKER_CONFIG:-}]"'
+        """)
+        assertTrue(build.log, build.success)
+        Map<String, String> login = loginRecorded()
+        assertEquals(REGISTRY, login.registry)
+        String tmp = "${runner.workspace.absolutePath}@tmp/"
+        assertTrue(login.config, login.config.startsWith("${tmp}ecr-login-"))
+        assertTrue(record.text, record.text.contains("docker push ${REGISTRY}/app:1"))
+        assertTrue(build.log, build.log.contains("inside: ${login.config} eu-west-1"))
+        assertTrue(build.log, build.log.contains('after: []'))
+        assertFalse('the login is gone after the block', new File(login.config).exists())
+        assertFalse('nothing stored in the home directory', new File(home.root, '.docker').exists())
+    }
+
+    @Test
+    void registry_that_is_not_an_ecr_host_is_refused() {
+        BuildResult build = runner.run("ecrLogin(registry: 'https://${REGISTRY}/app', role: 'ecr-push')")
+        assertFailedWithOneLine(build, "ecrLogin: registry 'https://${REGISTRY}/app' is not an ECR registry host like " +
+                '123456789012.dkr.ecr.eu-west-1.amazonaws.com (no https://, no repository path); the region comes from it')
+    }
+
+    @Test
+    void missing_registry_or_role_says_how_to_call_it() {
+        assertFailedWithOneLine(runner.run("ecrLogin(role: 'ecr-push')"),
+                "ecrLogin: name the registry: call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')")
+        assertFailedWithOneLine(runner.run("ecrLogin(registry: '${REGISTRY}')"),
+                "ecrLogin: name a role: call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')")
+        assertFailedWithOneLine(runner.run("ecrLogin('${REGISTRY}')"), 'ecrLogin: call it as ecrLogin(registry: ')
+    }
+
+    @Test
+    void region_comes_from_the_registry_only() {
+        BuildResult build = runner.run("ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', region: 'us-east-1')")
+        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, sessionName, mount,')
+    }
+
+    /** The fake docker's one login line as a map. */
+    private Map<String, String> loginRecorded() {
+        assertTrue('docker was called', record.isFile())
+        List<String> logins = record.readLines().findAll { it.startsWith('login ') }
+        assertEquals(record.text, 1, logins.size())
+        return (logins[0] - 'login ').tokenize(' ').collectEntries { String pair -> pair.split('=', 2) as List }
+    }
+
+    private String jobFile(String name) {
+        File file = new File(runner.workspace, name)
+        assertTrue("${name} written by the build", file.isFile())
+        return file.text
+    }
+}

@@ -1,0 +1,142 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.junit.rules.TestName
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+
+/**
+ * The credentials never reach the build log, however carelessly the block prints them. Each block
+ * saves its values to files (set +x, nothing printed) so the test knows what must not appear.
+ */
+class MaskingPipelineTest {
+    static final List<String> SECRET_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].asImmutable()
+
+    /** Saves the block's three values to <prefix>.<variable>, printing nothing. */
+    static String save(String prefix) {
+        return "sh 'set +x; " + SECRET_VARIABLES.collect { "printf %s \"\$${it}\" > ${prefix}.${it}" }.join('; ') + "'"
+    }
+
+    /** Every careless way to print them: sh traces and output, env dumps, echo of env. */
+    static final String PRINT_EVERYTHING = '''
+        sh 'echo "$AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY $AWS_SESSION_TOKEN"'
+        sh 'env | grep "^AWS_" | sort'
+        sh 'printenv AWS_SESSION_TOKEN; printenv AWS_SECRET_ACCESS_KEY'
+        sh 'printf "%s\\n" "$AWS_SECRET_ACCESS_KEY" >&2'
+        echo "env: ${env.AWS_ACCESS_KEY_ID} ${env.AWS_SECRET_ACCESS_KEY} ${env.AWS_SESSION_TOKEN}"
+        echo env.AWS_SESSION_TOKEN
+    '''
+
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    @Rule
+    public TestName test = new TestName()
+
+    PipelineRunner runner
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = workspace.root
+        runner.jobName = test.methodName.replace('_', '-')
+    }
+
+    @Test
+    void printed_credentials_are_masked_in_plain_nested_and_parallel_blocks() {
+        BuildResult build = runner.run("""
+            withAwsRole('ecr-push') {
+                ${save('outer')}
+                ${PRINT_EVERYTHING}
+                withAwsRole('deploy', roleArn: 'arn:aws:iam::123456789012:role/jenkins-deploy-role') {
+                    ${save('inner')}
+                    ${PRINT_EVERYTHING}
+                    sh 'echo "outer values printed inside: \$(cat outer.AWS_SECRET_ACCESS_KEY) \$(cat outer.AWS_SESSION_TOKEN)"'
+                }
+            }
+            parallel a: {
+                withAwsRole(role: 'deploy', roleArn: 'arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role') {
+                    ${save('branch')}
+                    ${PRINT_EVERYTHING}
+                }
+            }, b: {
+                withAwsRole('ecr-push') { ${PRINT_EVERYTHING} }
+            }
+        """)
+        assertTrue(build.log, build.success)
+        List<String> values = ['outer', 'inner', 'branch'].collectMany { String prefix ->
+            SECRET_VARIABLES.collect { workspaceFile("${prefix}.${it}") }
+        }
+        assertEquals('three roles, three different sets of values', 9, values.toSet().size())
+        values.each { String value ->
+            assertTrue("a real value: ${value.length()} characters", value.length() >= 16)
+            assertFalse("a credential value leaked into the log:\n${build.log}", build.log.contains(value))
+        }
+        // The prints did run: masked, not skipped.
+        assertTrue(build.log, build.log.contains('+ echo \'******** ******** ********\''))
+        assertTrue(build.log, build.log.contains('AWS_SESSION_TOKEN=********'))
+        assertTrue(build.log, build.log.contains('env: ******** ******** ********'))
+        assertTrue(build.log, build.log.contains('outer values printed inside: ******** ********'))
+        assertTrue(build.log, build.log.contains('[a] env: ******** ******** ********'))
+    }
+
+    @Test
+    void leak_detection_works_when_masking_is_turned_off() {
+        // The control for the test above: the same prints with mask: false do show the values.
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', mask: false) {
+                ${save('unmasked')}
+                ${PRINT_EVERYTHING}
+            }
+        """)
+        assertTrue(build.log, build.success)
+        SECRET_VARIABLES.each {
+            assertTrue("${it} printed unmasked", build.log.contains(workspaceFile("unmasked.${it}")))
+        }
+    }
+
+    @Test
+    void without_the_mask_passwords_plugin_the_block_does_not_run() {
+        runner.plugins.remove('mask-passwords')
+        BuildResult build = runner.run("""
+            withAwsRole('ecr-push') {
+                ${save('never')}
+                echo 'never here'
+            }
+        """)
+        assertEquals(build.log, 'FAILURE', build.result)
+        List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
+        assertEquals(build.log, 1, errors.size())
+        assertTrue(build.log, errors[0].startsWith("ERROR: withAwsRole('ecr-push'): cannot mask the credentials in the " +
+                'build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), or pass mask: false'))
+        assertFalse(build.log, build.log.contains('never here'))
+        assertFalse(build.log, build.log.contains('withAwsRole: ecr-push as'))
+        assertFalse(new File(workspace.root, 'never.AWS_ACCESS_KEY_ID').exists())
+        assertFalse(build.log, build.log.contains('\tat '))
+    }
+
+    @Test
+    void without_the_plugin_mask_false_runs_the_block() {
+        runner.plugins.remove('mask-passwords')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', mask: false) { sh 'set +x; aws sts get-caller-identity --query Arn --output text' }")
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains(':assumed-role/jenkins-ecr-push-role/'))
+    }
+
+    private String workspaceFile(String name) {
+        File file = new File(workspace.root, name)
+        assertTrue("${name} written by the block", file.isFile())
+        return file.text
+    }
+}

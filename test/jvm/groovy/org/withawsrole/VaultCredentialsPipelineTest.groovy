@@ -1,0 +1,189 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.junit.rules.TestName
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+
+/**
+ * vaultCredentialsId: a job logs in to Vault with a Jenkins credential of its own (AppRole as
+ * username/password, a Vault token as secret text, or an OIDC id token) instead of the controller's
+ * identity. The controller's token is made useless here, so only the credential can succeed.
+ */
+class VaultCredentialsPipelineTest {
+    static final String ECR_PUSH_ARN = 'arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'
+
+    /** Prints the caller and whether the block sees anything of the Vault login. */
+    static final String BODY = '''
+        sh 'set +x; echo "caller=$(aws sts get-caller-identity --query Arn --output text)"'
+        sh 'set +x; echo "vault login in the block: [${WITHAWSROLE_VAULT_ROLE_ID:-}${WITHAWSROLE_VAULT_SECRET_ID:-}${WITHAWSROLE_VAULT_SECRET_TEXT:-}]"'
+    '''
+
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    @Rule
+    public TestName test = new TestName()
+
+    PipelineRunner runner
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = workspace.root
+        runner.jobName = test.methodName.replace('_', '-')
+        // The controller's own login is useless here: success can only come from the credential.
+        runner.baseEnvironment.VAULT_TOKEN = 'controller-token-that-vault-refuses'
+        runner.baseEnvironment.remove('VAULT_ROLE_ID')
+        runner.baseEnvironment.remove('VAULT_SECRET_ID')
+        runner.baseEnvironment.remove('VAULT_JWT_ROLE')
+    }
+
+    @Test
+    void without_a_credential_the_controller_login_is_used() {
+        // The control for the tests below: the controller's (broken) token is what Vault sees.
+        BuildResult build = runner.run("withAwsRole('ecr-push') { echo 'never here' }")
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): ")
+        assertTrue(build.log, build.log.contains('VAULT_TOKEN'))
+    }
+
+    @Test
+    void username_password_credential_is_an_approle_login() {
+        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        World.resetCounters()
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle') {
+                ${BODY}
+            }
+        """)
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
+        assertTrue(build.log, build.log.contains('vault login in the block: []'))
+        // At most one: the core keeps the AppRole's Vault token for later blocks of this JVM.
+        assertTrue(build.log, World.proxiedCalls('auth/approle/login') <= 1)
+        assertFalse(build.log, build.log.contains(System.getenv('VAULT_SECRET_ID')))
+    }
+
+    @Test
+    void refused_approle_names_the_credential() {
+        runner.credentials.usernamePassword('vault-approle-stale', System.getenv('VAULT_ROLE_ID'), 'a-secret-id-vault-never-issued')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle-stale') { echo 'never here' }")
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): Vault refused the AppRole login at auth/approle/login: ")
+        assertTrue(build.log, build.log.contains("(the Vault login used the Jenkins credential 'vault-approle-stale' as an AppRole: " +
+                'username = role_id, password = secret_id)'))
+        assertFalse(build.log, build.log.contains('a-secret-id-vault-never-issued'))
+    }
+
+    @Test
+    void secret_text_credential_is_a_vault_token() {
+        runner.credentials.secretText('vault-token', System.getenv('VAULT_TOKEN'))
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-token') {
+                ${BODY}
+            }
+        """)
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
+        assertTrue(build.log, build.log.contains('vault login in the block: []'))
+        assertFalse(build.log, build.log.contains(System.getenv('VAULT_TOKEN')))
+    }
+
+    @Test
+    void refused_token_names_the_credential() {
+        runner.credentials.secretText('vault-token-revoked', 'hvs.revoked-token-value')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-token-revoked') { echo 'never here' }")
+        // Vault refuses the token itself; the core's words for it may change, the note may not.
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): ")
+        assertTrue(build.log, build.log.contains("(the Vault login used the Jenkins credential 'vault-token-revoked' as a Vault token)"))
+        assertFalse(build.log, build.log.contains('revoked-token-value'))
+    }
+
+    @Test
+    void id_token_credential_is_a_jwt_login_with_jwt_role() {
+        List<String> minted = Collections.synchronizedList([])
+        runner.credentials.idToken('vault-oidc') {
+            String jwt = World.mintJwt(['--sub', 'https://jenkins.example.com/job/app/'])
+            minted << jwt
+            jwt
+        }
+        World.resetCounters()
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc', jwtRole: '${System.getenv('WORLD_JWT_ROLE')}') {
+                ${BODY}
+            }
+        """)
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
+        assertTrue(build.log, build.log.contains('vault login in the block: []'))
+        assertEquals(build.log, 1, World.proxiedCalls('auth/jwt/login'))
+        assertEquals('a fresh id token per binding, as the OIDC plugin does', 1, minted.size())
+        assertFalse(build.log, build.log.contains(minted[0]))
+    }
+
+    @Test
+    void id_token_credential_takes_its_jwt_role_from_vault_jwt_role() {
+        runner.credentials.idToken('vault-oidc') { World.mintJwt() }
+        runner.baseEnvironment.VAULT_JWT_ROLE = System.getenv('WORLD_JWT_ROLE')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { ${BODY} }")
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
+    }
+
+    @Test
+    void id_token_without_a_jwt_role_says_how_to_name_one() {
+        runner.credentials.idToken('vault-oidc') { World.mintJwt() }
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { echo 'never here' }")
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): the Jenkins credential in vaultCredentialsId holds an id token " +
+                "(a JWT): name the Vault JWT role that accepts it with jwtRole: '<role>', or set VAULT_JWT_ROLE")
+    }
+
+    @Test
+    void refused_id_token_names_the_credential() {
+        runner.credentials.idToken('vault-oidc-other-audience') { World.mintJwt(['--aud', 'someone-else']) }
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc-other-audience', jwtRole: 'jenkins') { echo 'never here' }
+        """)
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): Vault refused the JWT login at auth/jwt/login: ")
+        assertTrue(build.log, build.log.contains("(the Vault login used the Jenkins credential 'vault-oidc-other-audience' " +
+                "as an id token for the Vault JWT role 'jenkins')"))
+    }
+
+    @Test
+    void unknown_credential_id_says_what_to_create() {
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'no-such-credential') { echo 'never here' }")
+        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): vaultCredentialsId 'no-such-credential' names no credential " +
+                "this job can use for a Vault login (as username/password: Could not find credentials entry with ID " +
+                "'no-such-credential'; as secret text: Could not find credentials entry with ID 'no-such-credential'); " +
+                "create it as 'Username with password' (AppRole role_id/secret_id), 'Secret text' (Vault token) or " +
+                "'OpenID Connect id token'")
+    }
+
+    @Test
+    void parallel_branches_with_one_credential_share_one_vault_call() {
+        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        World.resetCounters()
+        BuildResult build = runner.run('''
+            def branches = [:]
+            for (int i = 0; i < 8; i++) {
+                branches["b${i}"] = { withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle') { echo 'inside' } }
+            }
+            parallel branches
+        ''')
+        assertTrue(build.log, build.success)
+        assertEquals(build.log, 8, build.log.count('withAwsRole: ecr-push as '))
+        assertEquals(build.log, 1, World.stsCalls('aws/ecr-push'))
+        assertTrue(build.log, World.proxiedCalls('auth/approle/login') <= 1)
+    }
+}
