@@ -8,26 +8,29 @@ CARGO ?= cargo
 JENKINSFILE ?= examples/Jenkinsfile
 NATIVE_LIB := target/release/libwithawsrole_jni.so
 
-.PHONY: help tools native-dev jar demo test replay world-up world-down bench
+.PHONY: help tools native jar demo test replay world-up world-down bench bench-core bench-jni bench-load reliability scaling
 
 help:
 	@echo "make demo                      start the embedded world, run $(JENKINSFILE), stop the world"
 	@echo "make test                      every suite (Rust, world, JVM/JNI, pipelines) on the embedded world"
 	@echo "make replay JENKINSFILE=path   run a Jenkinsfile with this library (Vault in VAULT_ADDR, else the world)"
 	@echo "make world-up / world-down     start or stop the embedded world (env: test/world/.run/env)"
+	@echo "make native                    release JNI library (size and strip checked) into the bridge jar in resources/"
+	@echo "make bench                     core, JNI and load benchmarks; each rewrites its section of docs/benchmarks.md"
+	@echo "make reliability               the fault matrix; rewrites docs/reliability.md"
+	@echo "make scaling                   two controllers behind an OpenBao Proxy; docs/scaling.md"
 
 tools:
 	@scripts/ensure-tools
 
-# The JNI library for this machine, built in release mode so tests exercise what ships.
-native-dev: tools
-	@echo "native: cargo build --release -p withawsrole-jni"
-	@$(CARGO) build --release -p withawsrole-jni -q
+# The release JNI library (checked: size <= 4 MB, stripped, panic=unwind) packed into the bridge
+# jar in resources/, and the awsrole CLI beside it (refresh: true puts it on the agent).
+# NATIVE_EXTRA="linux-aarch64=<path> ..." adds libraries built elsewhere (README, Platforms).
+# Tests run on exactly what ships.
+native: tools
+	@scripts/native
 
-# The bridge jar carries the native library; it lands in resources/ where libraryResource finds it.
-jar: native-dev
-	@echo "jar: gradle bridgeJar"
-	@$(GRADLE) $(GRADLE_FLAGS) bridgeJar -PnativeLib=$(NATIVE_LIB)
+jar: native
 
 demo: jar
 	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) replay -Pjenkinsfile=examples/Jenkinsfile
@@ -43,3 +46,25 @@ world-up:
 
 world-down:
 	@test/world/down
+
+# Not a test: measures cache hits through JNI on this machine and rewrites docs/benchmarks.md's
+# "JNI" section (other sections are left as they are).
+bench: bench-core bench-jni bench-load
+
+bench-core: tools
+	@scripts/with-world scripts/bench-core
+
+bench-jni: native
+	@scripts/with-world scripts/bench
+
+bench-load: jar
+	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test --tests org.withawsrole.evidence.LoadTest
+	@cat build/evidence/load.md
+
+# The whole fault matrix, OpenBao restart included; rewrites docs/reliability.md.
+reliability: tools
+	@scripts/reliability
+
+# Two controllers (JVMs) behind an OpenBao Proxy; rewrites the measurement in docs/scaling.md.
+scaling: jar
+	@scripts/with-world test/world/proxy/run

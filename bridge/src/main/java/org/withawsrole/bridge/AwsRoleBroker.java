@@ -56,6 +56,30 @@ public final class AwsRoleBroker {
         return toMap(Native.Broker_credentials(pairs));
     }
 
+    /**
+     * A Vault token for one block of {@code withAwsRole(refresh: true)} (docs/refresh.md), created
+     * with the controller's own login: {@code request} as for {@link #credentials} plus optional
+     * {@code token_ttl}, {@code token_policy}, {@code token_role}. The result holds {@code token},
+     * {@code accessor}, {@code expiration}, {@code policies} and the resolved request
+     * ({@code vault_addr}, {@code mount}, {@code vault_role}, {@code role_arn}, ...) for the agent.
+     *
+     * @throws InvalidRequestException bad input, or Vault refused the token's policy or TTL
+     * @throws PermissionDeniedException Vault denied {@code auth/token/create}
+     * @throws VaultUnavailableException Vault unreachable, overloaded or sealed
+     */
+    public Map<String, String> createChildToken(Map<String, String> request) {
+        return toMap(Native.Broker_createChildToken(toPairs(request)));
+    }
+
+    /**
+     * Revokes a child token with itself: {@code request} holds {@code token} and the Vault endpoint
+     * keys (the creating request may be passed again). The result's {@code revocation} is
+     * {@code revoked}, or {@code already_gone} when Vault no longer knew the token.
+     */
+    public Map<String, String> revokeChildToken(Map<String, String> request) {
+        return toMap(Native.Broker_revokeChildToken(toPairs(request)));
+    }
+
     /** Counters: vault_calls, vault_logins, cache_hits, cache_misses, retries (decimal strings). */
     public Map<String, String> stats() {
         return toMap(Native.Broker_stats());
@@ -69,6 +93,23 @@ public final class AwsRoleBroker {
     /** The native library's version. */
     public String version() {
         return Native.Library_version();
+    }
+
+    /** As credentials() converts its request (kept separate so that method stays as it was). */
+    private static String[] toPairs(Map<String, String> request) {
+        if (request == null) {
+            throw new InvalidRequestException("request is null; pass at least a purpose");
+        }
+        String[] pairs = new String[request.size() * 2];
+        int i = 0;
+        for (Map.Entry<String, String> entry : request.entrySet()) {
+            if (entry.getKey() == null || entry.getValue() == null) {
+                throw new InvalidRequestException("request key '" + entry.getKey() + "' has no value; leave out keys you do not set");
+            }
+            pairs[i++] = entry.getKey();
+            pairs[i++] = entry.getValue();
+        }
+        return pairs;
     }
 
     private static Map<String, String> toMap(String[] pairs) {

@@ -17,6 +17,19 @@ public final class Native {
     /** Alternating key, value of the request; returns alternating key, value of the result. */
     public static native String[] Broker_credentials(String[] requestPairs);
 
+    /**
+     * A Vault token for one block of {@code withAwsRole(refresh: true)}: the request pairs plus
+     * {@code token_ttl}, {@code token_policy}, {@code token_role}; returns alternating key, value
+     * ({@code token}, {@code accessor}, {@code expiration}, ...). See docs/refresh.md.
+     */
+    public static native String[] Broker_createChildToken(String[] requestPairs);
+
+    /**
+     * Revokes a child token with itself ({@code auth/token/revoke-self}): pairs {@code token} and the
+     * Vault endpoint keys; returns {@code revocation} = {@code revoked} or {@code already_gone}.
+     */
+    public static native String[] Broker_revokeChildToken(String[] requestPairs);
+
     /** Alternating key, value of counters; all values are decimal strings. */
     public static native String[] Broker_stats();
 

@@ -1,0 +1,56 @@
+package org.withawsrole.jvm
+
+import org.withawsrole.bridge.AwsRoleBroker
+
+import java.util.concurrent.CountDownLatch
+
+/**
+ * RuntimeTest's child JVM (it needs WITHAWSROLE_DEADLINE_SECONDS in its environment, which the
+ * native library reads once). Prints one line per fact:
+ *   threads-before-first-call <n>
+ *   call <purpose> <elapsed ms> <outcome>        (outcome: ok or the exception's class and message)
+ *   runtime-threads <n> <names>
+ *
+ *   DeadlineProbe <threads> <purpose> <session prefix> [vault_addr] [role_arn]
+ */
+class DeadlineProbe {
+    static void main(String[] args) {
+        int threads = args[0] as int
+        String purpose = args[1]
+        String prefix = args[2]
+        String vaultAddr = args.length > 3 && args[3] != '-' ? args[3] : null
+        String roleArn = args.length > 4 ? args[4] : null
+        println "threads-before-first-call ${ProcSelf.runtimeThreads()}"
+        AwsRoleBroker broker = AwsRoleBroker.shared()
+        CountDownLatch go = new CountDownLatch(1)
+        List<String> lines = Collections.synchronizedList([])
+        List<Thread> callers = (1..threads).collect { int n ->
+            Thread.start("caller-${n}") {
+                Map<String, String> request = [purpose: purpose, session_name: "${prefix}-${n}".toString()]
+                if (vaultAddr) {
+                    request.vault_addr = vaultAddr
+                }
+                if (roleArn) {
+                    request.role_arn = roleArn
+                }
+                go.await()
+                long started = System.nanoTime()
+                String outcome
+                try {
+                    broker.credentials(request)
+                    outcome = 'ok'
+                } catch (Throwable e) {
+                    outcome = "${e.class.name} ${e.message}"
+                }
+                lines << "call ${purpose} ${(System.nanoTime() - started).intdiv(1_000_000)} ${outcome}".toString()
+            }
+        }
+        go.countDown()
+        callers*.join()
+        lines.each { println it }
+        List<String> names = ProcSelf.threadNames().findAll { it.startsWith(ProcSelf.RUNTIME_THREAD_PREFIX) }
+        println "runtime-threads ${names.size()} ${names}"
+        System.out.flush()
+        System.exit(0)
+    }
+}
