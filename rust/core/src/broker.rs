@@ -243,6 +243,9 @@ impl CredentialBroker {
     pub fn new(options: BrokerOptions) -> Result<Self, BrokerError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.worker_threads.max(1))
+            // Blocking threads serve DNS look-ups; bound them so a burst of cold fetches to a
+            // Vault named by host name cannot grow the controller's thread count.
+            .max_blocking_threads(4)
             .thread_name("withawsrole-worker")
             .enable_all()
             .build()

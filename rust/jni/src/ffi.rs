@@ -79,7 +79,7 @@ where
             }
             Err(payload) => {
                 let message = format!("Rust panic in withawsrole: {}", panic_message(&*payload));
-                forget_payload(payload);
+                drop_payload(payload);
                 throw(env, INTERNAL, &message);
                 Ok(T::default())
             }
@@ -136,7 +136,7 @@ impl<T: Default> ErrorPolicy<T, jni::errors::Error> for LastResort {
         _cap: &mut (),
         payload: Box<dyn Any + Send + 'static>,
     ) -> jni::errors::Result<T> {
-        forget_payload(payload);
+        drop_payload(payload);
         throw(
             env,
             LAST_RESORT,
@@ -160,9 +160,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     .unwrap_or_else(|_| "(the panic message could not be read)".to_owned())
 }
 
-/// A payload's destructor could itself panic; never run it on this path.
-fn forget_payload(payload: Box<dyn Any + Send>) {
-    std::mem::forget(payload);
+/// Frees a caught panic's payload without letting its destructor unwind further.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    // Dropping the payload frees it (valgrind showed one leak per caught panic otherwise); a
+    // payload whose own Drop panics is the one thing left to forget.
+    if let Err(inner) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(inner);
+    }
 }
 
 fn truncate(message: &str) -> Cow<'_, str> {
