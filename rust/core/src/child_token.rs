@@ -473,41 +473,8 @@ pub fn parse_revoke_request(
 
 /// `3600`, `90m`, `2h`, `1h30m`, `1d`: units in the order d, h, m, s, each at most once.
 pub fn parse_token_ttl(raw: &str) -> Result<u64, BrokerError> {
-    let s = raw.trim();
     let bad = || BrokerError::invalid("token_ttl", raw, TTL_HINT);
-    if s.is_empty() || s.len() > 32 {
-        return Err(bad());
-    }
-    let total = if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse::<u64>().map_err(|_| bad())?
-    } else {
-        let mut total = 0u64;
-        let mut digits = String::new();
-        let mut last_rank = 0;
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let (rank, factor) = match c {
-                'd' => (1, 86_400),
-                'h' => (2, 3600),
-                'm' => (3, 60),
-                's' => (4, 1),
-                _ => return Err(bad()),
-            };
-            if digits.is_empty() || rank <= last_rank || digits.len() > 9 {
-                return Err(bad());
-            }
-            total += digits.parse::<u64>().map_err(|_| bad())? * factor;
-            digits.clear();
-            last_rank = rank;
-        }
-        if !digits.is_empty() {
-            return Err(bad());
-        }
-        total
-    };
+    let total = crate::ttl::duration_seconds(raw.trim(), true).ok_or_else(bad)?;
     if (MIN_TOKEN_TTL_SECONDS..=MAX_TOKEN_TTL_SECONDS).contains(&total) {
         Ok(total)
     } else {

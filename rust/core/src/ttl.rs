@@ -11,42 +11,8 @@ const HINT: &str =
 
 /// Parses a ttl into seconds and checks it against the STS bounds.
 pub fn parse_ttl(raw: &str) -> Result<u32, BrokerError> {
-    let s = raw.trim();
-    let bad = || BrokerError::invalid("ttl", raw, HINT);
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let total: u64 = if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().map_err(|_| bad())?
-    } else {
-        // Units must appear in the order h, m, s, each at most once.
-        let mut total = 0u64;
-        let mut digits = String::new();
-        let mut last_rank = 0;
-        for c in s.chars() {
-            if c.is_ascii_digit() {
-                digits.push(c);
-                continue;
-            }
-            let (rank, factor) = match c {
-                'h' => (1, 3600),
-                'm' => (2, 60),
-                's' => (3, 1),
-                _ => return Err(bad()),
-            };
-            if digits.is_empty() || rank <= last_rank || digits.len() > 9 {
-                return Err(bad());
-            }
-            let n: u64 = digits.parse().map_err(|_| bad())?;
-            total += n * factor;
-            digits.clear();
-            last_rank = rank;
-        }
-        if !digits.is_empty() {
-            return Err(bad());
-        }
-        total
-    };
+    let total = duration_seconds(raw.trim(), false)
+        .ok_or_else(|| BrokerError::invalid("ttl", raw, HINT))?;
     if total < u64::from(MIN_TTL_SECONDS) || total > u64::from(MAX_TTL_SECONDS) {
         return Err(BrokerError::invalid(
             "ttl",
@@ -55,6 +21,41 @@ pub fn parse_ttl(raw: &str) -> Result<u32, BrokerError> {
         ));
     }
     Ok(total as u32)
+}
+
+/// Seconds in `3600` or in units (`1h30m`, `3600s`; with `allow_days`, also `1d`), each unit at
+/// most once and in the order d, h, m, s. The caller checks bounds and words its own error.
+pub(crate) fn duration_seconds(s: &str, allow_days: bool) -> Option<u64> {
+    if s.is_empty() || s.len() > 32 {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    let mut last_rank = 0;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let (rank, factor) = match c {
+            'd' if allow_days => (1, 86_400),
+            'h' => (2, 3600),
+            'm' => (3, 60),
+            's' => (4, 1),
+            _ => return None,
+        };
+        // Nine digits per unit keep the sum far from overflowing.
+        if digits.is_empty() || rank <= last_rank || digits.len() > 9 {
+            return None;
+        }
+        total += digits.parse::<u64>().ok()? * factor;
+        digits.clear();
+        last_rank = rank;
+    }
+    digits.is_empty().then_some(total)
 }
 
 #[cfg(test)]
