@@ -73,8 +73,11 @@ class AwsRoleStep implements Serializable {
         }
     }
 
-    /** Installs the bridge jar into this JVM unless an earlier build did; returns its sha256. */
-    private String installBridge() {
+    /**
+     * Installs the bridge jar into this JVM unless an earlier build did; returns its sha256.
+     * RefreshingCredentials uses it too.
+     */
+    String installBridge() {
         String bridgeDigest = script.libraryResource(NativeBridge.DIGEST_RESOURCE).trim()
         if (!NativeBridge.isInstalled(bridgeDigest)) {
             NativeBridge.install(bridgeDigest,

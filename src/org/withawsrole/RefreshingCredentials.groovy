@@ -121,11 +121,7 @@ class RefreshingCredentials implements Serializable {
      * controller's login or the job's credential.
      */
     private Map blockToken(Map stepOptions, long timeoutSeconds) {
-        String bridgeDigest = script.libraryResource(NativeBridge.DIGEST_RESOURCE).trim()
-        if (!NativeBridge.isInstalled(bridgeDigest)) {
-            NativeBridge.install(bridgeDigest,
-                    script.libraryResource(resource: NativeBridge.JAR_RESOURCE, encoding: 'Base64'))
-        }
+        String bridgeDigest = new AwsRoleStep(script).installBridge()
         Map<String, String> request = tokenRequest(stepOptions, script.env, timeoutSeconds)
         String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(stepOptions)
         if (credentialsId == null) {
