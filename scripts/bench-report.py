@@ -48,8 +48,7 @@ def section(report):
     stats, version, java = phase(report, "stats", 1), phase(report, "version", 1), phase(report, "java", 1)
     n = report["result_strings"]
     per_string = max(0, (stats["p50_ns"] - version["p50_ns"]) / 9)
-    strings_out = per_string * (n - 1)
-    core_and_in = max(0, nat1["p50_ns"] - version["p50_ns"] - strings_out)
+    native_beyond_call = max(0, nat1["p50_ns"] - version["p50_ns"])
     p99_ok = full1["p99_ns"] <= TARGET_P99_NS and full8["p99_ns"] <= TARGET_P99_NS
     rate_ok = full8["calls_per_second"] >= TARGET_HITS_PER_SECOND_8
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -85,14 +84,14 @@ thread, {us(full8['p99_ns'])} with 8). ≥ 500,000 hits/s with 8 threads on 2 co
 
 **Where a hit's {us(full1['p50_ns'])} go (p50, 1 thread):**
 - JNI call itself (a native call returning one string): {us(version['p50_ns'])}.
-- Building the {n}-string result in Rust (`JString::from_str` + `SetObjectArrayElement` per string):
-  about {us(round(per_string))} a string (from `Broker_stats`, 10 strings), so about {us(round(strings_out))}.
-- Java side around the native call (`Map` → `String[]`, `String[]` → `LinkedHashMap`): {us(java['p50_ns'])}.
-- The rest, about {us(round(core_and_in))}: reading the 4 request strings and the core's work on a hit
-  (`parse_request`: validation, session name, cache key; `get_fresh`: read lock + lookup;
-  `IssuedCredentials::pairs`: RFC 3339 and decimal formatting). A `perf`
-  profile and a measured prototype of the suggested change (one packed string each way instead of
-  `String[]`: 2.3× the calls/s with 8 threads) are in docs/jni-verification.md, section 7.
+- `Native.Broker_credentialsPacked` beyond that, about {us(round(native_beyond_call))}: reading the
+  packed request (one string, `key \\0 value \\0 …`), the core's work on a hit (`parse_request`:
+  validation, session name, cache key; `get_fresh`: read lock + lookup; `IssuedCredentials::pairs`:
+  RFC 3339 and decimal formatting) and returning the {n} keys and values as one packed string.
+- Java side around the native call (`Map` → packed `String`, packed `String` → `LinkedHashMap`): {us(java['p50_ns'])}.
+- For comparison, a `String[]` result costs about {us(round(per_string))} a string (from `Broker_stats`,
+  10 strings): what the {n}-string result cost before the packed contract (docs/jni-verification.md,
+  section 7, R2).
 - With 8 threads on 2 CPUs each thread gets a quarter of a CPU: calls/s is bounded by 2 CPUs'
   worth of the per-call cost, and p99 includes time a thread waits for a CPU.
 """

@@ -12,7 +12,9 @@ use jni::EnvUnowned;
 use once_cell::sync::Lazy;
 use withawsrole_core::{BrokerError, CredentialBroker};
 
-use crate::ffi::{pairs_to_java, run_ffi_safe, strings_from_java, BridgeError};
+use crate::ffi::{
+    packed_from_java, packed_to_java, pairs_to_java, run_ffi_safe, strings_from_java, BridgeError,
+};
 
 /// One broker per loaded library, i.e. per JVM (the bridge loads the library once).
 static BROKER: Lazy<Result<CredentialBroker, BrokerError>> =
@@ -22,17 +24,21 @@ fn broker() -> Result<&'static CredentialBroker, BridgeError> {
     BROKER.as_ref().map_err(|e| BridgeError::Broker(e.clone()))
 }
 
+/// Credentials for a request packed as `key \0 value \0 …`; returns the result packed the same way.
+/// One string each way instead of `String[]`: a cache hit's cost was the per-string JNI calls.
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1credentials<'local>(
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1credentialsPacked<
+    'local,
+>(
     mut env: EnvUnowned<'local>,
     _class: JClass<'local>,
-    request_pairs: JObjectArray<'local, JString<'local>>,
-) -> JObjectArray<'local, JString<'local>> {
+    request: JString<'local>,
+) -> JString<'local> {
     run_ffi_safe(&mut env, |env| {
-        let flat = strings_from_java(env, &request_pairs)?;
+        let flat = packed_from_java(env, &request)?;
         let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
         let issued = broker()?.credentials(&pairs)?;
-        pairs_to_java(env, issued.pairs())
+        packed_to_java(env, issued.pairs())
     })
 }
 

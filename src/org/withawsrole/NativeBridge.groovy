@@ -2,6 +2,10 @@ package org.withawsrole
 
 import com.cloudbees.groovy.cps.NonCPS
 
+import java.lang.invoke.MethodHandle
+import java.lang.invoke.MethodHandleProxies
+import java.lang.invoke.MethodHandles
+import java.lang.invoke.MethodType
 import java.lang.reflect.InvocationTargetException
 import java.lang.reflect.Method
 import java.nio.file.FileSystems
@@ -10,6 +14,11 @@ import java.nio.file.Path
 import java.nio.file.Paths
 import java.nio.file.attribute.PosixFilePermissions
 import java.security.MessageDigest
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.ExecutionException
+import java.util.concurrent.ForkJoinPool
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.TimeoutException
 
 /**
  * The bridge jar's one home in this JVM.
@@ -31,6 +40,7 @@ class NativeBridge implements Serializable {
     static final String JAR_RESOURCE = 'org/withawsrole/bridge/withawsrole-bridge.jar'
     static final String REGISTRY_KEY_PREFIX = 'org.withawsrole.bridge.loader.'
     static final String BROKER_CLASS = 'org.withawsrole.bridge.AwsRoleBroker'
+    static final long CREATE_LOADER_TIMEOUT_SECONDS = 30
 
     /** True when the bridge jar with this sha256 is already installed in this JVM. */
     @NonCPS
@@ -65,9 +75,7 @@ class NativeBridge implements Serializable {
             if (written != bridgeSha256) {
                 throw new IllegalStateException("withAwsRole: ${jarFile} changed while being written (sha256 ${written})")
             }
-            // Parent: the platform loader, so nothing of this build (or of Jenkins) is reachable
-            // from the bridge and the bridge keeps no build's classloader alive.
-            ClassLoader loader = new URLClassLoader([jarFile.toUri().toURL()] as URL[], platformClassLoader())
+            ClassLoader loader = newBridgeLoader(jarFile.toUri().toURL())
             System.getProperties().put(key, loader)
         }
     }
@@ -122,6 +130,41 @@ class NativeBridge implements Serializable {
                     "rebuild it with 'gradle bridgeJar'")
         }
         return REGISTRY_KEY_PREFIX + bridgeSha256
+    }
+
+    /**
+     * The bridge's URLClassLoader, parent the platform loader, so nothing of this build (or of
+     * Jenkins) is reachable from the bridge. A URLClassLoader also keeps the AccessControlContext of
+     * the stack that creates it, i.e. the ProtectionDomains, and so the classloaders, of the classes
+     * on it: created here, it would keep this (the installing) build's loader alive for the JVM's
+     * life. So a common-pool worker creates it (the pool starts its threads with a JDK-only
+     * context), running only JDK code: method handles behind a proxy, not a closure. The result comes
+     * back through a CompletableFuture, not ForkJoinTask.get(), which may run the task on this
+     * thread, build frames and all. Not supplyAsync either: with a common pool of one (2 CPUs) it
+     * starts a thread from this one, which inherits this stack's context. docs/jni-verification.md, F1.
+     */
+    @NonCPS
+    private static ClassLoader newBridgeLoader(URL jar) {
+        MethodHandles.Lookup lookup = MethodHandles.publicLookup()
+        MethodHandle create = MethodHandles.insertArguments(
+                lookup.findConstructor(URLClassLoader, MethodType.methodType(Void.TYPE, URL[], ClassLoader)),
+                0, [[jar] as URL[], platformClassLoader()] as Object[]).asType(MethodType.methodType(Object))
+        CompletableFuture<Object> created = new CompletableFuture<Object>()
+        MethodHandle complete = lookup.findVirtual(CompletableFuture, 'complete',
+                MethodType.methodType(Boolean.TYPE, Object)).bindTo(created)
+        MethodHandle fail = lookup.findVirtual(CompletableFuture, 'completeExceptionally',
+                MethodType.methodType(Boolean.TYPE, Throwable)).bindTo(created)
+        MethodHandle task = MethodHandles.catchException(MethodHandles.collectArguments(complete, 0, create), Throwable, fail)
+        ForkJoinPool.commonPool().execute(MethodHandleProxies.asInterfaceInstance(Runnable, task))
+        try {
+            return (ClassLoader) created.get(CREATE_LOADER_TIMEOUT_SECONDS, TimeUnit.SECONDS)
+        } catch (ExecutionException e) {
+            throw e.cause
+        } catch (TimeoutException ignored) {
+            // A common pool without workers (parallelism 0) never runs it: create it here and keep
+            // this build's loader alive, one per JVM, rather than fail the build.
+            return new URLClassLoader([jar] as URL[], platformClassLoader())
+        }
     }
 
     @NonCPS

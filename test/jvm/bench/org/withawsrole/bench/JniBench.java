@@ -48,15 +48,15 @@ public final class JniBench {
         request.put("purpose", "ecr-push");
         request.put("session_name", "bench-cache-hit");
         Map<String, String> first = broker.credentials(request);
-        final String[] pairs = {"purpose", "ecr-push", "session_name", "bench-cache-hit"};
-        final String[] result = Native.Broker_credentials(pairs);
+        final String packedRequest = "purpose\0ecr-push\0session_name\0bench-cache-hit\0";
+        final String result = Native.Broker_credentialsPacked(packedRequest);
         if (!"hit".equals(broker.credentials(request).get("cache"))) {
             throw new IllegalStateException("the bench key is not cached: " + first.get("cache"));
         }
 
         List<Map<String, Object>> phases = new ArrayList<Map<String, Object>>();
         Op full = () -> broker.credentials(request);
-        Op nativeOnly = () -> Native.Broker_credentials(pairs);
+        Op nativeOnly = () -> Native.Broker_credentialsPacked(packedRequest);
         Op stats = () -> Native.Broker_stats();
         Op version = () -> Native.Library_version();
         Op javaOnly = () -> javaSideOfACall(request, result);
@@ -64,17 +64,18 @@ public final class JniBench {
             add(phases, run("AwsRoleBroker.credentials(Map), cache hit", "full", full, threads, seconds));
         }
         for (int threads : new int[] {1, 8}) {
-            add(phases, run("Native.Broker_credentials(String[]): JNI + core, no Map", "native", nativeOnly, threads, seconds));
+            add(phases, run("Native.Broker_credentialsPacked(String): JNI + core, no Map", "native", nativeOnly, threads, seconds));
         }
         add(phases, run("Native.Broker_stats(): JNI returning 10 strings, no request", "stats", stats, 1, seconds));
         add(phases, run("Native.Library_version(): JNI returning 1 string", "version", version, 1, seconds));
-        add(phases, run("Java side only: Map -> String[] and String[" + result.length + "] -> Map", "java", javaOnly, 1, seconds));
+        add(phases, run("Java side only: Map -> packed String and packed String (" + resultStrings(result) + " strings) -> Map",
+                "java", javaOnly, 1, seconds));
 
         Map<String, Object> report = new LinkedHashMap<String, Object>();
         report.put("machine", machine);
         report.put("library", NativeLoader.loadedFrom());
         report.put("library_bytes", new File(NativeLoader.loadedFrom()).length());
-        report.put("result_strings", result.length);
+        report.put("result_strings", resultStrings(result));
         report.put("seconds_per_phase", seconds);
         report.put("phases", phases);
         output.getAbsoluteFile().getParentFile().mkdirs();
@@ -91,19 +92,33 @@ public final class JniBench {
         }
     }
 
+    /** Keys and values in a packed result. */
+    private static int resultStrings(String packed) {
+        int n = 0;
+        for (int i = packed.indexOf('\0'); i >= 0; i = packed.indexOf('\0', i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
     /** What AwsRoleBroker.credentials does in Java around the native call. */
-    private static Object javaSideOfACall(Map<String, String> request, String[] result) {
-        String[] pairs = new String[request.size() * 2];
-        int i = 0;
+    private static Object javaSideOfACall(Map<String, String> request, String result) {
+        StringBuilder packed = new StringBuilder(256);
         for (Map.Entry<String, String> entry : request.entrySet()) {
-            pairs[i++] = entry.getKey();
-            pairs[i++] = entry.getValue();
+            if (entry.getKey().indexOf('\0') >= 0 || entry.getValue().indexOf('\0') >= 0) {
+                throw new IllegalStateException("NUL in the request");
+            }
+            packed.append(entry.getKey()).append('\0').append(entry.getValue()).append('\0');
         }
         Map<String, String> map = new LinkedHashMap<String, String>();
-        for (int j = 0; j < result.length; j += 2) {
-            map.put(result[j], result[j + 1]);
+        int at = 0;
+        while (at < result.length()) {
+            int keyEnd = result.indexOf('\0', at);
+            int valueEnd = result.indexOf('\0', keyEnd + 1);
+            map.put(result.substring(at, keyEnd), result.substring(keyEnd + 1, valueEnd));
+            at = valueEnd + 1;
         }
-        return java.util.Collections.unmodifiableMap(map).size() + pairs.length;
+        return java.util.Collections.unmodifiableMap(map).size() + packed.toString().length();
     }
 
     /** Phases to run ("id:threads"), for profiling one at a time; null for all. */

@@ -71,6 +71,30 @@ class AwsRoleBrokerTest {
     }
 
     @Test
+    void non_ascii_request_text_reaches_rust_intact() {
+        // Packed as modified UTF-8: a supplementary character travels as a surrogate pair.
+        try {
+            AwsRoleBroker.shared().credentials([purpose: 'ecr-push', 'c\u00f6lour\uD83D\uDE80': 'blue'])
+            fail('expected InvalidRequestException')
+        } catch (InvalidRequestException e) {
+            assertTrue(e.message, e.message.contains('c\u00f6lour\uD83D\uDE80'))
+        }
+    }
+
+    @Test
+    void nul_in_a_request_value_is_refused_before_the_native_call() {
+        AwsRoleBroker broker = AwsRoleBroker.shared()
+        String callsBefore = broker.stats().cache_hits + '/' + broker.stats().cache_misses
+        try {
+            broker.credentials([purpose: 'ecr-push', session_name: 'a\u0000b'])
+            fail('expected InvalidRequestException')
+        } catch (InvalidRequestException e) {
+            assertTrue(e.message, e.message.contains("'session_name'") && e.message.contains('NUL'))
+        }
+        assertEquals('the native broker was not asked', callsBefore, broker.stats().cache_hits + '/' + broker.stats().cache_misses)
+    }
+
+    @Test
     void unreachable_vault_is_vault_unavailable() {
         AwsRoleBroker.shared().clearCache()
         try {

@@ -44,16 +44,21 @@ public final class AwsRoleBroker {
         if (request == null) {
             throw new InvalidRequestException("request is null; pass at least a purpose");
         }
-        String[] pairs = new String[request.size() * 2];
-        int i = 0;
+        StringBuilder packed = new StringBuilder(256);
         for (Map.Entry<String, String> entry : request.entrySet()) {
-            if (entry.getKey() == null || entry.getValue() == null) {
-                throw new InvalidRequestException("request key '" + entry.getKey() + "' has no value; leave out keys you do not set");
+            String key = entry.getKey();
+            String value = entry.getValue();
+            if (key == null || value == null) {
+                throw new InvalidRequestException("request key '" + key + "' has no value; leave out keys you do not set");
             }
-            pairs[i++] = entry.getKey();
-            pairs[i++] = entry.getValue();
+            // NUL separates the packed pairs: a key or value holding one would shift every pair after it.
+            if (key.indexOf('\0') >= 0 || value.indexOf('\0') >= 0) {
+                throw new InvalidRequestException("request key '" + key.replace('\0', ' ')
+                        + "' holds a NUL character in its name or value; remove it");
+            }
+            packed.append(key).append('\0').append(value).append('\0');
         }
-        return toMap(Native.Broker_credentials(pairs));
+        return fromPacked(Native.Broker_credentialsPacked(packed.toString()));
     }
 
     /**
@@ -95,7 +100,7 @@ public final class AwsRoleBroker {
         return Native.Library_version();
     }
 
-    /** As credentials() converts its request (kept separate so that method stays as it was). */
+    /** A request as alternating key, value (the child-token calls). */
     private static String[] toPairs(Map<String, String> request) {
         if (request == null) {
             throw new InvalidRequestException("request is null; pass at least a purpose");
@@ -110,6 +115,25 @@ public final class AwsRoleBroker {
             pairs[i++] = entry.getValue();
         }
         return pairs;
+    }
+
+    /** {@code key \0 value \0 ...} -> an unmodifiable map in the native side's order. */
+    private static Map<String, String> fromPacked(String packed) {
+        if (packed == null) {
+            throw new InternalBridgeException("native library returned null where packed key/value pairs were expected");
+        }
+        Map<String, String> map = new LinkedHashMap<String, String>();
+        int at = 0;
+        while (at < packed.length()) {
+            int keyEnd = packed.indexOf('\0', at);
+            int valueEnd = keyEnd < 0 ? -1 : packed.indexOf('\0', keyEnd + 1);
+            if (valueEnd < 0) {
+                throw new InternalBridgeException("native library returned a packed result with an unterminated pair at " + at);
+            }
+            map.put(packed.substring(at, keyEnd), packed.substring(keyEnd + 1, valueEnd));
+            at = valueEnd + 1;
+        }
+        return Collections.unmodifiableMap(map);
     }
 
     private static Map<String, String> toMap(String[] pairs) {
