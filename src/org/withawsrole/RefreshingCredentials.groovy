@@ -122,7 +122,8 @@ class RefreshingCredentials implements Serializable {
      */
     private Map blockToken(Map stepOptions, long timeoutSeconds) {
         String bridgeDigest = new AwsRoleStep(script).installBridge()
-        Map<String, String> request = tokenRequest(stepOptions, script.env, timeoutSeconds)
+        String purposesConfig = script.libraryResource(AwsRoleOptions.PURPOSES_CONFIG_RESOURCE)
+        Map<String, String> request = tokenRequest(stepOptions, script.env, timeoutSeconds, purposesConfig)
         String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(stepOptions)
         if (credentialsId == null) {
             return childToken(bridgeDigest, request)
@@ -222,10 +223,15 @@ class RefreshingCredentials implements Serializable {
         return (seconds != null && seconds >= MIN_TIMEOUT_SECONDS && seconds <= MAX_TIMEOUT_SECONDS) ? seconds : null
     }
 
-    /** withAwsRole's request plus the child token's lifetime and, when the controller names one, its token role. */
+    /**
+     * withAwsRole's request (purposes config included, so the agent gets the same role_arn, ttl and
+     * region as a plain block) plus the child token's lifetime and, when the controller names one,
+     * its token role.
+     */
     @NonCPS
-    static Map<String, String> tokenRequest(Map stepOptions, Object environment, long timeoutSeconds) {
-        Map<String, String> request = AwsRoleOptions.toRequest(stepOptions, environment)
+    static Map<String, String> tokenRequest(Map stepOptions, Object environment, long timeoutSeconds,
+                                            String purposesConfig = null) {
+        Map<String, String> request = AwsRoleOptions.toRequest(stepOptions, environment, purposesConfig)
         request.token_ttl = String.valueOf(timeoutSeconds + GRACE_SECONDS)
         String tokenRole = AwsRoleOptions.valueOf(environment, TOKEN_ROLE_VARIABLE)
         if (tokenRole) {

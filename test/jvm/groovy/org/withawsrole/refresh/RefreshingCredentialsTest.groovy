@@ -64,6 +64,15 @@ class RefreshingCredentialsTest {
     }
 
     @Test
+    void the_token_request_carries_the_librarys_purposes_config_like_a_plain_block() {
+        Object environment = new Expando([VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 'controller'])
+        String config = '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-role"\n'
+        Map<String, String> request = refreshing.tokenRequest([role: 'deploy'], environment, 3600L, config)
+        assertEquals(config, request.config_text)
+        assertEquals('org/withawsrole/purposes.toml', request.config_name)
+    }
+
+    @Test
     void the_token_request_is_the_steps_request_with_a_lifetime_past_the_timeout() {
         Map env = [VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 'controller', JOB_NAME: 'app', BUILD_NUMBER: '7',
                    WITHAWSROLE_TOKEN_ROLE: 'withawsrole']
