@@ -453,7 +453,7 @@ class Handler(BaseHTTPRequestHandler):
         if body is None:
             mount, kind, role = route if route else ("aws", "sts", "fault")
             body = vault_secret(f"{mount}/{kind}/{role}", 3600, {
-                "access_key": "ASIAFAULTFAULTFAULT0", "secret_key": "fault",
+                "access_key": "fault-access-key-id", "secret_key": "fault",
                 "session_token": "fault", "arn": "arn:aws:sts::000000000000:assumed-role/fault/fault"})
         payload = body if isinstance(body, bytes) else (
             json.dumps(body).encode() if isinstance(body, (dict, list)) else str(body).encode())

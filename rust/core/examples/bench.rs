@@ -320,7 +320,7 @@ fn main() {
         json!({"path": "^aws/sts/ecr-push$", "status": 200, "body": {
             "request_id": "bench", "lease_id": "aws/sts/ecr-push/bench", "renewable": false,
             "lease_duration": 3600, "wrap_info": null, "warnings": null, "auth": null,
-            "data": {"access_key": "ASIABENCHCANNED00000", "secret_key": "canned",
+            "data": {"access_key": "bench-canned-key-id", "secret_key": "canned",
                      "session_token": "canned",
                      "arn": "arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/bench-cold"}}})
         .to_string(),
