@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::cache::{CacheStatus, Expiring, RefreshPolicy, SingleFlightCache};
 use crate::clock::{
@@ -457,6 +457,23 @@ impl Inner {
         }
     }
 
+    /// A place among the bounded concurrent Vault calls, and the time left before `deadline` to
+    /// use it: every call to Vault (login, STS, child tokens) waits here first.
+    async fn vault_slot(
+        &self,
+        request: &CredentialRequest,
+        deadline: SystemTime,
+    ) -> Result<(SemaphorePermit<'_>, Duration), BrokerError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| BrokerError::Internal("the Vault call limiter was closed".into()))?;
+        let left = remaining(&*self.options.clock, deadline)
+            .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+        Ok((permit, left))
+    }
+
     async fn sts_once(
         &self,
         request: &CredentialRequest,
@@ -464,13 +481,7 @@ impl Inner {
         token: &SecretString,
         deadline: SystemTime,
     ) -> Result<Credentials, BrokerError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| BrokerError::Internal("the Vault call limiter was closed".into()))?;
-        let left = remaining(&*self.options.clock, deadline)
-            .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+        let (_permit, left) = self.vault_slot(request, deadline).await?;
         bump(&self.counters.vault_calls);
         let started = self.options.clock.now();
         let call = connection.sts(
@@ -585,13 +596,7 @@ impl Inner {
         connection: &VaultConnection,
         deadline: SystemTime,
     ) -> Result<LoginToken, BrokerError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| BrokerError::Internal("the Vault call limiter was closed".into()))?;
-        let left = remaining(&*self.options.clock, deadline)
-            .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+        let (_permit, left) = self.vault_slot(request, deadline).await?;
         // A missing or empty JWT file is the caller's to fix, found before anything is sent.
         let jwt = login_jwt(&request.auth)?;
         bump(&self.counters.vault_logins);
@@ -677,11 +682,7 @@ impl Inner {
         loop {
             let (token, from_cache) = self.token(request, &connection, deadline).await?;
             let attempt = || async {
-                let _permit = self.permits.acquire().await.map_err(|_| {
-                    BrokerError::Internal("the Vault call limiter was closed".into())
-                })?;
-                let left = remaining(&*self.options.clock, deadline)
-                    .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+                let (_permit, left) = self.vault_slot(request, deadline).await?;
                 match tokio::time::timeout(left, call(connection.clone(), token.token.clone()))
                     .await
                 {
