@@ -18,6 +18,14 @@ class BuildResult {
         this.libraryClassLoader = libraryClassLoader
     }
 
+    /**
+     * Which of secrets appear in this build's console log and in files under directories (each
+     * with its @tmp sibling): build.secretsFound([token], workspace).empty after a pipeline test.
+     */
+    SecretsScan secretsFound(Collection<String> secrets, File... directories) {
+        return SecretsScan.of(log, secrets, directories as List<File>)
+    }
+
     boolean isSuccess() {
         return result == 'SUCCESS'
     }

@@ -86,6 +86,15 @@ class CredentialsStore {
         return entry.values.call()
     }
 
+    /** The kind of the credential with this ID (USERNAME_PASSWORD, SECRET_TEXT, ID_TOKEN); fails for an unknown ID. */
+    String kind(String id) {
+        Entry entry = entries[id]
+        if (entry == null) {
+            throw new PipelineFailure("Could not find credentials entry with ID '${id}'")
+        }
+        return entry.kind
+    }
+
     private static String commandOutput(List<String> command) {
         Process process = new ProcessBuilder(command).redirectErrorStream(false).start()
         String output = process.inputStream.getText('UTF-8').trim()

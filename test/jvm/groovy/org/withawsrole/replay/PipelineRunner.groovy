@@ -16,7 +16,14 @@ import java.util.concurrent.atomic.AtomicInteger
 class PipelineRunner {
     final File libraryDirectory
     File workspace
+    /** The job's full name, folders included (team-a/app/main): JOB_NAME and the build's identity. */
     String jobName = 'replay'
+    /** The branch of a multibranch job (env.BRANCH_NAME, `when { branch }`); null for a plain Pipeline job. */
+    String branchName
+    /** The values builds are started with ("Build with Parameters"): params and environment variables. */
+    final Map<String, Object> parameters = new LinkedHashMap<String, Object>()
+    /** The result of the last finished build. */
+    volatile String lastResult
     /** The environment the "controller" and its `sh` steps inherit. */
     Map<String, String> baseEnvironment = new LinkedHashMap<String, String>(System.getenv())
     /** Where each console line is also printed as it comes; null for none. */

@@ -102,7 +102,7 @@ class PipelineRunnerTest {
             }
         ''')
         assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('No known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
+        assertTrue(build.log, build.log.contains('no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
         assertFalse(build.log, build.log.contains('never here'))
     }
 
@@ -174,13 +174,39 @@ class PipelineRunnerTest {
         assertTrue(failed.output, failed.output.contains('Finished: FAILURE'))
     }
 
+    @Test
+    void replay_runs_without_the_plugins_named_in_replay_without_plugins() {
+        File jenkinsfile = workspace.newFile('Jenkinsfile.wrap')
+        jenkinsfile.text = """
+            wrap([\$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 'pw-value']]]) { echo 'wrapped' }
+            withCredentials([string(credentialsId: 'greeting', variable: 'G')]) { echo 'bound' }
+        """
+        File credentials = workspace.newFile('credentials.json')
+        credentials.text = '{"greeting": {"secretText": "hello"}}'
+
+        Map without = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'mask-passwords'])
+        assertEquals(without.output, 1, without.exitCode)
+        assertTrue(without.output, without.output.contains('no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
+
+        Map unknown = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'no-such-plugin'])
+        assertEquals(unknown.output, 2, unknown.exitCode)
+        assertTrue(unknown.output, unknown.output.contains("REPLAY_WITHOUT_PLUGINS names 'no-such-plugin'"))
+
+        Map neither = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'credentials-binding'])
+        assertEquals(neither.output, 1, neither.exitCode)
+        assertTrue(neither.output, neither.output.contains('wrapped'))
+        assertTrue(neither.output, neither.output.contains('(the credentials-binding plugin is not installed)'))
+    }
+
     /** Runs ReplayMain (what gradle replay runs) in a JVM of its own; returns [exitCode:, output:]. */
-    private Map replay(File jenkinsfile, File credentials) {
+    private Map replay(File jenkinsfile, File credentials, Map<String, String> environment = [:]) {
         String java = new File(System.getProperty('java.home'), 'bin/java').absolutePath
         ProcessBuilder builder = new ProcessBuilder(java, '-cp', System.getProperty('java.class.path'), ReplayMain.name,
                 '--library', runner.libraryDirectory.absolutePath, '--workspace', workspace.root.absolutePath,
                 jenkinsfile.absolutePath).redirectErrorStream(true)
         builder.environment().REPLAY_CREDENTIALS = credentials.absolutePath
+        builder.environment().remove('REPLAY_WITHOUT_PLUGINS')
+        builder.environment().putAll(environment)
         Process process = builder.start()
         String output = process.inputStream.getText('UTF-8')
         return [exitCode: process.waitFor(), output: output]

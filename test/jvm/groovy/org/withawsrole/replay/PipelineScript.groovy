@@ -20,7 +20,7 @@ abstract class PipelineScript extends Script {
     static final List<String> STEPS = ['echo', 'error', 'sh', 'withEnv', 'parallel', 'libraryResource', 'wrap',
                                        'timeout', 'sleep', 'node', 'stage', 'dir', 'retry', 'writeFile', 'readFile',
                                        'fileExists', 'isUnix', 'library', 'pwd', 'withCredentials',
-                                       'usernamePassword', 'string'].asImmutable()
+                                       'usernamePassword', 'string', 'step', 'pipeline', 'script', 'unstable'].asImmutable()
 
     // ---- globals
 
@@ -33,7 +33,7 @@ abstract class PipelineScript extends Script {
     }
 
     Map<String, Object> getParams() {
-        return [:]
+        return pipelineRun.params
     }
 
     def methodMissing(String name, Object args) {
@@ -50,12 +50,40 @@ abstract class PipelineScript extends Script {
         }
     }
 
+    /** A global variable of the libraries, else (as CpsScript does) an environment variable of the block. */
     def propertyMissing(String name) {
         PipelineScript global = pipelineRun.globalVariable(name)
         if (global != null) {
             return global
         }
+        String value = pipelineRun.currentContext().environment()[name]
+        if (value != null) {
+            return value
+        }
         throw new MissingPropertyException(name, getClass())
+    }
+
+    // ---- Declarative Pipeline
+
+    /** Declarative Pipeline: the block is read and checked first (nothing runs if it is wrong), then run. */
+    void pipeline(Closure body) {
+        DeclarativeModel.Root root = DeclarativeModel.parse(body)
+        if (root.parameters) {
+            pipelineRun.defineParameters(root.parameters.collectEntries { [(it.name): it.defaultValue] })
+        }
+        new DeclarativeInterpreter(this, root).execute()
+    }
+
+    /** Declarative's script step: its block runs as scripted Pipeline code. */
+    def script(Closure body) {
+        return block('script', null, context(), body)
+    }
+
+    /** Sets the build result to UNSTABLE (never better than it is) and goes on, as workflow-basic-steps' unstable. */
+    void unstable(Object message) {
+        logStep('unstable')
+        context().log("WARNING: ${message}")
+        pipelineRun.currentBuild.result = 'UNSTABLE'
     }
 
     // ---- steps
@@ -64,28 +92,33 @@ abstract class PipelineScript extends Script {
         return pipelineRun.currentContext()
     }
 
-    private void step(String name) {
+    private void logStep(String name) {
         context().log("[Pipeline] ${name}")
     }
 
     private def block(String name, String detail, StepContext inner, Closure body) {
-        step(name)
+        logStep(name)
+        return enterBlock(name, detail, inner, body)
+    }
+
+    /** The block of a step whose "[Pipeline] name" line is already in the log. */
+    private def enterBlock(String name, String detail, StepContext inner, Closure body) {
         inner.log(detail == null ? '[Pipeline] {' : "[Pipeline] { (${detail})")
         try {
             return pipelineRun.within(inner, body)
         } finally {
             inner.log('[Pipeline] }')
-            step("// ${name}")
+            logStep("// ${name}")
         }
     }
 
     void echo(Object message) {
-        step('echo')
+        logStep('echo')
         context().log(String.valueOf(message))
     }
 
     void error(Object message) {
-        step('error')
+        logStep('error')
         throw new PipelineFailure(String.valueOf(message))
     }
 
@@ -101,7 +134,7 @@ abstract class PipelineScript extends Script {
         boolean returnStdout = args.returnStdout as boolean
         boolean returnStatus = args.returnStatus as boolean
         StepContext here = context()
-        step('sh')
+        logStep('sh')
         if (here.directory != null) {
             here.directory.mkdirs()
         }
@@ -172,7 +205,7 @@ abstract class PipelineScript extends Script {
         boolean failFast = branches.failFast as boolean
         Map<String, Closure> bodies = branches.findAll { it.key != 'failFast' } as Map<String, Closure>
         StepContext here = context()
-        step('parallel')
+        logStep('parallel')
         Map<String, Object> results = Collections.synchronizedMap([:])
         Map<String, Throwable> failures = Collections.synchronizedMap(new LinkedHashMap<String, Throwable>())
         List<Thread> threads = []
@@ -202,7 +235,7 @@ abstract class PipelineScript extends Script {
             threads.each { it.join() }
             throw e
         } finally {
-            step('// parallel')
+            logStep('// parallel')
         }
         if (!failures.isEmpty()) {
             Map.Entry<String, Throwable> first = failures.entrySet().iterator().next()
@@ -219,7 +252,7 @@ abstract class PipelineScript extends Script {
     }
 
     String libraryResource(Map args) {
-        step('libraryResource')
+        logStep('libraryResource')
         byte[] bytes = pipelineRun.library.resource(String.valueOf(args.resource))
         String encoding = args.encoding?.toString()
         if (encoding == 'Base64') {
@@ -230,17 +263,34 @@ abstract class PipelineScript extends Script {
 
     /**
      * Only the Mask Passwords plugin's wrapper exists here, and only while the runner has that
-     * plugin; other wrappers fail as unknown ones do in Jenkins, before the block starts.
+     * plugin; any other `$class` fails before the block starts, with the message of Jenkins'
+     * structs plugin, which renders the step's arguments (secrets included) into it.
      */
     def wrap(Map wrapper, Closure body) {
-        String type = String.valueOf(wrapper['$class'])
-        boolean maskPasswords = type == 'MaskPasswordsBuildWrapper' ||
-                type == 'com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper'
-        if (!maskPasswords || !('mask-passwords' in pipelineRun.runner.plugins)) {
-            throw new IllegalArgumentException("No known implementation of class jenkins.tasks.SimpleBuildWrapper is named ${type}")
-        }
+        logStep('wrap')
+        Describables.resolve(Describables.CORE_WRAPPER_STEP, [delegate: wrapper], Describables.SIMPLE_BUILD_WRAPPER,
+                wrapper, availableDescribables(Describables.SIMPLE_BUILD_WRAPPER))
         List<String> values = (wrapper.varPasswordPairs ?: []).collect { Map pair -> pair.password?.toString() }
-        return block('wrap', null, context().withMasked(values), body)
+        return enterBlock('wrap', null, context().withMasked(values), body)
+    }
+
+    /** The `step` step (CoreStep): no SimpleBuildStep exists here, so every `$class` is unknown. */
+    def step(Map delegate) {
+        logStep('step')
+        Describables.resolve(Describables.CORE_STEP, [delegate: delegate], Describables.SIMPLE_BUILD_STEP,
+                delegate, availableDescribables(Describables.SIMPLE_BUILD_STEP))
+        throw new IllegalStateException("step: ${delegate['$class']} exists but the replay runner cannot run it")
+    }
+
+    /** Class names (fully qualified) of the implementations of base that this runner's plugins provide. */
+    Set<String> availableDescribables(String base) {
+        Set<String> names = new LinkedHashSet<String>()
+        Describables.PROVIDED_BY_PLUGIN.each { String plugin, Map<String, List<String>> byBase ->
+            if (plugin in pipelineRun.runner.plugins) {
+                names.addAll(byBase[base] ?: [])
+            }
+        }
+        return names
     }
 
     /**
@@ -251,12 +301,21 @@ abstract class PipelineScript extends Script {
     def withCredentials(List bindings, Closure body) {
         requirePlugin('credentials-binding', 'withCredentials')
         StepContext here = context()
-        step('withCredentials')
+        logStep('withCredentials')
         List<String> assignments = []
         List<String> secrets = []
         List<String> variables = []
-        bindings.each { Object binding ->
+        // As in Jenkins, every binding is instantiated before any credential is looked up.
+        List<Map> specs = bindings.collect { Object binding ->
             Map spec = (Map) binding
+            if (!spec.containsKey('$class')) {
+                return spec
+            }
+            String type = Describables.resolve(Describables.BINDING_STEP, [bindings: bindings], Describables.MULTI_BINDING,
+                    spec, availableDescribables(Describables.MULTI_BINDING))
+            return type.endsWith('.UsernamePasswordMultiBinding') ? usernamePassword(spec) : string(spec)
+        }
+        specs.each { Map spec ->
             Map<String, String> values = pipelineRun.runner.credentials.bind(String.valueOf(spec.binding), String.valueOf(spec.credentialsId))
             spec.variables.each { String field, Object variable ->
                 assignments << "${variable}=${values[field]}".toString()
@@ -271,7 +330,7 @@ abstract class PipelineScript extends Script {
             return pipelineRun.within(inner, body)
         } finally {
             inner.log('[Pipeline] }')
-            step('// withCredentials')
+            logStep('// withCredentials')
         }
     }
 
@@ -348,7 +407,7 @@ abstract class PipelineScript extends Script {
     }
 
     void sleep(Map args) {
-        step('sleep')
+        logStep('sleep')
         TimeUnit unit = TimeUnit.valueOf((args.unit ?: 'SECONDS').toString())
         long millis = unit.toMillis((args.time as Number).longValue())
         context().log("Sleeping for ${millis} ms")
@@ -361,14 +420,14 @@ abstract class PipelineScript extends Script {
 
     def node(CharSequence label, Closure body) {
         StepContext here = context()
-        step('node')
+        logStep('node')
         here.log("Running on replay in ${here.directory}")
         here.log('[Pipeline] {')
         try {
             return pipelineRun.within(here, body)
         } finally {
             here.log('[Pipeline] }')
-            step('// node')
+            logStep('// node')
         }
     }
 
@@ -383,7 +442,7 @@ abstract class PipelineScript extends Script {
     }
 
     def retry(int count, Closure body) {
-        step('retry')
+        logStep('retry')
         for (int attempt = 1; ; attempt++) {
             try {
                 return pipelineRun.within(context(), body)
@@ -398,7 +457,7 @@ abstract class PipelineScript extends Script {
     }
 
     void writeFile(Map args) {
-        step('writeFile')
+        logStep('writeFile')
         File file = fileInWorkspace(String.valueOf(args.file))
         file.parentFile.mkdirs()
         file.setText(String.valueOf(args.text), (args.encoding ?: 'UTF-8').toString())
@@ -409,12 +468,12 @@ abstract class PipelineScript extends Script {
     }
 
     String readFile(Map args) {
-        step('readFile')
+        logStep('readFile')
         return fileInWorkspace(String.valueOf(args.file)).getText((args.encoding ?: 'UTF-8').toString())
     }
 
     boolean fileExists(CharSequence file) {
-        step('fileExists')
+        logStep('fileExists')
         return fileInWorkspace(file.toString()).exists()
     }
 

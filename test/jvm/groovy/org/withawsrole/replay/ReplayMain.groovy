@@ -6,7 +6,10 @@ package org.withawsrole.replay
  *
  * From the environment, for Jenkinsfiles that need more than this library:
  * REPLAY_CREDENTIALS=<file.json> gives withCredentials its credentials (format: CredentialsStore.load),
- * REPLAY_LIBRARIES=<name>=<dir>[,<name>=<dir>...] loads other shared libraries along with this one.
+ * REPLAY_LIBRARIES=<name>=<dir>[,<name>=<dir>...] loads other shared libraries along with this one,
+ * REPLAY_WITHOUT_PLUGINS=<plugin id>[,<plugin id>...] runs as a controller that lacks those plugins
+ * (ids as in PipelineRunner.plugins, e.g. `make replay JENKINSFILE=... REPLAY_WITHOUT_PLUGINS=mask-passwords`
+ * shows how the library copes without the Mask Passwords plugin); an id the runner does not know fails.
  */
 class ReplayMain {
     static void main(String[] args) {
@@ -48,6 +51,13 @@ class ReplayMain {
                 System.exit(2)
             }
             runner.withLibrary(nameAndDirectory[0].trim(), new File(nameAndDirectory[1].trim()))
+        }
+        System.getenv('REPLAY_WITHOUT_PLUGINS')?.tokenize(',')?.each { String plugin ->
+            if (!runner.plugins.remove(plugin.trim())) {
+                System.err.println("replay: REPLAY_WITHOUT_PLUGINS names '${plugin.trim()}', not one of ${runner.plugins}")
+                System.exit(2)
+            }
+            println("replay: running without the ${plugin.trim()} plugin")
         }
         BuildResult result = runner.run(jenkinsfile)
         System.out.flush()
