@@ -237,6 +237,20 @@ class PipelineRunnerTest {
     }
 
     @Test
+    void a_result_set_during_the_build_only_gets_worse_and_stands() {
+        BuildResult build = runner.run('''
+            echo "before: ${currentBuild.result} ${currentBuild.currentResult}"
+            currentBuild.result = 'UNSTABLE'
+            currentBuild.result = 'SUCCESS'
+            echo "after: ${currentBuild.result} ${currentBuild.currentResult}"
+        ''')
+        assertEquals(build.log, 'UNSTABLE', build.result)
+        assertTrue(build.log, build.log.contains('before: null SUCCESS'))
+        assertTrue(build.log, build.log.contains('after: UNSTABLE UNSTABLE'))
+        assertEquals('UNSTABLE', runner.run("unstable(message: 'flaky')").result)
+    }
+
+    @Test
     void sleep_inside_a_closure_is_the_step() {
         BuildResult build = runner.run("node { sleep(time: 10, unit: 'MILLISECONDS'); sleep 0 }")
         assertTrue(build.log, build.success)

@@ -81,6 +81,9 @@ abstract class PipelineScript extends Script {
 
     /** Sets the build result to UNSTABLE (never better than it is) and goes on, as workflow-basic-steps' unstable. */
     void unstable(Object message) {
+        if (message instanceof Map) {
+            message = ((Map) message).message
+        }
         logStep('unstable')
         context().log("WARNING: ${message}")
         pipelineRun.currentBuild.result = 'UNSTABLE'
