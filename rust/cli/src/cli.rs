@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use withawsrole_core::request::check_role_arn;
+use withawsrole_core::fields::check_role_arn;
 use withawsrole_core::session::explicit_session_name;
 use withawsrole_core::ttl::parse_ttl;
 

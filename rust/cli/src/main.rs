@@ -104,8 +104,9 @@ fn message(e: &BrokerError) -> String {
                 .into()
         }
         BrokerError::MissingVaultCredentials { detail } => format!(
-            "no Vault credentials: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), \
-             or VAULT_JWT/VAULT_JWT_FILE with VAULT_JWT_ROLE, or VAULT_K8S_ROLE{detail}"
+            "no Vault credentials: set VAULT_TOKEN (or VAULT_TOKEN_FILE), or VAULT_ROLE_ID and \
+             VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE) for AppRole, or VAULT_JWT/VAULT_JWT_FILE \
+             with VAULT_JWT_ROLE, or VAULT_K8S_ROLE{detail}"
         ),
         BrokerError::TokenRejected { .. } => {
             "Vault no longer accepts the token in VAULT_TOKEN (expired or revoked): get a new one, \

@@ -675,14 +675,11 @@ fn token_role_children_outlive_the_controller_login_and_plain_children_do_not() 
         ("VAULT_TOKEN".into(), login.clone()),
     ]);
     let plain = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
-    let orphan = child_token(
-        &broker,
-        &[
-            ("purpose", "ecr-push"),
-            ("token_ttl", "5m"),
-            ("token_role", TOKEN_ROLE),
-        ],
-    );
+    // The token role is the controller's setting (WITHAWSROLE_TOKEN_ROLE), not a request's.
+    broker
+        .apply_overrides(&pairs(&[("WITHAWSROLE_TOKEN_ROLE", TOKEN_ROLE)]))
+        .unwrap();
+    let orphan = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
     assert!(!plain.orphan && orphan.orphan);
 
     // The login token ends (expiry or revocation alike): Vault revokes its children with it.
@@ -730,14 +727,17 @@ fn a_policy_jenkins_cannot_hand_out_is_refused_with_what_to_do() {
 
     // Through the token role, the policy's name is allowed, but the policy (if it existed) is
     // the admin's to write: a token without it reaches nothing.
-    let child = child_token(
-        &broker,
-        &[
+    let e = broker
+        .create_child_token(&pairs(&[
             ("purpose", "forbidden"),
             ("token_role", TOKEN_ROLE),
-            ("token_ttl", "2m"),
-        ],
-    );
+        ]))
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e:?}");
+    broker
+        .apply_overrides(&pairs(&[("WITHAWSROLE_TOKEN_ROLE", TOKEN_ROLE)]))
+        .unwrap();
+    let child = child_token(&broker, &[("purpose", "forbidden"), ("token_ttl", "2m")]);
     let o = awsrole(
         &["creds", "forbidden"],
         &[("VAULT_TOKEN", child.token.expose())],

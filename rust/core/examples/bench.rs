@@ -67,11 +67,10 @@ impl Control {
     }
 }
 
-fn request(addr: &str, token: &str, session: &str) -> Vec<(String, String)> {
+fn request(token: &str, session: &str) -> Vec<(String, String)> {
     [
         ("purpose", "ecr-push"),
         ("session_name", session),
-        ("vault_addr", addr),
         ("vault_token", token),
     ]
     .iter()
@@ -79,8 +78,11 @@ fn request(addr: &str, token: &str, session: &str) -> Vec<(String, String)> {
     .collect()
 }
 
-fn broker() -> CredentialBroker {
-    let options = BrokerOptions::with_env(Arc::new(|_: &str| None)).expect("options");
+/// A broker whose controller setting VAULT_ADDR is `addr` (the login is the request's token).
+fn broker(addr: &str) -> CredentialBroker {
+    let addr = addr.to_owned();
+    let settings = move |k: &str| (k == "VAULT_ADDR").then(|| addr.clone());
+    let options = BrokerOptions::with_env(Arc::new(settings)).expect("options");
     CredentialBroker::new(options).expect("broker")
 }
 
@@ -175,8 +177,8 @@ fn main() {
         "| N | broker: Vault calls | broker: wall time | naive: Vault calls | naive: wall time |\n|---:|---:|---:|---:|---:|"
     );
     for &n in CONCURRENCY {
-        let shared = Arc::new(broker());
-        let req = Arc::new(request(&addr, &token, &format!("bench-flight-{n}")));
+        let shared = Arc::new(broker(&addr));
+        let req = Arc::new(request(&token, &format!("bench-flight-{n}")));
         let (b, req_b) = (shared.clone(), req.clone());
         let (calls, took) = burst(
             &control,
@@ -185,8 +187,8 @@ fn main() {
                 b.credentials(&req_b).expect("credentials");
             }),
         );
-        let naive = Arc::new(broker());
-        let req_n = Arc::new(request(&addr, &token, &format!("bench-naive-{n}")));
+        let naive = Arc::new(broker(&addr));
+        let req_n = Arc::new(request(&token, &format!("bench-naive-{n}")));
         let (naive_calls, naive_took) = burst(
             &control,
             n,
@@ -204,8 +206,8 @@ fn main() {
     }
 
     // ---- 2. cache hits -------------------------------------------------------------------
-    let hot = Arc::new(broker());
-    let req = Arc::new(request(&addr, &token, "bench-hit"));
+    let hot = Arc::new(broker(&addr));
+    let req = Arc::new(request(&token, "bench-hit"));
     hot.credentials(&req).expect("credentials");
     for _ in 0..10_000 {
         hot.credentials(&req).expect("warm-up");
@@ -259,8 +261,8 @@ fn main() {
 
     // ---- 3. cold fetch versus a raw POST -------------------------------------------------
     let session = "bench-cold";
-    let cold = broker();
-    let cold_req = request(&addr, &token, session);
+    let cold = broker(&addr);
+    let cold_req = request(&token, session);
     cold.credentials(&cold_req).expect("credentials"); // connection pool warm
     let raw = reqwest::Client::new();
     let url = format!("{addr}/v1/aws/sts/ecr-push");

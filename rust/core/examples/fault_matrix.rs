@@ -150,17 +150,10 @@ fn describe(e: &BrokerError) -> String {
 }
 
 impl Matrix {
-    fn pairs(
-        &self,
-        purpose: &str,
-        session: &str,
-        addr: &str,
-        extra: &[(&str, &str)],
-    ) -> Vec<(String, String)> {
+    fn pairs(&self, purpose: &str, session: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut p = vec![
             ("purpose".to_string(), purpose.to_string()),
             ("session_name".to_string(), session.to_string()),
-            ("vault_addr".to_string(), addr.to_string()),
         ];
         if !extra.iter().any(|(k, _)| k.starts_with("vault_role_id")) {
             p.push(("vault_token".to_string(), self.world.token.clone()));
@@ -187,7 +180,11 @@ impl Matrix {
         self.seq += 1;
         let session = format!("matrix-{}-{}", std::process::id(), self.seq);
         let addr = addr.unwrap_or_else(|| self.world.addr.clone());
-        let pairs = self.pairs(purpose, &session, &addr, extra);
+        let pairs = self.pairs(purpose, &session, extra);
+        // Where Vault is, is the controller's setting (as the bridge passes a system property).
+        self.broker
+            .apply_overrides(&[("VAULT_ADDR".to_string(), addr.clone())])
+            .unwrap();
         let before_threads = threads();
         let before = self.broker.stats();
         setup(&self.world);

@@ -16,8 +16,8 @@ use crate::clock::{
 use crate::config::ConfigCache;
 use crate::error::{truncate, BrokerError};
 use crate::request::{
-    parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup, RequestPairs,
-    VaultAuth, VaultEndpoint, REQUEST_KEYS,
+    parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup, Governance,
+    RequestPairs, VaultAuth, VaultEndpoint, REQUEST_KEYS,
 };
 use crate::retry::{remaining, Retrier, RetryPolicy};
 use crate::secret::SecretString;
@@ -131,8 +131,11 @@ fn bump(c: &AtomicU64) {
 /// Everything injectable about a broker.
 #[derive(Clone)]
 pub struct BrokerOptions {
-    /// Fallbacks for missing `vault_*` request keys (read once, when the broker is built).
+    /// The controller's settings (read once, when the broker is built; see
+    /// [`CredentialBroker::apply_overrides`] for system properties).
     pub env: Arc<EnvLookup>,
+    /// Whether the purposes config is an authorization boundary (the JNI library) or not (CLI).
+    pub governance: Governance,
     pub clock: Arc<dyn Clock>,
     pub sleeper: Arc<dyn Sleeper>,
     pub jitter: Arc<dyn Jitter>,
@@ -148,21 +151,10 @@ impl BrokerOptions {
     /// Real clock, real sleep, and `env` for fallbacks; the deadline from
     /// `WITHAWSROLE_DEADLINE_SECONDS` (read once, here).
     pub fn with_env(env: Arc<EnvLookup>) -> Result<Self, BrokerError> {
-        let deadline = match env(DEADLINE_ENV) {
-            None => DEFAULT_DEADLINE,
-            Some(s) => match s.trim().parse::<u64>() {
-                Ok(n) if (1..=3600).contains(&n) => Duration::from_secs(n),
-                _ => {
-                    return Err(BrokerError::invalid(
-                        "WITHAWSROLE_DEADLINE_SECONDS",
-                        &s,
-                        "use a whole number of seconds from 1 to 3600 (default 60)",
-                    ))
-                }
-            },
-        };
+        let deadline = parse_deadline(env(DEADLINE_ENV))?.unwrap_or(DEFAULT_DEADLINE);
         Ok(BrokerOptions {
             env,
+            governance: Governance::Ungoverned,
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             jitter: Arc::new(SplitMixJitter::from_entropy()),
@@ -178,6 +170,50 @@ impl BrokerOptions {
     pub fn from_process_env() -> Result<Self, BrokerError> {
         Self::with_env(Arc::new(process_env))
     }
+}
+
+/// `WITHAWSROLE_DEADLINE_SECONDS`: 1..=3600 whole seconds.
+fn parse_deadline(value: Option<String>) -> Result<Option<Duration>, BrokerError> {
+    let Some(s) = value.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=3600).contains(&n) => Ok(Some(Duration::from_secs(n))),
+        _ => Err(BrokerError::invalid(
+            "WITHAWSROLE_DEADLINE_SECONDS",
+            &s,
+            "use a whole number of seconds from 1 to 3600 (default 60)",
+        )),
+    }
+}
+
+/// Every variable of the controller's settings, in the order docs/security.md lists them: those
+/// behind request keys, the child-token role and the deadline. The bridge reads a system property
+/// `withawsrole.<VARIABLE>` for each and passes those set (see `apply_overrides`).
+pub fn setting_variables() -> Vec<&'static str> {
+    REQUEST_KEYS
+        .iter()
+        .filter_map(|(_, var)| *var)
+        .chain([crate::child_token::TOKEN_ROLE_ENV, DEADLINE_ENV])
+        .collect()
+}
+
+/// Each setting variable with the Java system property that overrides it on a controller:
+/// `-Dwithawsrole.VAULT_ADDR=...` (the bridge reads them; a pipeline cannot set either).
+pub fn setting_properties() -> Vec<(&'static str, String)> {
+    setting_variables()
+        .into_iter()
+        .map(|var| (var, format!("withawsrole.{var}")))
+        .collect()
+}
+
+/// The controller's settings as this broker uses them: the process environment, overlaid by
+/// the system properties the bridge passed. Read once per change, never on a cache hit.
+struct Settings {
+    values: HashMap<&'static str, String>,
+    deadline: Duration,
+    /// The overrides this snapshot was made with, to tell a change from a repeat.
+    overrides: Vec<(String, String)>,
 }
 
 /// A Vault login token with its lifetime.
@@ -202,9 +238,9 @@ impl Expiring for LoginToken {
 
 struct Inner {
     options: BrokerOptions,
-    /// The fallback variables of REQUEST_KEYS, read once: a JVM's environment never changes,
-    /// and reading it on every cache hit would cost more than the hit itself.
-    env_snapshot: HashMap<&'static str, String>,
+    /// The controller's settings, read once per change: a JVM's environment never changes, and
+    /// reading it on every cache hit would cost more than the hit itself.
+    settings: RwLock<Arc<Settings>>,
     /// Parsed purposes configs (config_text / config_file), so a cache hit parses no TOML.
     configs: ConfigCache,
     /// Requests as parsed, by their exact pairs: Jenkins sends the same pairs again and again
@@ -235,9 +271,18 @@ pub struct CredentialBroker {
 }
 
 impl CredentialBroker {
-    /// A broker for the process environment (what the JNI library uses).
+    /// A broker for the process environment, ungoverned (the awsrole CLI's).
     pub fn from_process_env() -> Result<Self, BrokerError> {
         Self::new(BrokerOptions::from_process_env()?)
+    }
+
+    /// The Jenkins controller's broker (the JNI library's): the process environment, and the
+    /// purposes config as the authorization boundary between pipelines and the controller's
+    /// Vault identity.
+    pub fn for_jenkins_controller() -> Result<Self, BrokerError> {
+        let mut options = BrokerOptions::from_process_env()?;
+        options.governance = Governance::Governed;
+        Self::new(options)
     }
 
     pub fn new(options: BrokerOptions) -> Result<Self, BrokerError> {
@@ -250,13 +295,16 @@ impl CredentialBroker {
             .enable_all()
             .build()
             .map_err(|e| BrokerError::Internal(format!("cannot start the tokio runtime: {e}")))?;
-        let env_snapshot = REQUEST_KEYS
-            .iter()
-            .filter_map(|(_, var)| *var)
-            .filter_map(|var| (options.env)(var).map(|value| (var, value)))
-            .collect();
+        let settings = Settings {
+            values: setting_variables()
+                .into_iter()
+                .filter_map(|var| (options.env)(var).map(|value| (var, value)))
+                .collect(),
+            deadline: options.deadline,
+            overrides: Vec::new(),
+        };
         let inner = Inner {
-            env_snapshot,
+            settings: RwLock::new(Arc::new(settings)),
             configs: ConfigCache::new(),
             parsed: RwLock::new(HashMap::new()),
             credentials: SingleFlightCache::new(options.refresh),
@@ -295,8 +343,66 @@ impl CredentialBroker {
     }
 
     fn parse(&self, pairs: &[(String, String)]) -> Result<CredentialRequest, BrokerError> {
-        let env = |var: &str| self.inner.env_snapshot.get(var).cloned();
-        parse_request_with(pairs, &env, &self.inner.configs)
+        let settings = self.inner.settings();
+        let env = |var: &str| settings.values.get(var).cloned();
+        parse_request_with(
+            pairs,
+            &env,
+            &self.inner.configs,
+            self.inner.options.governance,
+        )
+    }
+
+    /// Overlays the controller's environment with `overrides` (variable, value; an empty value
+    /// unsets), as the bridge passes the `-Dwithawsrole.<VARIABLE>` system properties. The same
+    /// overrides again change nothing; new ones replace the old and forget parsed requests.
+    /// Only the bridge calls this, with what it read from the JVM's own properties.
+    pub fn apply_overrides(&self, overrides: &[(String, String)]) -> Result<(), BrokerError> {
+        if self.inner.settings().overrides == overrides {
+            return Ok(());
+        }
+        let known = setting_variables();
+        let mut values: HashMap<&'static str, String> = known
+            .iter()
+            .filter_map(|var| (self.inner.options.env)(var).map(|value| (*var, value)))
+            .collect();
+        for (name, value) in overrides {
+            let Some(var) = known.iter().find(|v| **v == name.as_str()) else {
+                return Err(BrokerError::invalid(
+                    "controller setting",
+                    name,
+                    format!("known settings are {}", known.join(", ")),
+                ));
+            };
+            if value.trim().is_empty() {
+                values.remove(var);
+            } else {
+                values.insert(var, value.clone());
+            }
+        }
+        // Without the variable: the default, or the deadline the broker was built with when its
+        // environment did not set one (a caller's own choice in BrokerOptions).
+        let built_with = match (self.inner.options.env)(DEADLINE_ENV) {
+            Some(_) => DEFAULT_DEADLINE,
+            None => self.inner.options.deadline,
+        };
+        let deadline = parse_deadline(values.get(DEADLINE_ENV).cloned())?.unwrap_or(built_with);
+        let settings = Settings {
+            values,
+            deadline,
+            overrides: overrides.to_vec(),
+        };
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        self.inner
+            .parsed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
     }
 
     /// [`parse`](Self::parse), remembered by the exact pairs unless the request reads a config
@@ -306,19 +412,25 @@ impl CredentialBroker {
         if let Some(p) = memo.read().unwrap_or_else(|p| p.into_inner()).get(pairs) {
             return Ok(p.clone());
         }
+        let settings = self.inner.settings();
         let request = self.parse(pairs)?;
         let parsed = Arc::new(Parsed {
             key: request.cache_key(),
             request,
         });
-        let given = |key: &str| pairs.iter().any(|(k, v)| k == key && !v.trim().is_empty());
-        let env_file = self
-            .inner
-            .env_snapshot
+        // A controller's WITHAWSROLE_CONFIG file may change under us (its own cache checks the
+        // file's size and mtime): such requests are parsed every time.
+        let env_file = settings
+            .values
             .get("WITHAWSROLE_CONFIG")
             .is_some_and(|v| !v.trim().is_empty());
-        if !given("config_file") && (given("config_text") || !env_file) {
+        if !env_file {
             let mut memo = memo.write().unwrap_or_else(|p| p.into_inner());
+            // Settings that changed while this request was parsed must not be remembered
+            // under it: apply_overrides cleared the memo for them.
+            if !Arc::ptr_eq(&settings, &self.inner.settings()) {
+                return Ok(parsed);
+            }
             if memo.len() >= MAX_PARSED {
                 memo.clear();
             }
@@ -361,6 +473,18 @@ impl CredentialBroker {
 }
 
 impl Inner {
+    fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Overall time for one fetch, retries included.
+    fn deadline(&self) -> Duration {
+        self.settings().deadline
+    }
+
     async fn credentials_slow(
         self: Arc<Self>,
         request: CredentialRequest,
@@ -393,7 +517,7 @@ impl Inner {
             sleeper: &*self.options.sleeper,
             jitter: &*self.options.jitter,
             deadline,
-            budget: self.options.deadline,
+            budget: self.deadline(),
         }
     }
 
@@ -407,7 +531,7 @@ impl Inner {
             request.auth.identity(),
             request.session_name
         );
-        let deadline = self.options.clock.now() + self.options.deadline;
+        let deadline = self.options.clock.now() + self.deadline();
         let connection = self.connection(&request.vault)?;
         let mut relogged = false;
         loop {
@@ -470,7 +594,7 @@ impl Inner {
             .await
             .map_err(|_| BrokerError::Internal("the Vault call limiter was closed".into()))?;
         let left = remaining(&*self.options.clock, deadline)
-            .ok_or_else(|| timeout_error(&request.vault.addr, self.options.deadline))?;
+            .ok_or_else(|| timeout_error(&request.vault.addr, self.deadline()))?;
         Ok((permit, left))
     }
 
@@ -635,14 +759,37 @@ impl Inner {
 // ---- Vault calls for sibling modules (child_token) -------------------------------------------
 
 impl CredentialBroker {
-    /// A fallback variable of REQUEST_KEYS, as read when the broker was built.
-    pub(crate) fn env_fallback(&self, var: &str) -> Option<String> {
-        self.inner.env_snapshot.get(var).cloned()
+    /// One of the controller's settings ([`setting_variables`]), as this broker sees them now.
+    pub(crate) fn setting(&self, var: &str) -> Option<String> {
+        self.inner.settings().values.get(var).cloned()
     }
 
-    /// Any other variable, through the broker's (injected) environment.
-    pub(crate) fn env_var(&self, var: &str) -> Option<String> {
-        (self.inner.options.env)(var)
+    /// How a block logs in when the controller logs in as each build (its settings
+    /// `WITHAWSROLE_JOB_ID_TOKEN`, the ID of a Jenkins "OpenID Connect id token" credential, and
+    /// `WITHAWSROLE_JOB_JWT_ROLE`, the Vault JWT role whose bound claims decide): pairs
+    /// `credentials_id` and `jwt_role`, or none when the controller logs in as itself.
+    pub fn build_login(&self) -> Result<Vec<(&'static str, String)>, BrokerError> {
+        let Some(id) = self.setting("WITHAWSROLE_JOB_ID_TOKEN") else {
+            return Ok(Vec::new());
+        };
+        let role = self.setting("WITHAWSROLE_JOB_JWT_ROLE").ok_or_else(|| {
+            BrokerError::invalid(
+                "WITHAWSROLE_JOB_JWT_ROLE",
+                "",
+                "WITHAWSROLE_JOB_ID_TOKEN needs the Vault JWT role that accepts the builds' id \
+                 tokens: set WITHAWSROLE_JOB_JWT_ROLE on the controller too",
+            )
+        })?;
+        crate::fields::check_segment("vault_jwt_role", &role)?;
+        Ok(vec![("credentials_id", id), ("jwt_role", role)])
+    }
+
+    pub(crate) fn configs(&self) -> &ConfigCache {
+        &self.inner.configs
+    }
+
+    pub(crate) fn governance(&self) -> Governance {
+        self.inner.options.governance
     }
 
     pub(crate) fn now(&self) -> SystemTime {
@@ -676,7 +823,7 @@ impl Inner {
         F: Fn(Arc<VaultConnection>, SecretString) -> Fut,
         Fut: Future<Output = Result<T, BrokerError>>,
     {
-        let deadline = self.options.clock.now() + self.options.deadline;
+        let deadline = self.options.clock.now() + self.deadline();
         let connection = self.connection(&request.vault)?;
         let mut relogged = false;
         loop {
@@ -1064,23 +1211,35 @@ mod tests {
         assert!(!format!("{issued:?}").contains("\"sk\""));
     }
 
-    #[test]
-    fn parsed_requests_are_remembered_but_config_files_are_read_again() {
-        let broker =
-            CredentialBroker::new(BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap())
-                .unwrap();
-        let pairs = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
-            [
-                ("purpose", "deploy"),
-                ("vault_addr", "http://v:8200"),
-                ("vault_token", "t"),
-            ]
+    fn env_of(vars: &[(&str, &str)]) -> Arc<EnvLookup> {
+        let map: HashMap<String, String> = vars
             .iter()
-            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Arc::new(move |k: &str| map.get(k).cloned())
+    }
+
+    fn broker_of(vars: &[(&str, &str)]) -> CredentialBroker {
+        CredentialBroker::new(BrokerOptions::with_env(env_of(vars)).unwrap()).unwrap()
+    }
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-        };
-        let text = pairs(&[("config_text", "[purposes.deploy]\nttl = \"1h\"\n")]);
+    }
+
+    fn overrides(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs(p)
+    }
+
+    #[test]
+    fn parsed_requests_are_remembered_but_config_files_are_read_again() {
+        let broker = broker_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN", "t")]);
+        let text = pairs(&[
+            ("purpose", "deploy"),
+            ("config_text", "[purposes.deploy]\nttl = \"1h\"\n"),
+        ]);
         let a = broker.parsed(&text).unwrap();
         assert!(Arc::ptr_eq(&a, &broker.parsed(&text).unwrap()));
         assert_eq!(a.request.ttl_seconds, Some(3600));
@@ -1089,17 +1248,175 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("purposes.toml");
         std::fs::write(&path, "[purposes.deploy]\nttl = \"1h\"\n").unwrap();
-        let file = pairs(&[("config_file", path.to_str().unwrap())]);
+        // The controller's file (here through an override) is read again on every parse.
+        broker
+            .apply_overrides(&overrides(&[(
+                "WITHAWSROLE_CONFIG",
+                path.to_str().unwrap(),
+            )]))
+            .unwrap();
+        let plain = pairs(&[("purpose", "deploy")]);
         assert_eq!(
-            broker.parsed(&file).unwrap().request.ttl_seconds,
+            broker.parsed(&plain).unwrap().request.ttl_seconds,
             Some(3600)
         );
         std::fs::write(&path, "[purposes.deploy]\nttl = \"30m\"\n").unwrap();
         assert_eq!(
-            broker.parsed(&file).unwrap().request.ttl_seconds,
+            broker.parsed(&plain).unwrap().request.ttl_seconds,
+            Some(1800)
+        );
+        // ... and wins over the config_text remembered before.
+        assert_eq!(
+            broker.parsed(&text).unwrap().request.ttl_seconds,
             Some(1800)
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn apply_overrides_changes_the_address_and_an_empty_value_unsets() {
+        let broker = broker_of(&[("VAULT_ADDR", "http://env:8200"), ("VAULT_TOKEN", "t")]);
+        let request = pairs(&[("purpose", "p")]);
+        let addr = |b: &CredentialBroker| b.parsed(&request).map(|p| p.request.vault.addr.clone());
+        assert_eq!(addr(&broker).unwrap(), "http://env:8200");
+
+        broker
+            .apply_overrides(&overrides(&[
+                ("VAULT_ADDR", "https://prop:8200"),
+                ("VAULT_NAMESPACE", "team-a"),
+            ]))
+            .unwrap();
+        // The parse memo was cleared: the remembered request does not keep the old address.
+        assert_eq!(addr(&broker).unwrap(), "https://prop:8200");
+        let parsed = broker.parsed(&request).unwrap();
+        assert_eq!(parsed.request.vault.namespace.as_deref(), Some("team-a"));
+        assert_eq!(
+            broker.setting("VAULT_ADDR").as_deref(),
+            Some("https://prop:8200")
+        );
+
+        // The same overrides again change nothing (the memo is kept).
+        broker
+            .apply_overrides(&overrides(&[
+                ("VAULT_ADDR", "https://prop:8200"),
+                ("VAULT_NAMESPACE", "team-a"),
+            ]))
+            .unwrap();
+        assert!(Arc::ptr_eq(&parsed, &broker.parsed(&request).unwrap()));
+
+        // New overrides replace the old ones: back to the environment where none is given.
+        broker
+            .apply_overrides(&overrides(&[("VAULT_NAMESPACE", "team-b")]))
+            .unwrap();
+        let r = broker.parsed(&request).unwrap();
+        assert_eq!(r.request.vault.addr, "http://env:8200");
+        assert_eq!(r.request.vault.namespace.as_deref(), Some("team-b"));
+
+        // An empty value unsets what the environment set.
+        broker
+            .apply_overrides(&overrides(&[("VAULT_ADDR", "")]))
+            .unwrap();
+        assert_eq!(addr(&broker).unwrap_err(), BrokerError::MissingVaultAddr);
+        assert_eq!(broker.setting("VAULT_ADDR"), None);
+        broker
+            .apply_overrides(&overrides(&[("VAULT_TOKEN", " ")]))
+            .unwrap();
+        assert!(matches!(
+            broker.parsed(&request).err(),
+            Some(BrokerError::MissingVaultCredentials { .. })
+        ));
+
+        // No overrides at all: the environment as it was.
+        broker.apply_overrides(&[]).unwrap();
+        assert_eq!(addr(&broker).unwrap(), "http://env:8200");
+    }
+
+    #[test]
+    fn apply_overrides_rejects_unknown_variables_and_keeps_the_settings() {
+        let broker = broker_of(&[("VAULT_ADDR", "http://env:8200"), ("VAULT_TOKEN", "t")]);
+        for name in [
+            "VAULT_ADRR",
+            "vault_addr",
+            "PATH",
+            "",
+            "WITHAWSROLE_CONFIGS",
+        ] {
+            let e = broker
+                .apply_overrides(&overrides(&[("VAULT_ADDR", "http://x:1"), (name, "v")]))
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{name}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("VAULT_ADDR") && msg.contains("WITHAWSROLE_CONFIG"),
+                "{msg}"
+            );
+        }
+        // A bad deadline is refused as a whole too.
+        let e = broker
+            .apply_overrides(&overrides(&[
+                ("VAULT_ADDR", "http://x:1"),
+                (DEADLINE_ENV, "forever"),
+            ]))
+            .unwrap_err();
+        assert!(e.to_string().contains(DEADLINE_ENV), "{e}");
+        // Nothing of a refused set was applied.
+        assert_eq!(
+            broker.setting("VAULT_ADDR").as_deref(),
+            Some("http://env:8200")
+        );
+        // Every variable the bridge may pass is accepted.
+        let all: Vec<(String, String)> = setting_variables()
+            .into_iter()
+            .map(|v| (v.to_owned(), String::new()))
+            .collect();
+        broker.apply_overrides(&all).unwrap();
+        assert!(setting_variables().contains(&"VAULT_TOKEN_FILE"));
+        assert!(setting_variables().contains(&crate::child_token::TOKEN_ROLE_ENV));
+    }
+
+    #[test]
+    fn the_deadline_follows_the_overrides() {
+        let broker = broker_of(&[(DEADLINE_ENV, "5")]);
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(5));
+        broker
+            .apply_overrides(&overrides(&[(DEADLINE_ENV, "7")]))
+            .unwrap();
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(7));
+        broker
+            .apply_overrides(&overrides(&[(DEADLINE_ENV, "")]))
+            .unwrap();
+        assert_eq!(broker.inner.deadline(), DEFAULT_DEADLINE);
+        broker.apply_overrides(&[]).unwrap();
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_governed_broker_enforces_the_purposes_config() {
+        let mut options = BrokerOptions::with_env(env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+        ]))
+        .unwrap();
+        assert_eq!(options.governance, Governance::Ungoverned);
+        options.governance = Governance::Governed;
+        let broker = CredentialBroker::new(options).unwrap();
+        let config = "[purposes.deploy]\njobs = [\"team-a/**\"]\n";
+        let ask = |purpose: &str, job: &str| {
+            broker.credentials(&pairs(&[
+                ("purpose", purpose),
+                ("job", job),
+                ("config_text", config),
+            ]))
+        };
+        let e = ask("admin", "team-a/x").unwrap_err();
+        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        let e = ask("deploy", "team-b/x").unwrap_err();
+        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+        assert_eq!(broker.stats(), Stats::default(), "refused before any call");
+        // An ungoverned broker (the CLI's) serves the same unlisted purpose.
+        let cli = broker_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN", "t")]);
+        let p = pairs(&[("purpose", "admin"), ("config_text", config)]);
+        assert_eq!(cli.parsed(&p).unwrap().request.sts_path(), "aws/sts/admin");
     }
 
     #[test]
@@ -1125,36 +1442,35 @@ mod tests {
 
     #[test]
     fn invalid_requests_fail_before_any_network_call() {
-        let broker =
-            CredentialBroker::new(BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap())
-                .unwrap();
-        let e = broker
-            .credentials(&[
-                ("purpose".into(), "p".into()),
-                ("vault_addr".into(), "http://127.0.0.1:1".into()),
-            ])
-            .unwrap_err();
+        let broker = broker_of(&[("VAULT_ADDR", "http://127.0.0.1:1")]);
+        let e = broker.credentials(&pairs(&[("purpose", "p")])).unwrap_err();
         assert!(
             matches!(e, BrokerError::MissingVaultCredentials { .. }),
             "{e}"
         );
+        // A request that names its own Vault is refused, not sent there.
+        let e = broker
+            .credentials(&pairs(&[
+                ("purpose", "p"),
+                ("vault_token", "t"),
+                ("vault_addr", "http://127.0.0.1:9"),
+            ]))
+            .unwrap_err();
+        assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e}");
         assert_eq!(broker.stats(), Stats::default());
     }
 
     #[test]
     fn an_unreachable_vault_is_unavailable_after_retries() {
-        let mut o = BrokerOptions::with_env(Arc::new(|k: &str| {
-            (k == DEADLINE_ENV).then(|| "2".to_owned())
-        }))
+        let mut o = BrokerOptions::with_env(env_of(&[
+            (DEADLINE_ENV, "2"),
+            ("VAULT_ADDR", "http://127.0.0.1:9"),
+        ]))
         .unwrap();
         o.retry.base = Duration::from_millis(10);
         let broker = CredentialBroker::new(o).unwrap();
         let e = broker
-            .credentials(&[
-                ("purpose".into(), "p".into()),
-                ("vault_addr".into(), "http://127.0.0.1:9".into()),
-                ("vault_token".into(), "t".into()),
-            ])
+            .credentials(&pairs(&[("purpose", "p"), ("vault_token", "t")]))
             .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
         assert!(e.to_string().contains("127.0.0.1:9"), "{e}");

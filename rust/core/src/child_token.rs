@@ -33,19 +33,21 @@ use zeroize::Zeroize;
 
 use crate::broker::CredentialBroker;
 use crate::clock::{epoch_seconds, rfc3339_utc};
+use crate::config::ConfigCache;
 use crate::error::{truncate, BrokerError};
-use crate::request::{parse_request, CredentialRequest, REQUEST_KEYS};
+use crate::request::{parse_request_with, CredentialRequest, Governance, REQUEST_KEYS};
 use crate::secret::SecretString;
 use crate::vault::CallError;
 
-/// Request keys of `create_child_token` beyond [`REQUEST_KEYS`], with their environment fallback.
+/// Request keys of `create_child_token` beyond [`REQUEST_KEYS`], with their environment fallback
+/// (`token_role` only from the controller's WITHAWSROLE_TOKEN_ROLE: a pair is refused).
 pub const CHILD_TOKEN_KEYS: &[(&str, Option<&str>)] = &[
     ("token_ttl", None),
     ("token_policy", None),
     ("token_role", Some(TOKEN_ROLE_ENV)),
 ];
 
-/// The token role to create child tokens against, when the request has no `token_role`.
+/// The controller's token role to create child tokens against (unset: `auth/token/create`).
 pub const TOKEN_ROLE_ENV: &str = "WITHAWSROLE_TOKEN_ROLE";
 
 /// The request key of `revoke_child_token` that carries the child token.
@@ -59,17 +61,6 @@ pub const MIN_TOKEN_TTL_SECONDS: u64 = 60;
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 86_400;
 
 pub const REVOKE_SELF_PATH: &str = "auth/token/revoke-self";
-
-/// The request keys that choose a Vault login; a revocation replaces them all by the child token.
-const LOGIN_KEYS: &[&str] = &[
-    "vault_token",
-    "vault_role_id",
-    "vault_secret_id",
-    "vault_jwt",
-    "vault_jwt_file",
-    "vault_jwt_role",
-    "vault_k8s_role",
-];
 
 const TTL_HINT: &str = "use seconds or d/h/m/s units, e.g. 3600, 90m, 2h, 1d; from 1m to 7d \
                         (the block's timeout plus a little)";
@@ -225,14 +216,8 @@ impl CredentialBroker {
         &self,
         pairs: &[(String, String)],
     ) -> Result<ChildToken, BrokerError> {
-        let env = |var: &str| {
-            if var == TOKEN_ROLE_ENV {
-                self.env_var(var)
-            } else {
-                self.env_fallback(var)
-            }
-        };
-        let child = parse_child_token_request(pairs, &env)?;
+        let env = |var: &str| self.setting(var);
+        let child = parse_child_token_request(pairs, &env, self.configs(), self.governance())?;
         let path = child.create_path();
         let body = child.body()?;
         tracing::info!(
@@ -291,7 +276,7 @@ impl CredentialBroker {
         &self,
         pairs: &[(String, String)],
     ) -> Result<Revocation, BrokerError> {
-        let request = parse_revoke_request(pairs, &|var: &str| self.env_fallback(var))?;
+        let request = parse_revoke_request(pairs, &|var: &str| self.setting(var))?;
         let addr = request.vault.addr.clone();
         self.vault_call(&request, |connection, token| {
             let addr = addr.clone();
@@ -382,8 +367,17 @@ fn is_own_key(key: &str) -> bool {
 pub fn parse_child_token_request(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
+    configs: &ConfigCache,
+    governance: Governance,
 ) -> Result<ChildTokenRequest, BrokerError> {
     check_keys(pairs)?;
+    if pairs.iter().any(|(k, _)| k == "token_role") {
+        // Which token role child tokens come from is the Vault admin's and controller's choice.
+        return Err(BrokerError::ControllerSetting {
+            key: "token_role".to_owned(),
+            variable: TOKEN_ROLE_ENV,
+        });
+    }
     if pairs.iter().any(|(k, _)| k == TOKEN_KEY) {
         return Err(BrokerError::invalid(
             "token",
@@ -396,7 +390,7 @@ pub fn parse_child_token_request(
         .filter(|(k, _)| !is_own_key(k))
         .cloned()
         .collect();
-    let request = parse_request(&base, env)?;
+    let request = parse_request_with(&base, env, configs, governance)?;
 
     let ttl_seconds = match own_value(pairs, "token_ttl", env)? {
         Some(raw) => parse_token_ttl(&raw)?,
@@ -454,21 +448,39 @@ pub fn parse_revoke_request(
             ))
         }
     };
-    let mut base: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| !is_own_key(k) && !LOGIN_KEYS.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    if !base.iter().any(|(k, _)| k == "purpose") {
-        // Only the endpoint and the token matter here; a purpose is needed to parse.
-        base.push(("purpose".to_owned(), "revoke".to_owned()));
+    // Only Vault's endpoint (the controller's) and the child token matter: no purpose, no
+    // purposes config, so a broken config file never keeps a child token alive.
+    for (k, _) in pairs {
+        if crate::request::CONTROLLER_KEYS.contains(&k.as_str()) {
+            return Err(BrokerError::ControllerSetting {
+                key: k.clone(),
+                variable: crate::request::variable_of(k).unwrap_or("its variable"),
+            });
+        }
     }
-    base.push(("vault_token".to_owned(), token));
-    let request = parse_request(&base, env);
-    for (_, v) in base.iter_mut() {
-        v.zeroize();
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(BrokerError::invalid(
+            "token",
+            "<redacted>",
+            "a Vault token is visible ASCII without spaces",
+        ));
     }
-    request
+    Ok(CredentialRequest {
+        purpose: "revoke-self".to_owned(),
+        vault: crate::request::endpoint_from(&|key| {
+            crate::request::variable_of(key)
+                .and_then(env)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        })?,
+        auth: crate::request::VaultAuth::Token(SecretString::new(token)),
+        mount: crate::request::DEFAULT_MOUNT.to_owned(),
+        vault_role: "revoke-self".to_owned(),
+        role_arn: None,
+        ttl_seconds: None,
+        session_name: String::new(),
+        region: None,
+    })
 }
 
 /// `3600`, `90m`, `2h`, `1h30m`, `1d`: units in the order d, h, m, s, each at most once.
@@ -620,8 +632,8 @@ fn rejected_hint(message: &str, child: Option<&ChildTokenRequest>) -> String {
             "Jenkins' own Vault token must hold the policy `{policy}` to hand it to a child \
              token: ask your Vault admin to create it and add it to the token policies of \
              Jenkins' login (AppRole/JWT role), or to set up a token role whose \
-             allowed_policies include it and pass its name as token_role / \
-             WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
+             allowed_policies include it and set the controller's WITHAWSROLE_TOKEN_ROLE to its \
+             name (docs/refresh.md)"
         ),
         Some(role) if policy_refused => format!(
             "the token role `{role}` does not allow the policy `{policy}`: ask your Vault admin \
@@ -629,10 +641,11 @@ fn rejected_hint(message: &str, child: Option<&ChildTokenRequest>) -> String {
              allowed_policies_glob (docs/refresh.md)"
         ),
         Some(role) if lower.contains("role") => format!(
-            "check that the token role `{role}` exists (auth/token/roles/{role}) or unset \
-             token_role / WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
+            "check that the token role `{role}` exists (auth/token/roles/{role}) or unset the \
+             controller's WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
         ),
-        _ => "check token_ttl, token_policy and token_role (docs/refresh.md)".into(),
+        _ => "check token_ttl, token_policy and the controller's WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
+            .into(),
     }
 }
 
@@ -640,7 +653,15 @@ fn rejected_hint(message: &str, child: Option<&ChildTokenRequest>) -> String {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::request::parse_request;
     use std::collections::HashMap;
+
+    fn parse_child(
+        pairs: &[(String, String)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<ChildTokenRequest, BrokerError> {
+        parse_child_token_request(pairs, env, &ConfigCache::new(), Governance::Ungoverned)
+    }
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = vars
@@ -666,7 +687,7 @@ mod tests {
 
     #[test]
     fn defaults_give_the_purpose_policy_and_one_hour() {
-        let c = parse_child_token_request(
+        let c = parse_child(
             &pairs(&[("purpose", "deploy"), ("job", "app/main"), ("build", "7")]),
             &base_env(),
         )
@@ -684,7 +705,7 @@ mod tests {
 
     #[test]
     fn the_create_body_asks_for_one_policy_a_fixed_life_and_a_revocable_token() {
-        let c = parse_child_token_request(
+        let c = parse_child(
             &pairs(&[("purpose", "deploy"), ("token_ttl", "2h")]),
             &base_env(),
         )
@@ -705,20 +726,34 @@ mod tests {
     }
 
     #[test]
-    fn token_role_comes_from_the_pairs_or_the_env() {
+    fn token_role_comes_from_the_controller_only() {
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_TOKEN", "t"),
             (TOKEN_ROLE_ENV, "withawsrole"),
         ]);
-        let c = parse_child_token_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let c = parse_child(&pairs(&[("purpose", "p")]), &env).unwrap();
         assert_eq!(c.create_path(), "auth/token/create/withawsrole");
-        let c =
-            parse_child_token_request(&pairs(&[("purpose", "p"), ("token_role", "other")]), &env)
-                .unwrap();
-        assert_eq!(c.token_role.as_deref(), Some("other"));
-        let e = parse_child_token_request(&pairs(&[("purpose", "p"), ("token_role", "a/b")]), &env)
-            .unwrap_err();
+        // The token role is the controller's choice: a request naming one is refused.
+        let e =
+            parse_child(&pairs(&[("purpose", "p"), ("token_role", "other")]), &env).unwrap_err();
+        assert_eq!(
+            e,
+            BrokerError::ControllerSetting {
+                key: "token_role".into(),
+                variable: TOKEN_ROLE_ENV
+            }
+        );
+        assert!(e.to_string().contains("WITHAWSROLE_TOKEN_ROLE"), "{e}");
+        // Even blank: a request has no say in it.
+        let e = parse_child(&pairs(&[("purpose", "p"), ("token_role", "")]), &env).unwrap_err();
+        assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e}");
+        let bad = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+            (TOKEN_ROLE_ENV, "a/b"),
+        ]);
+        let e = parse_child(&pairs(&[("purpose", "p")]), &bad).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
     }
 
@@ -748,8 +783,7 @@ mod tests {
     #[test]
     fn unknown_keys_list_the_child_token_keys_too() {
         let e =
-            parse_child_token_request(&pairs(&[("purpose", "p"), ("tokn_ttl", "1h")]), &base_env())
-                .unwrap_err();
+            parse_child(&pairs(&[("purpose", "p"), ("tokn_ttl", "1h")]), &base_env()).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("`tokn_ttl`") && msg.contains("token_ttl") && msg.contains("vault_addr"),
@@ -760,22 +794,21 @@ mod tests {
     #[test]
     fn a_token_is_not_an_input_of_create() {
         let e =
-            parse_child_token_request(&pairs(&[("purpose", "p"), ("token", "s.x")]), &base_env())
-                .unwrap_err();
+            parse_child(&pairs(&[("purpose", "p"), ("token", "s.x")]), &base_env()).unwrap_err();
         assert!(!e.to_string().contains("s.x"), "{e}");
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
     }
 
     #[test]
     fn policy_names_are_checked() {
-        let c = parse_child_token_request(
+        let c = parse_child(
             &pairs(&[("purpose", "p"), ("token_policy", "team-a.sts_p")]),
             &base_env(),
         )
         .unwrap();
         assert_eq!(c.policy, "team-a.sts_p");
         for bad in ["a b", "../root", "root,default"] {
-            let e = parse_child_token_request(
+            let e = parse_child(
                 &pairs(&[("purpose", "p"), ("token_policy", bad)]),
                 &base_env(),
             )
@@ -789,7 +822,6 @@ mod tests {
         let r = parse_revoke_request(
             &pairs(&[
                 ("purpose", "deploy"),
-                ("vault_addr", "http://vault:8200"),
                 ("vault_role_id", "rid"),
                 ("vault_secret_id", "sid"),
                 ("vault_token", "controller"),
@@ -800,11 +832,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.auth, crate::request::VaultAuth::Token("s.child".into()));
-        assert_eq!(r.vault.addr, "http://vault:8200");
+        assert_eq!(r.vault.addr, "http://127.0.0.1:8200");
         let r = parse_revoke_request(&pairs(&[("token", "s.child")]), &base_env()).unwrap();
         assert_eq!(r.vault.addr, "http://127.0.0.1:8200");
         let e = parse_revoke_request(&pairs(&[("purpose", "p")]), &base_env()).unwrap_err();
         assert!(e.to_string().contains("createChildToken"), "{e}");
+    }
+
+    #[test]
+    fn revocation_goes_to_the_controllers_vault_only() {
+        // A child token sent to another address would hand that server a live token.
+        for (key, value) in [
+            ("vault_addr", "http://elsewhere:8200"),
+            ("vault_namespace", "other"),
+            ("vault_cacert", "/tmp/ca.pem"),
+            ("vault_skip_verify", "true"),
+        ] {
+            let e =
+                parse_revoke_request(&pairs(&[("token", "s.child"), (key, value)]), &base_env())
+                    .unwrap_err();
+            assert!(
+                matches!(&e, BrokerError::ControllerSetting { key: k, .. } if k == key),
+                "{key}: {e:?}"
+            );
+            assert!(!e.to_string().contains("s.child"), "{e}");
+        }
+        let env = env_of(&[
+            ("VAULT_ADDR", "https://vault.internal:8200"),
+            ("VAULT_NAMESPACE", "team-a"),
+        ]);
+        let r = parse_revoke_request(&pairs(&[("token", "s.child")]), &env).unwrap();
+        assert_eq!(r.vault.addr, "https://vault.internal:8200");
+        assert_eq!(r.vault.namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn a_governed_child_token_needs_a_listed_purpose_and_an_admitted_job() {
+        let config = "[purposes.deploy]\njobs = [\"team-a/**\"]\n";
+        let child = |purpose: &str, job: &str| {
+            parse_child_token_request(
+                &pairs(&[("purpose", purpose), ("job", job), ("config_text", config)]),
+                &base_env(),
+                &ConfigCache::new(),
+                Governance::Governed,
+            )
+        };
+        let c = child("deploy", "team-a/app/main").unwrap();
+        assert_eq!(c.policy, "withawsrole-sts-deploy");
+        let e = child("admin", "team-a/app/main").unwrap_err();
+        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        let e = child("deploy", "team-b/app").unwrap_err();
+        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
     }
 
     #[test]
@@ -830,7 +908,7 @@ mod tests {
         let child = |extra: &[(&str, &str)]| {
             let mut p = vec![("purpose", "deploy")];
             p.extend_from_slice(extra);
-            parse_child_token_request(&pairs(&p), &base_env()).unwrap()
+            parse_child(&pairs(&p), &base_env()).unwrap()
         };
         let status = |s: u16, m: &str| CallError::Status {
             status: s,
@@ -842,10 +920,18 @@ mod tests {
         );
         let msg = e.to_string();
         assert!(
-            msg.contains("`withawsrole-sts-deploy`") && msg.contains("token_role"),
+            msg.contains("`withawsrole-sts-deploy`") && msg.contains("WITHAWSROLE_TOKEN_ROLE"),
             "{msg}"
         );
-        let with_role = child(&[("token_role", "withawsrole")]);
+        let with_role = parse_child(
+            &pairs(&[("purpose", "deploy")]),
+            &env_of(&[
+                ("VAULT_ADDR", "http://127.0.0.1:8200"),
+                ("VAULT_TOKEN", "t"),
+                (TOKEN_ROLE_ENV, "withawsrole"),
+            ]),
+        )
+        .unwrap();
         let e = create_error(
             status(400, "token policies ([\"default\" \"x\"]) must be subset of the role's allowed policies"),
             &with_role,
@@ -877,9 +963,13 @@ mod tests {
                 ("role_arn", "arn:aws:iam::123456789012:role/deploy"),
                 ("ttl", "15m"),
                 ("region", "eu-west-1"),
-                ("vault_namespace", "team-a"),
             ]),
-            &base_env(),
+            &env_of(&[
+                ("VAULT_ADDR", "http://127.0.0.1:8200"),
+                ("VAULT_NAMESPACE", "team-a"),
+                ("VAULT_ROLE_ID", "rid"),
+                ("VAULT_SECRET_ID", "SECRET-ID"),
+            ]),
         )
         .unwrap();
         let t = ChildToken {

@@ -11,8 +11,13 @@
 //! ttl = "30m"
 //! ```
 //!
-//! A purpose that is not listed keeps the zero-config defaults (mount `aws`, Vault role = the
-//! purpose). Request pairs win over the file. Every error names the file, the line and the key.
+//! The config is also the authorization boundary between Jenkinsfiles and the controller's Vault
+//! identity (docs/security.md): a broker that governs (the JNI library) refuses a purpose the
+//! config does not list, a job outside the purpose's `jobs` globs, and any choice the purpose does
+//! not offer (`role_arns`, `max_ttl`); mount, Vault role and session name are never a pipeline's
+//! choice there. An ungoverned caller (the awsrole CLI, whose Vault token already reaches one
+//! path only) keeps the zero-config defaults for unlisted purposes. Every error names the file,
+//! the line and the key.
 //! Parsed configs are cached (by text, or by file path, size and mtime), so a cache hit never
 //! parses TOML.
 
@@ -26,35 +31,101 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use crate::error::{truncate, BrokerError};
-use crate::request::{check_mount, check_region, check_role_arn, check_segment};
+use crate::fields::{check_mount, check_region, check_role_arn, check_segment};
 use crate::ttl::parse_ttl;
 
 /// The keys a `[purposes.<name>]` table may hold.
-pub const PURPOSE_KEYS: &[&str] = &["mount", "vault_role", "role_arn", "ttl", "region"];
+pub const PURPOSE_KEYS: &[&str] = &[
+    "mount",
+    "vault_role",
+    "role_arn",
+    "role_arns",
+    "ttl",
+    "max_ttl",
+    "region",
+    "jobs",
+];
 /// The keys the `[defaults]` table may hold (per-purpose identities make no sense there).
-pub const DEFAULT_KEYS: &[&str] = &["mount", "ttl", "region"];
+pub const DEFAULT_KEYS: &[&str] = &["mount", "ttl", "max_ttl", "region", "jobs"];
 
 /// One purpose's settings from the file (each may be absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PurposeConfig {
+    /// The file has a `[purposes.<name>]` table for it.
+    pub listed: bool,
     pub mount: Option<String>,
     pub vault_role: Option<String>,
     pub role_arn: Option<String>,
+    /// IAM roles a pipeline may pick with `roleArn` (besides `role_arn`).
+    pub role_arns: Option<Vec<String>>,
     pub ttl_seconds: Option<u32>,
+    /// The longest `ttl` a pipeline may ask for.
+    pub max_ttl_seconds: Option<u32>,
     pub region: Option<String>,
+    /// Globs on the job's full name (`team-a/**`, `app/*`); absent: every job.
+    pub jobs: Option<Vec<String>>,
 }
 
 impl PurposeConfig {
     /// `self`, with gaps filled from `defaults`.
     fn or(&self, defaults: &PurposeConfig) -> PurposeConfig {
         PurposeConfig {
+            listed: self.listed,
             mount: self.mount.clone().or_else(|| defaults.mount.clone()),
             vault_role: self.vault_role.clone(),
             role_arn: self.role_arn.clone(),
+            role_arns: self.role_arns.clone(),
             ttl_seconds: self.ttl_seconds.or(defaults.ttl_seconds),
+            max_ttl_seconds: self.max_ttl_seconds.or(defaults.max_ttl_seconds),
             region: self.region.clone().or_else(|| defaults.region.clone()),
+            jobs: self.jobs.clone().or_else(|| defaults.jobs.clone()),
         }
     }
+
+    /// Whether a pipeline may pick `arn` with `roleArn`: the purpose's own `role_arn` or one of
+    /// its `role_arns`.
+    pub fn offers_role_arn(&self, arn: &str) -> bool {
+        self.role_arn.as_deref() == Some(arn)
+            || self
+                .role_arns
+                .as_ref()
+                .is_some_and(|arns| arns.iter().any(|a| a == arn))
+    }
+
+    /// Whether `job` (a full name such as `team-a/app/main`) may use this purpose.
+    pub fn admits_job(&self, job: &str) -> bool {
+        match &self.jobs {
+            None => true,
+            Some(globs) => globs.iter().any(|g| job_glob_matches(g, job)),
+        }
+    }
+}
+
+/// `*` matches within one path segment of a job's full name, `**` any number of segments
+/// (`team-a/**` is every job in the folder team-a and below); anything else matches itself.
+pub fn job_glob_matches(glob: &str, job: &str) -> bool {
+    fn segments(glob: &[&str], job: &[&str]) -> bool {
+        match glob.split_first() {
+            None => job.is_empty(),
+            Some((&"**", rest)) => (0..=job.len()).any(|skip| segments(rest, &job[skip..])),
+            Some((first, rest)) => match job.split_first() {
+                Some((name, tail)) => {
+                    segment(first.as_bytes(), name.as_bytes()) && segments(rest, tail)
+                }
+                None => false,
+            },
+        }
+    }
+    fn segment(glob: &[u8], name: &[u8]) -> bool {
+        match glob.split_first() {
+            None => name.is_empty(),
+            Some((b'*', rest)) => (0..=name.len()).any(|skip| segment(rest, &name[skip..])),
+            Some((c, rest)) => name.first() == Some(c) && segment(rest, &name[1..]),
+        }
+    }
+    let glob: Vec<&str> = glob.split('/').collect();
+    let job: Vec<&str> = job.split('/').collect();
+    segments(&glob, &job)
 }
 
 /// A parsed, validated purposes config.
@@ -90,7 +161,8 @@ impl PurposesConfig {
                             }
                             match settings.get_ref().as_table() {
                                 Some(t) => {
-                                    let c = read_table(t, &path, PURPOSE_KEYS, &mut errors);
+                                    let mut c = read_table(t, &path, PURPOSE_KEYS, &mut errors);
+                                    c.listed = true;
                                     config.purposes.insert(purpose.get_ref().to_string(), c);
                                 }
                                 None => errors.push((
@@ -117,7 +189,7 @@ impl PurposesConfig {
                     None => errors.push((
                         value.span(),
                         "defaults".into(),
-                        "expected a table [defaults] with mount, ttl, region".into(),
+                        "expected a table [defaults] with mount, ttl, max_ttl, region, jobs".into(),
                     )),
                 },
                 other => errors.push((
@@ -125,6 +197,24 @@ impl PurposesConfig {
                     other.to_owned(),
                     "unknown key: the file has [defaults] and [purposes.<name>] tables only".into(),
                 )),
+            }
+        }
+        // A purpose whose own ttl its pipelines could never ask for is a contradiction in review.
+        for (key, value) in root.get_ref().iter() {
+            if key.get_ref().as_ref() != "purposes" {
+                continue;
+            }
+            for (purpose, settings) in value.get_ref().as_table().into_iter().flatten() {
+                let c = config.purpose(purpose.get_ref());
+                if let (Some(ttl), Some(max)) = (c.ttl_seconds, c.max_ttl_seconds) {
+                    if ttl > max {
+                        errors.push((
+                            settings.span(),
+                            format!("purposes.{}.ttl", purpose.get_ref()),
+                            format!("ttl ({ttl} s) is above max_ttl ({max} s); lower it or raise max_ttl"),
+                        ));
+                    }
+                }
             }
         }
         // Tables iterate in key order: report the first problem in the file instead.
@@ -168,8 +258,11 @@ fn read_table(
                 "mount" => c.mount = v.text,
                 "vault_role" => c.vault_role = v.text,
                 "role_arn" => c.role_arn = v.text,
+                "role_arns" => c.role_arns = v.list,
                 "ttl" => c.ttl_seconds = v.ttl,
+                "max_ttl" => c.max_ttl_seconds = v.ttl,
                 "region" => c.region = v.text,
+                "jobs" => c.jobs = v.list,
                 _ => unreachable!("checked against the allowed keys"),
             },
             Err(reason) => errors.push((value.span(), full, reason)),
@@ -182,18 +275,72 @@ fn read_table(
 struct Read {
     text: Option<String>,
     ttl: Option<u32>,
+    list: Option<Vec<String>>,
+}
+
+/// A list of strings (`role_arns`, `jobs`), each checked like the single value.
+fn read_list(key: &str, value: &Spanned<DeValue<'_>>) -> Result<Read, String> {
+    let DeValue::Array(items) = value.get_ref() else {
+        return Err(format!(
+            "expected a list of strings such as {}, found {}",
+            if key == "jobs" {
+                "[\"team-a/**\", \"app/main\"]"
+            } else {
+                "[\"arn:aws:iam::123456789012:role/a\"]"
+            },
+            value.get_ref().type_str()
+        ));
+    };
+    let mut list = Vec::new();
+    for item in items.iter() {
+        let DeValue::String(s) = item.get_ref() else {
+            return Err(format!(
+                "expected strings in the list, found {}",
+                item.get_ref().type_str()
+            ));
+        };
+        match key {
+            "role_arns" => check_role_arn(s).map_err(|e| e.to_string())?,
+            _ => check_job_glob(s)?,
+        }
+        list.push(s.to_string());
+    }
+    Ok(Read {
+        list: Some(list),
+        ..Read::default()
+    })
+}
+
+/// A job glob: segments of Jenkins item-name characters, `*` or `**`, joined by `/`.
+fn check_job_glob(glob: &str) -> Result<(), String> {
+    let ok = !glob.is_empty()
+        && glob.len() <= 512
+        && glob.split('/').all(|seg| {
+            !seg.is_empty() && !seg.chars().any(|c| c.is_control() || "?[]\\".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid job glob {glob:?}: use job full names with * (within a folder) and ** (any \
+             depth), e.g. \"team-a/**\" or \"app/main\""
+        ))
+    }
 }
 
 /// One value, checked exactly as the same request key would be.
 fn read_value(key: &str, value: &Spanned<DeValue<'_>>) -> Result<Read, String> {
+    if matches!(key, "role_arns" | "jobs") {
+        return read_list(key, value);
+    }
     let text = match value.get_ref() {
         DeValue::String(s) => s.to_string(),
         // `ttl = 900` reads naturally too.
-        DeValue::Integer(i) if key == "ttl" => i.as_str().to_owned(),
+        DeValue::Integer(i) if matches!(key, "ttl" | "max_ttl") => i.as_str().to_owned(),
         other => {
             return Err(format!(
                 "expected a string{}, found {}",
-                if key == "ttl" {
+                if matches!(key, "ttl" | "max_ttl") {
                     " or a number of seconds"
                 } else {
                     ""
@@ -219,7 +366,7 @@ fn read_value(key: &str, value: &Spanned<DeValue<'_>>) -> Result<Read, String> {
             text: Some(text.clone()),
             ..Read::default()
         }),
-        "ttl" => parse_ttl(&text).map(|t| Read {
+        "ttl" | "max_ttl" => parse_ttl(&text).map(|t| Read {
             ttl: Some(t),
             ..Read::default()
         }),
@@ -262,6 +409,16 @@ pub enum ConfigSource {
     Text { name: String, text: String },
     /// `config_file` / WITHAWSROLE_CONFIG.
     File(PathBuf),
+}
+
+impl ConfigSource {
+    /// What messages call it: the resource name, or the file's path.
+    pub fn name(&self) -> String {
+        match self {
+            ConfigSource::Text { name, .. } => name.clone(),
+            ConfigSource::File(path) => path.display().to_string(),
+        }
+    }
 }
 
 /// Parsed configs, so that the request path parses each text or file version once.
@@ -397,7 +554,7 @@ region = "us-east-1"
         let msg = message("[purposes.deploy]\nvault_role = \"deploy\"\nrolearn = \"x\"\n");
         assert!(
             msg.starts_with(
-                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.rolearn`: unknown key; valid keys are mount, vault_role, role_arn, ttl, region"
+                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.rolearn`: unknown key; valid keys are mount, vault_role, role_arn, role_arns, ttl, max_ttl, region, jobs"
             ),
             "{msg}"
         );
@@ -441,9 +598,152 @@ region = "us-east-1"
         let msg = message("purposes = \"deploy\"\n");
         assert!(msg.contains("key `purposes`: expected tables"), "{msg}");
         let msg = message("[defaults]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\n");
-        assert!(msg.contains("valid keys are mount, ttl, region"), "{msg}");
+        assert!(
+            msg.contains("valid keys are mount, ttl, max_ttl, region, jobs"),
+            "{msg}"
+        );
         let msg = message("[purposes.\"a/b\"]\nttl = \"1h\"\n");
         assert!(msg.contains("key `purposes.a/b`: invalid purpose"), "{msg}");
+    }
+
+    #[test]
+    fn listed_purposes_carry_role_arns_jobs_and_max_ttl() {
+        let c = PurposesConfig::parse(
+            "purposes.toml",
+            r#"
+[defaults]
+max_ttl = "2h"
+jobs = ["platform/**"]
+
+[purposes.deploy]
+role_arn = "arn:aws:iam::123456789012:role/deploy"
+role_arns = ["arn:aws:iam::123456789012:role/deploy-eu"]
+max_ttl = 3600
+jobs = ["team-a/**", "app/*"]
+
+[purposes.ecr-push]
+"#,
+        )
+        .unwrap();
+        let deploy = c.purpose("deploy");
+        assert!(deploy.listed);
+        assert_eq!(
+            deploy.role_arns,
+            Some(vec!["arn:aws:iam::123456789012:role/deploy-eu".to_owned()])
+        );
+        assert_eq!(deploy.max_ttl_seconds, Some(3600));
+        assert_eq!(
+            deploy.jobs,
+            Some(vec!["team-a/**".to_owned(), "app/*".to_owned()])
+        );
+        assert!(deploy.offers_role_arn("arn:aws:iam::123456789012:role/deploy"));
+        assert!(deploy.offers_role_arn("arn:aws:iam::123456789012:role/deploy-eu"));
+        assert!(!deploy.offers_role_arn("arn:aws:iam::123456789012:role/deploy-us"));
+        assert!(deploy.admits_job("team-a/x/main") && !deploy.admits_job("platform/x"));
+        // An empty table lists the purpose, with the defaults' limits.
+        let ecr = c.purpose("ecr-push");
+        assert!(ecr.listed);
+        assert_eq!(ecr.max_ttl_seconds, Some(7200));
+        assert!(ecr.admits_job("platform/tools/main") && !ecr.admits_job("team-a/x"));
+        assert!(!ecr.offers_role_arn("arn:aws:iam::123456789012:role/deploy"));
+        // An unlisted purpose is not listed, whatever the defaults say.
+        assert!(!c.purpose("other").listed);
+        assert!(!PurposeConfig::default().listed);
+        assert!(PurposeConfig::default().admits_job("anything/at/all"));
+    }
+
+    #[test]
+    fn bad_role_arns_jobs_and_max_ttl_name_file_line_and_key() {
+        let msg = message("[purposes.deploy]\nrole_arns = \"arn:aws:iam::123456789012:role/a\"\n");
+        assert!(
+            msg.contains("line 2, key `purposes.deploy.role_arns`: expected a list of strings"),
+            "{msg}"
+        );
+        let msg = message("[purposes.deploy]\n\nrole_arns = [\"arn:aws:iam::1:role/x\"]\n");
+        assert!(
+            msg.contains("line 3, key `purposes.deploy.role_arns`: invalid role_arn"),
+            "{msg}"
+        );
+        let msg = message("[purposes.deploy]\nrole_arns = [1]\n");
+        assert!(
+            msg.contains(
+                "key `purposes.deploy.role_arns`: expected strings in the list, found integer"
+            ),
+            "{msg}"
+        );
+        let msg = message("[purposes.deploy]\njobs = \"team-a/**\"\n");
+        assert!(
+            msg.contains("line 2, key `purposes.deploy.jobs`: expected a list of strings such as [\"team-a/**\""),
+            "{msg}"
+        );
+        for bad in [
+            "",
+            "team-a//x",
+            "/team-a",
+            "team-?",
+            "team-[ab]/x",
+            "a\\\\b",
+        ] {
+            let msg = message(&format!(
+                "[purposes.deploy]\njobs = [\"ok/*\", \"{bad}\"]\n"
+            ));
+            assert!(
+                msg.contains("line 2, key `purposes.deploy.jobs`: invalid job glob"),
+                "{bad:?}: {msg}"
+            );
+        }
+        let msg = message("[defaults]\njobs = [\"x\", \"\"]\n");
+        assert!(
+            msg.contains("line 2, key `defaults.jobs`: invalid job glob"),
+            "{msg}"
+        );
+        let msg = message("[purposes.deploy]\nttl = \"1h\"\nmax_ttl = \"5m\"\n");
+        assert!(
+            msg.contains("line 3, key `purposes.deploy.max_ttl`: invalid ttl"),
+            "{msg}"
+        );
+        let msg = message("[defaults]\nmax_ttl = true\n");
+        assert!(
+            msg.contains(
+                "key `defaults.max_ttl`: expected a string or a number of seconds, found boolean"
+            ),
+            "{msg}"
+        );
+        let msg = message("[defaults]\nrole_arns = [\"arn:aws:iam::123456789012:role/a\"]\n");
+        assert!(
+            msg.contains("key `defaults.role_arns`: unknown key"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn job_globs_match_within_and_across_folders() {
+        let cases = [
+            ("team-a/**", "team-a/x/main", true),
+            ("team-a/**", "team-a/y", true),
+            ("team-a/**", "team-b/x", false),
+            ("team-a/**", "team-ab/x", false),
+            ("app/*", "app/main", true),
+            ("app/*", "app/main/x", false),
+            ("app/*", "app", false),
+            ("app/main", "app/main", true),
+            ("app/main", "app/main2", false),
+            ("app/main", "App/main", false),
+            ("*/main", "anything/main", true),
+            ("*/main", "a/b/main", false),
+            ("**/main", "a/b/main", true),
+            ("**/main", "main", true),
+            ("**", "any/depth/at/all", true),
+            ("release-*", "release-1.2", true),
+            ("release-*", "hotfix-1.2", false),
+            ("a/**/z", "a/z", true),
+            ("a/**/z", "a/b/c/z", true),
+            ("a/**/z", "a/b/c/y", false),
+            ("*-deploy/*", "team-deploy/prod", true),
+        ];
+        for (glob, job, expected) in cases {
+            assert_eq!(job_glob_matches(glob, job), expected, "{glob} ~ {job}");
+        }
     }
 
     #[test]

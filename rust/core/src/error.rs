@@ -48,20 +48,41 @@ pub enum BrokerError {
         hint: String,
     },
 
-    #[error("no Vault address: set VAULT_ADDR on the Jenkins controller or pass vault_addr")]
+    #[error(
+        "no Vault address: set VAULT_ADDR in the Jenkins controller's environment (or start it \
+         with -Dwithawsrole.VAULT_ADDR=...)"
+    )]
     MissingVaultAddr,
 
+    /// A request tried to set what only the controller's own settings may (docs/security.md).
     #[error(
-        "no Vault credentials: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID (AppRole), \
-         or VAULT_JWT/VAULT_JWT_FILE with VAULT_JWT_ROLE, or VAULT_K8S_ROLE on the Jenkins \
-         controller, or pass the matching vault_* keys{detail}"
+        "request key `{key}` is a setting of the Jenkins controller, not of a pipeline: set \
+         {variable} in the controller's environment or as -Dwithawsrole.{variable}; a request \
+         cannot carry it"
+    )]
+    ControllerSetting { key: String, variable: &'static str },
+
+    /// The purposes config does not let a pipeline choose this (role ARN, ttl, mount, ...).
+    #[error("purpose `{purpose}` does not let a pipeline {what}: {fix} in {config}")]
+    ChoiceNotAllowed {
+        purpose: String,
+        what: String,
+        fix: String,
+        config: String,
+    },
+
+    #[error(
+        "no Vault credentials: set VAULT_TOKEN (or VAULT_TOKEN_FILE), or VAULT_ROLE_ID and \
+         VAULT_SECRET_ID (or VAULT_SECRET_ID_FILE) for AppRole, or VAULT_JWT/VAULT_JWT_FILE with \
+         VAULT_JWT_ROLE, or VAULT_K8S_ROLE in the Jenkins controller's environment, or give the \
+         block a credential of its own (vaultCredentialsId){detail}"
     )]
     MissingVaultCredentials { detail: String },
 
     /// `location` is empty or like `, line 3, key `purposes.deploy.ttl``.
     #[error(
-        "invalid purposes config {name}{location}: {reason}; fix the config (config_text, \
-         config_file or WITHAWSROLE_CONFIG)"
+        "invalid purposes config {name}{location}: {reason}; fix the config (the library's \
+         purposes.toml, or the controller's WITHAWSROLE_CONFIG file)"
     )]
     Config {
         name: String,
@@ -70,9 +91,9 @@ pub enum BrokerError {
     },
 
     #[error(
-        "cannot verify the TLS certificate of Vault at {addr}: {cause}; set VAULT_CACERT (or \
-         vault_cacert) to the PEM file of the CA that signed Vault's certificate ({cacert}); \
-         vault_skip_verify=true turns verification off, for tests only"
+        "cannot verify the TLS certificate of Vault at {addr}: {cause}; set the controller's \
+         VAULT_CACERT to the PEM file of the CA that signed Vault's certificate ({cacert}); \
+         VAULT_SKIP_VERIFY=true turns verification off, for tests only"
     )]
     TlsUntrusted {
         addr: String,
@@ -106,13 +127,43 @@ pub enum BrokerError {
 
     // ---- PermissionDenied -----------------------------------------------------------------
     #[error(
+        "purpose `{purpose}` is not in the purposes config {config}: add a reviewed \
+         [purposes.{purpose}] table there to let pipelines use it (docs/security.md)"
+    )]
+    PurposeNotListed { purpose: String, config: String },
+
+    #[error(
+        "this controller logs in to Vault as each build, with the build's own id token (the \
+         credential named by WITHAWSROLE_JOB_ID_TOKEN), and the request carries none: call the \
+         step from a Pipeline build of a job that can use that credential"
+    )]
+    BuildLoginMissing,
+
+    #[error(
+        "job `{job}` may not use purpose `{purpose}`: {config} allows it for jobs {allowed}; \
+         ask the config's owners to add this job, or use a purpose meant for it"
+    )]
+    JobNotAllowed {
+        purpose: String,
+        job: String,
+        allowed: String,
+        config: String,
+    },
+
+    #[error(
+        "purpose `{purpose}` is limited to some jobs in {config}, and the request does not say \
+         which job is asking; the step passes the running build's job name"
+    )]
+    UnknownJob { purpose: String, config: String },
+
+    #[error(
         "Vault denied `update` on {path}: ask your Vault admin to add it to the policy of the \
          token/AppRole used by Jenkins"
     )]
     Forbidden { path: String },
 
     #[error(
-        "Vault no longer accepts the token in VAULT_TOKEN/vault_token (expired or revoked): \
+        "Vault no longer accepts the Vault token (VAULT_TOKEN, or the job's credential; expired or revoked): \
          withAwsRole cannot renew or replace a static token; give the Jenkins controller a new \
          VAULT_TOKEN (e.g. a periodic token kept alive by Vault Agent), or use AppRole, JWT or \
          Kubernetes login, which log in again by themselves"
@@ -173,15 +224,21 @@ impl BrokerError {
             | OddPairs { .. }
             | InvalidValue { .. }
             | MissingVaultAddr
+            | ControllerSetting { .. }
+            | ChoiceNotAllowed { .. }
             | MissingVaultCredentials { .. }
             | Config { .. }
             | TlsUntrusted { .. }
             | LocalFile { .. }
             | VaultRejected { .. }
             | DurationTooLong { .. } => ErrorKind::InvalidRequest,
-            Forbidden { .. } | TokenRejected { .. } | LoginDenied { .. } => {
-                ErrorKind::PermissionDenied
-            }
+            Forbidden { .. }
+            | TokenRejected { .. }
+            | LoginDenied { .. }
+            | PurposeNotListed { .. }
+            | BuildLoginMissing
+            | JobNotAllowed { .. }
+            | UnknownJob { .. } => ErrorKind::PermissionDenied,
             Unreachable { .. } | VaultUnavailable { .. } | DeadlineExceeded { .. } => {
                 ErrorKind::Unavailable
             }
@@ -286,6 +343,57 @@ mod tests {
             hint: String::new()
         }
         .is_retryable());
+    }
+
+    #[test]
+    fn trust_boundary_refusals_say_who_decides_and_are_not_retried() {
+        let controller = BrokerError::ControllerSetting {
+            key: "vault_addr".into(),
+            variable: "VAULT_ADDR",
+        };
+        assert_eq!(controller.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(
+            controller.to_string(),
+            "request key `vault_addr` is a setting of the Jenkins controller, not of a pipeline: \
+             set VAULT_ADDR in the controller's environment or as -Dwithawsrole.VAULT_ADDR; a \
+             request cannot carry it"
+        );
+        let choice = BrokerError::ChoiceNotAllowed {
+            purpose: "deploy".into(),
+            what: "choose the Vault mount".into(),
+            fix: "leave the option out".into(),
+            config: "purposes.toml".into(),
+        };
+        assert_eq!(choice.kind(), ErrorKind::InvalidRequest);
+        assert_eq!(
+            choice.to_string(),
+            "purpose `deploy` does not let a pipeline choose the Vault mount: leave the option \
+             out in purposes.toml"
+        );
+        let unlisted = BrokerError::PurposeNotListed {
+            purpose: "admin".into(),
+            config: "purposes.toml".into(),
+        };
+        let job = BrokerError::JobNotAllowed {
+            purpose: "deploy".into(),
+            job: "team-b/x".into(),
+            allowed: "team-a/**".into(),
+            config: "purposes.toml".into(),
+        };
+        let unknown = BrokerError::UnknownJob {
+            purpose: "deploy".into(),
+            config: "purposes.toml".into(),
+        };
+        for e in [&unlisted, &job, &unknown] {
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+            assert!(e.to_string().contains("purposes.toml"), "{e}");
+        }
+        assert!(unlisted.to_string().contains("[purposes.admin]"));
+        assert!(job.to_string().contains("`team-b/x`") && job.to_string().contains("team-a/**"));
+        for e in [&controller, &choice, &unlisted, &job, &unknown] {
+            assert!(!e.is_retryable(), "{e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
     }
 
     #[test]

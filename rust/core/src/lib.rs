@@ -16,6 +16,7 @@ pub mod child_token;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod fields;
 pub mod request;
 pub mod retry;
 pub mod secret;
@@ -28,7 +29,7 @@ pub use cache::{CacheStatus, RefreshPolicy};
 pub use clock::{Clock, Jitter, ManualClock, Sleeper, SystemClock};
 pub use config::{ConfigCache, PurposesConfig};
 pub use error::{BrokerError, ErrorKind};
-pub use request::{pairs_from_flat, parse_request, CredentialRequest, REQUEST_KEYS};
+pub use request::{pairs_from_flat, parse_request, CredentialRequest, Governance, REQUEST_KEYS};
 pub use retry::RetryPolicy;
 pub use secret::SecretString;
 

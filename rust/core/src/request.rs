@@ -9,6 +9,10 @@ use zeroize::Zeroize;
 
 use crate::config::{ConfigCache, ConfigSource, PurposeConfig};
 use crate::error::BrokerError;
+use crate::fields::{
+    check_addr, check_mount, check_namespace, check_region, check_role_arn, check_segment,
+    parse_bool,
+};
 use crate::secret::SecretString;
 use crate::session;
 use crate::ttl::parse_ttl;
@@ -37,8 +41,10 @@ pub const REQUEST_KEYS: &[(&str, Option<&str>)] = &[
     ("vault_cacert", Some("VAULT_CACERT")),
     ("vault_skip_verify", Some("VAULT_SKIP_VERIFY")),
     ("vault_token", Some("VAULT_TOKEN")),
+    ("vault_token_file", Some("VAULT_TOKEN_FILE")),
     ("vault_role_id", Some("VAULT_ROLE_ID")),
     ("vault_secret_id", Some("VAULT_SECRET_ID")),
+    ("vault_secret_id_file", Some("VAULT_SECRET_ID_FILE")),
     ("vault_jwt", Some("VAULT_JWT")),
     ("vault_jwt_file", Some("VAULT_JWT_FILE")),
     ("vault_jwt_role", Some("VAULT_JWT_ROLE")),
@@ -46,9 +52,50 @@ pub const REQUEST_KEYS: &[(&str, Option<&str>)] = &[
     ("vault_k8s_token_file", Some("VAULT_K8S_TOKEN_FILE")),
     ("vault_auth_mount", Some("VAULT_AUTH_MOUNT")),
     ("config_file", Some("WITHAWSROLE_CONFIG")),
+    ("job_id_token", Some("WITHAWSROLE_JOB_ID_TOKEN")),
+    ("job_jwt_role", Some("WITHAWSROLE_JOB_JWT_ROLE")),
     ("config_text", None),
     ("config_name", None),
 ];
+
+/// Keys whose value only the controller's own settings give (process environment, or the
+/// `-Dwithawsrole.<VARIABLE>` system properties the bridge passes): where Vault is, how to trust
+/// it, which namespace, how the controller logs in beyond a token or AppRole, and which purposes
+/// file governs. A request that carries one is refused, so no caller (and so no Jenkinsfile) can
+/// send the controller's login elsewhere or swap the reviewed config (docs/security.md).
+pub const CONTROLLER_KEYS: &[&str] = &[
+    "vault_addr",
+    "vault_namespace",
+    "vault_cacert",
+    "vault_skip_verify",
+    "vault_token_file",
+    "vault_secret_id_file",
+    "vault_jwt_file",
+    "vault_k8s_role",
+    "vault_k8s_token_file",
+    "vault_auth_mount",
+    "config_file",
+    "job_id_token",
+    "job_jwt_role",
+];
+
+/// Login keys a caller may give for a login of its own (a job's Jenkins credential). Given at
+/// all, they must make a whole login by themselves: never completed with the controller's.
+pub const OWN_LOGIN_KEYS: &[&str] = &[
+    "vault_token",
+    "vault_role_id",
+    "vault_secret_id",
+    "vault_jwt",
+    "vault_jwt_role",
+];
+
+/// The controller's environment variable behind a request key, if it has one.
+pub fn variable_of(key: &str) -> Option<&'static str> {
+    REQUEST_KEYS
+        .iter()
+        .find(|(name, _)| *name == key)
+        .and_then(|(_, var)| *var)
+}
 
 pub const DEFAULT_MOUNT: &str = "aws";
 pub const APPROLE_MOUNT: &str = "approle";
@@ -341,6 +388,12 @@ impl<'a> Values<'a> {
                     valid: valid_keys(),
                 });
             };
+            if CONTROLLER_KEYS.contains(&k.as_str()) {
+                return Err(BrokerError::ControllerSetting {
+                    key: k.clone(),
+                    variable: REQUEST_KEYS[i].1.unwrap_or("its variable"),
+                });
+            }
             if given[i].replace(v.as_str()).is_some() {
                 return Err(BrokerError::DuplicateKey { key: k.clone() });
             }
@@ -365,11 +418,6 @@ impl<'a> Values<'a> {
             .map(str::to_owned)
     }
 
-    /// From the request, else from its environment variable.
-    fn get(&self, key: &str) -> Option<String> {
-        self.pair(key).or_else(|| self.env_of(key))
-    }
-
     fn env_of(&self, key: &str) -> Option<String> {
         let var = REQUEST_KEYS[key_index(key)?].1?;
         (self.env)(var)
@@ -378,12 +426,22 @@ impl<'a> Values<'a> {
     }
 }
 
-/// Parses and validates request pairs (see docs/architecture.md for the keys).
+/// Whether the purposes config is an authorization boundary for this caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Governance {
+    /// The JNI library: callers are pipelines. Only purposes the config lists, only for the jobs
+    /// it names, only the choices it offers; no config at all is an empty one.
+    Governed,
+    /// The awsrole CLI: its Vault login (often a child token for one path) is the boundary.
+    Ungoverned,
+}
+
+/// Parses and validates request pairs (see docs/architecture.md for the keys), ungoverned.
 pub fn parse_request(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CredentialRequest, BrokerError> {
-    parse_request_with(pairs, env, &ConfigCache::new())
+    parse_request_with(pairs, env, &ConfigCache::new(), Governance::Ungoverned)
 }
 
 /// As [`parse_request`], with parsed purposes configs kept in `configs` between requests.
@@ -391,16 +449,25 @@ pub fn parse_request_with(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
     configs: &ConfigCache,
+    governance: Governance,
 ) -> Result<CredentialRequest, BrokerError> {
     let v = Values::new(pairs, env)?;
 
     let purpose = v.pair("purpose").ok_or(BrokerError::MissingPurpose)?;
     check_segment("purpose", &purpose)?;
 
-    let config = match config_source(&v)? {
-        Some(source) => configs.load(&source)?.purpose(&purpose),
+    let source = config_source(&v);
+    let config = match &source {
+        Some(source) => configs.load(source)?.purpose(&purpose),
         None => PurposeConfig::default(),
     };
+    if governance == Governance::Governed {
+        let name = source
+            .as_ref()
+            .map(ConfigSource::name)
+            .unwrap_or_else(|| "(none: the library's purposes.toml was not passed)".to_owned());
+        authorize(&v, &purpose, &config, &name)?;
+    }
 
     let mount = v
         .pair("mount")
@@ -438,19 +505,14 @@ pub fn parse_request_with(
         check_region(r)?;
     }
 
-    let vault = VaultEndpoint {
-        addr: check_addr(&v.get("vault_addr").ok_or(BrokerError::MissingVaultAddr)?)?,
-        namespace: match v.get("vault_namespace") {
-            Some(ns) => Some(check_namespace(&ns)?),
-            None => None,
-        },
-        cacert: v.get("vault_cacert"),
-        skip_verify: match v.get("vault_skip_verify") {
-            Some(s) => parse_bool("vault_skip_verify", &s)?,
-            None => false,
-        },
-    };
-
+    let vault = endpoint_from(&|k| v.env_of(k))?;
+    if governance == Governance::Governed
+        && v.env_of("job_id_token").is_some()
+        && !OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some())
+    {
+        // A controller that logs in as each build must never fall back to an identity of its own.
+        return Err(BrokerError::BuildLoginMissing);
+    }
     let auth = resolve_auth(&v)?;
 
     Ok(CredentialRequest {
@@ -466,34 +528,110 @@ pub fn parse_request_with(
     })
 }
 
-/// `config_text` (a library resource) wins over `config_file`, which wins over
-/// WITHAWSROLE_CONFIG; giving both request keys is a mistake worth reporting.
-fn config_source(v: &Values<'_>) -> Result<Option<ConfigSource>, BrokerError> {
-    match (v.raw_pair("config_text"), v.pair("config_file")) {
-        (Some(_), Some(file)) => Err(BrokerError::invalid(
-            "config_file",
-            &file,
-            "pass either config_text (with config_name) or config_file, not both",
-        )),
-        (Some(text), None) => Ok(Some(ConfigSource::Text {
-            name: v
-                .pair("config_name")
-                .unwrap_or_else(|| "config_text".to_owned()),
-            text,
-        })),
-        (None, Some(file)) => Ok(Some(ConfigSource::File(file.into()))),
-        (None, None) => Ok(v
-            .env_of("config_file")
-            .map(|f| ConfigSource::File(f.into()))),
+/// The purposes config as an authorization boundary: the purpose must be listed, the job admitted,
+/// and every choice the request makes one the purpose offers. Checked before anything is sent.
+fn authorize(
+    v: &Values<'_>,
+    purpose: &str,
+    config: &PurposeConfig,
+    config_name: &str,
+) -> Result<(), BrokerError> {
+    if !config.listed {
+        return Err(BrokerError::PurposeNotListed {
+            purpose: purpose.to_owned(),
+            config: config_name.to_owned(),
+        });
     }
+    if let Some(globs) = &config.jobs {
+        let job = v.pair("job").ok_or_else(|| BrokerError::UnknownJob {
+            purpose: purpose.to_owned(),
+            config: config_name.to_owned(),
+        })?;
+        if !config.admits_job(&job) {
+            return Err(BrokerError::JobNotAllowed {
+                purpose: purpose.to_owned(),
+                job: crate::error::truncate(&job, 200),
+                allowed: globs.join(", "),
+                config: config_name.to_owned(),
+            });
+        }
+    }
+    let refuse = |what: String, fix: &str| BrokerError::ChoiceNotAllowed {
+        purpose: purpose.to_owned(),
+        what,
+        fix: fix.to_owned(),
+        config: config_name.to_owned(),
+    };
+    for (key, what) in [
+        ("mount", "choose the Vault mount"),
+        ("vault_role", "choose the Vault role"),
+        (
+            "session_name",
+            "name the STS session (it always names the job and build)",
+        ),
+    ] {
+        if v.pair(key).is_some() {
+            return Err(refuse(
+                what.to_owned(),
+                "leave the option out; the purpose's table sets mount and vault_role",
+            ));
+        }
+    }
+    if let Some(arn) = v.pair("role_arn") {
+        if !config.offers_role_arn(&arn) {
+            return Err(refuse(
+                format!("assume {}", crate::error::truncate(&arn, 200)),
+                "leave roleArn out, or add the ARN to the purpose's role_arns",
+            ));
+        }
+    }
+    if let (Some(ttl), Some(max)) = (v.pair("ttl"), config.max_ttl_seconds) {
+        if parse_ttl(&ttl)? > max {
+            return Err(refuse(
+                format!("ask for ttl {ttl} (its max_ttl is {max} s)"),
+                "ask for less, or raise the purpose's max_ttl",
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// Picks the login method. Methods whose keys are in the request win over the environment,
-/// so a job that passes an AppRole is not overridden by a VAULT_TOKEN on the controller.
+/// The controller's WITHAWSROLE_CONFIG file wins over `config_text` (the library's resource), so
+/// one library can serve several controllers with a file of each's own.
+fn config_source(v: &Values<'_>) -> Option<ConfigSource> {
+    if let Some(file) = v.env_of("config_file") {
+        return Some(ConfigSource::File(file.into()));
+    }
+    v.raw_pair("config_text").map(|text| ConfigSource::Text {
+        name: v
+            .pair("config_name")
+            .unwrap_or_else(|| "config_text".to_owned()),
+        text,
+    })
+}
+
+/// Where the controller's Vault is, from its settings alone (`get` reads a request key's
+/// variable): the address, namespace and TLS trust.
+pub fn endpoint_from(get: &dyn Fn(&str) -> Option<String>) -> Result<VaultEndpoint, BrokerError> {
+    Ok(VaultEndpoint {
+        addr: check_addr(&get("vault_addr").ok_or(BrokerError::MissingVaultAddr)?)?,
+        namespace: match get("vault_namespace") {
+            Some(ns) => Some(check_namespace(&ns)?),
+            None => None,
+        },
+        cacert: get("vault_cacert"),
+        skip_verify: match get("vault_skip_verify") {
+            Some(s) => parse_bool("vault_skip_verify", &s)?,
+            None => false,
+        },
+    })
+}
+
+/// Picks the login method: the caller's own login when it gives any login key (and then only
+/// that: a job's partial login is never completed with the controller's secrets), else the
+/// controller's.
 fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
-    let from_pairs = |k: &str| v.pair(k);
-    let from_both = |k: &str| v.get(k);
-    let auth_mount = match v.get("vault_auth_mount") {
+    let auth_mount = match v.env_of("vault_auth_mount") {
         Some(m) => Some(check_mount(&m).map_err(|_| {
             BrokerError::invalid(
                 "vault_auth_mount",
@@ -503,23 +641,56 @@ fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
         })?),
         None => None,
     };
-    for get in [&from_pairs as &dyn Fn(&str) -> Option<String>, &from_both] {
-        if let Some(auth) = auth_from(get)? {
-            return Ok(match auth_mount.clone() {
-                Some(m) => auth.with_mount(m),
-                None => auth,
-            });
-        }
+    let own = OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some());
+    let found = if own {
+        auth_from(&|k| v.pair(k))?
+    } else {
+        auth_from(&|k| controller_login_value(v, k))?
+    };
+    if let Some(auth) = found {
+        return Ok(match auth_mount {
+            Some(m) => auth.with_mount(m),
+            None => auth,
+        });
     }
-    let detail = if v.get("vault_role_id").is_some() != v.get("vault_secret_id").is_some() {
+    let get = |k: &str| {
+        if own {
+            v.pair(k)
+        } else {
+            controller_login_value(v, k)
+        }
+    };
+    let detail = if get("vault_role_id").is_some() != get("vault_secret_id").is_some() {
         " (AppRole needs both VAULT_ROLE_ID and VAULT_SECRET_ID)"
-    } else if v.get("vault_jwt").is_some() || v.get("vault_jwt_file").is_some() {
+    } else if get("vault_jwt").is_some() || get("vault_jwt_file").is_some() {
         " (a JWT also needs VAULT_JWT_ROLE)"
+    } else if own {
+        " (the job's own credential gave an incomplete login)"
     } else {
         ""
     };
     Err(BrokerError::MissingVaultCredentials {
         detail: detail.to_owned(),
+    })
+}
+
+/// A login value of the controller: its variable, or for a token or secret_id the file its
+/// `*_FILE` variable names (read here, so a Vault Agent sink or a mounted secret works and no
+/// secret has to live in the controller's environment).
+fn controller_login_value(v: &Values<'_>, key: &str) -> Option<String> {
+    let file_key = match key {
+        "vault_token" => "vault_token_file",
+        "vault_secret_id" => "vault_secret_id_file",
+        _ => return v.env_of(key),
+    };
+    v.env_of(key).or_else(|| {
+        let path = v.env_of(file_key)?;
+        // An unreadable file is reported by the login that needs it (MissingVaultCredentials
+        // names the variable); the path is the controller's own, never a pipeline's.
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|text| !text.is_empty())
     })
 }
 
@@ -568,143 +739,6 @@ fn auth_from(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<VaultAuth>, 
         }));
     }
     Ok(None)
-}
-
-fn is_segment_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
-}
-
-/// One Vault path segment: `[A-Za-z0-9_.-]{1,128}`, and not `.` or `..`.
-pub fn check_segment(key: &'static str, value: &str) -> Result<(), BrokerError> {
-    let ok = (1..=128).contains(&value.len())
-        && value.chars().all(is_segment_char)
-        && value != "."
-        && value != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(BrokerError::invalid(
-            key,
-            value,
-            "use 1 to 128 characters of letters, digits, '_', '.' and '-'",
-        ))
-    }
-}
-
-/// A mount such as `aws` or `team-a/aws`: segments joined by `/` (outer slashes are trimmed).
-pub(crate) fn check_mount(value: &str) -> Result<String, BrokerError> {
-    let trimmed = value.trim_matches('/');
-    let ok = !trimmed.is_empty()
-        && trimmed.len() <= 256
-        && trimmed
-            .split('/')
-            .all(|seg| check_segment("mount", seg).is_ok());
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(BrokerError::invalid(
-            "mount",
-            value,
-            "use the path of the AWS secrets engine, e.g. aws or team-a/aws (segments of letters, digits, '_', '.', '-')",
-        ))
-    }
-}
-
-fn check_namespace(value: &str) -> Result<String, BrokerError> {
-    let trimmed = value.trim_matches('/');
-    let ok = !trimmed.is_empty()
-        && trimmed.len() <= 256
-        && trimmed.split('/').all(|seg| {
-            !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_segment_char)
-        });
-    if ok {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(BrokerError::invalid(
-            "vault_namespace",
-            value,
-            "use a Vault namespace path such as admin or admin/team-a",
-        ))
-    }
-}
-
-/// `arn:<partition>:iam::<12 digits>:role/<optional path/>name`.
-pub fn check_role_arn(value: &str) -> Result<(), BrokerError> {
-    let bad = || {
-        BrokerError::invalid(
-            "role_arn",
-            value,
-            "expected arn:aws:iam::<12-digit account>:role/<name>, e.g. arn:aws:iam::123456789012:role/deploy",
-        )
-    };
-    let rest = value.strip_prefix("arn:aws").ok_or_else(bad)?;
-    let (partition_suffix, rest) = rest.split_once(':').ok_or_else(bad)?;
-    if !partition_suffix
-        .chars()
-        .all(|c| c == '-' || c.is_ascii_lowercase())
-        || (!partition_suffix.is_empty() && !partition_suffix.starts_with('-'))
-    {
-        return Err(bad());
-    }
-    let rest = rest.strip_prefix("iam::").ok_or_else(bad)?;
-    let (account, rest) = rest.split_once(':').ok_or_else(bad)?;
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let name = rest.strip_prefix("role/").ok_or_else(bad)?;
-    let name_ok = !name.is_empty()
-        && !name.ends_with('/')
-        && name.len() <= 512
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-/".contains(c));
-    if name_ok {
-        Ok(())
-    } else {
-        Err(bad())
-    }
-}
-
-pub(crate) fn check_region(value: &str) -> Result<(), BrokerError> {
-    let ok = (1..=32).contains(&value.len())
-        && value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(BrokerError::invalid(
-            "region",
-            value,
-            "expected an AWS region such as eu-west-1",
-        ))
-    }
-}
-
-/// An http(s) base URL; returned without a trailing slash.
-fn check_addr(value: &str) -> Result<String, BrokerError> {
-    let hint = "expected a URL such as https://vault.example.com:8200";
-    let url = url::Url::parse(value)
-        .map_err(|e| BrokerError::invalid("vault_addr", value, format!("{e}; {hint}")))?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
-        return Err(BrokerError::invalid("vault_addr", value, hint));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// Vault's own reading of VAULT_SKIP_VERIFY.
-fn parse_bool(key: &'static str, value: &str) -> Result<bool, BrokerError> {
-    match value.to_ascii_lowercase().as_str() {
-        "1" | "t" | "true" | "yes" | "y" | "on" => Ok(true),
-        "0" | "f" | "false" | "no" | "n" | "off" => Ok(false),
-        _ => Err(BrokerError::invalid(key, value, "use true or false")),
-    }
 }
 
 /// 96 bits of SHA-256 in hex: tells secrets apart without revealing them (on every cache hit
@@ -757,7 +791,13 @@ mod tests {
     }
 
     #[test]
-    fn pairs_override_env_and_everything_is_carried() {
+    fn request_pairs_and_controller_settings_are_all_carried() {
+        let env = env_of(&[
+            ("VAULT_ADDR", "https://vault.example.com:8200"),
+            ("VAULT_NAMESPACE", "admin/team-a"),
+            ("VAULT_SKIP_VERIFY", "true"),
+            ("VAULT_TOKEN", "root-token"),
+        ]);
         let r = parse_request(
             &pairs(&[
                 ("purpose", "deploy"),
@@ -768,11 +808,8 @@ mod tests {
                 ("job", "app/main"),
                 ("build", "17"),
                 ("region", "eu-west-1"),
-                ("vault_addr", "https://vault.example.com:8200"),
-                ("vault_namespace", "admin/team-a"),
-                ("vault_skip_verify", "true"),
             ]),
-            &base_env(),
+            &env,
         )
         .unwrap();
         assert_eq!(r.mount, "team-a/aws");
@@ -783,6 +820,53 @@ mod tests {
         assert_eq!(r.vault.addr, "https://vault.example.com:8200");
         assert_eq!(r.vault.namespace.as_deref(), Some("admin/team-a"));
         assert!(r.vault.skip_verify);
+    }
+
+    #[test]
+    fn controller_keys_in_pairs_are_refused_naming_the_variable() {
+        for key in CONTROLLER_KEYS {
+            let variable = variable_of(key).expect("every controller key has a variable");
+            let e = parse_request(
+                &pairs(&[("purpose", "p"), (key, "http://attacker.example:8200")]),
+                &base_env(),
+            )
+            .unwrap_err();
+            assert_eq!(
+                e,
+                BrokerError::ControllerSetting {
+                    key: key.to_string(),
+                    variable
+                },
+                "{key}"
+            );
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{key}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&format!("`{key}`"))
+                    && msg.contains(&format!("-Dwithawsrole.{variable}")),
+                "{msg}"
+            );
+            assert!(!msg.contains("attacker"), "{msg}");
+        }
+        // Even with a login of the request's own, the address stays the controller's.
+        let e = parse_request(
+            &pairs(&[
+                ("purpose", "p"),
+                ("vault_token", "own"),
+                ("vault_addr", "https://elsewhere:8200"),
+            ]),
+            &base_env(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e}");
+        // Own-login keys are not controller keys, and every controller key has a variable.
+        for key in OWN_LOGIN_KEYS {
+            assert!(!CONTROLLER_KEYS.contains(key), "{key}");
+        }
+        assert_eq!(variable_of("vault_addr"), Some("VAULT_ADDR"));
+        assert_eq!(variable_of("config_file"), Some("WITHAWSROLE_CONFIG"));
+        assert_eq!(variable_of("purpose"), None);
+        assert_eq!(variable_of("nonsense"), None);
     }
 
     #[test]
@@ -940,16 +1024,23 @@ mod tests {
 
     #[test]
     fn bad_addr_ttl_region_and_skip_verify_are_invalid_requests() {
-        for (k, v) in [
-            ("vault_addr", "vault.example.com"),
-            ("vault_addr", "ftp://vault"),
-            ("vault_addr", "https://user:pw@vault"),
-            ("ttl", "5m"),
-            ("region", "EU WEST"),
-            ("vault_skip_verify", "maybe"),
-        ] {
+        for (k, v) in [("ttl", "5m"), ("region", "EU WEST")] {
             let e = parse_request(&pairs(&[("purpose", "p"), (k, v)]), &base_env()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{k}={v}: {e}");
+        }
+        for (var, v, key) in [
+            ("VAULT_ADDR", "vault.example.com", "vault_addr"),
+            ("VAULT_ADDR", "ftp://vault", "vault_addr"),
+            ("VAULT_ADDR", "https://user:pw@vault", "vault_addr"),
+            ("VAULT_SKIP_VERIFY", "maybe", "vault_skip_verify"),
+            ("VAULT_NAMESPACE", "../root", "vault_namespace"),
+        ] {
+            let mut vars = vec![("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN", "t")];
+            vars.retain(|(k, _)| *k != var);
+            vars.push((var, v));
+            let e = parse_request(&pairs(&[("purpose", "p")]), &env_of(&vars)).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{var}={v}: {e}");
+            assert!(e.to_string().contains(key), "{var}={v}: {e}");
         }
     }
 
@@ -975,12 +1066,20 @@ mod tests {
 
     #[test]
     fn cache_key_changes_with_everything_that_changes_the_answer() {
-        let env = base_env();
-        let key = |extra: &[(&str, &str)]| {
+        let key_with = |vars: &[(&str, &str)], extra: &[(&str, &str)]| {
+            let mut env = vec![
+                ("VAULT_ADDR", "http://127.0.0.1:8200/"),
+                ("VAULT_TOKEN", "root-token"),
+            ];
+            env.retain(|(k, _)| !vars.iter().any(|(v, _)| v == k));
+            env.extend_from_slice(vars);
             let mut p = vec![("purpose", "p")];
             p.extend_from_slice(extra);
-            parse_request(&pairs(&p), &env).unwrap().cache_key()
+            parse_request(&pairs(&p), &env_of(&env))
+                .unwrap()
+                .cache_key()
         };
+        let key = |extra: &[(&str, &str)]| key_with(&[], extra);
         let base = key(&[]);
         assert_eq!(base, key(&[]));
         for extra in [
@@ -989,13 +1088,20 @@ mod tests {
             ("session_name", "other"),
             ("vault_role", "other"),
             ("mount", "aws2"),
-            ("vault_namespace", "ns"),
-            ("vault_addr", "http://other:8200"),
             ("vault_token", "other-token"),
-            ("vault_skip_verify", "true"),
-            ("vault_cacert", "/etc/vault-ca.pem"),
         ] {
             assert_ne!(base, key(&[extra]), "{extra:?}");
+        }
+        // The controller's settings change the answer too (a broker sees one set at a time,
+        // but apply_overrides can move it).
+        for var in [
+            ("VAULT_NAMESPACE", "ns"),
+            ("VAULT_ADDR", "http://other:8200"),
+            ("VAULT_TOKEN", "other-token"),
+            ("VAULT_SKIP_VERIFY", "true"),
+            ("VAULT_CACERT", "/etc/vault-ca.pem"),
+        ] {
+            assert_ne!(base, key_with(&[var], &[]), "{var:?}");
         }
         // Another secret_id for the same role_id is another caller: no shared cache entry.
         let approle = |secret: &str| key(&[("vault_role_id", "rid"), ("vault_secret_id", secret)]);
@@ -1006,10 +1112,16 @@ mod tests {
         assert_eq!(base, key(&[("region", "eu-west-1")]));
     }
 
-    #[test]
-    fn config_file_supplies_purpose_defaults_and_pairs_win() {
-        let dir = std::env::temp_dir().join(format!("withawsrole-cfg-{}", std::process::id()));
+    /// A temporary directory of this test's own (tests run in parallel in one process).
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("withawsrole-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_controllers_config_file_supplies_purpose_defaults_and_pairs_win() {
+        let dir = temp_dir("cfg");
         let path = dir.join("purposes.toml");
         std::fs::write(
             &path,
@@ -1017,30 +1129,23 @@ mod tests {
         )
         .unwrap();
         let p = path.to_str().unwrap();
-        let r = parse_request(
-            &pairs(&[("purpose", "deploy"), ("config_file", p), ("ttl", "2h")]),
-            &base_env(),
-        )
-        .unwrap();
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_TOKEN", "root-token"),
+            ("WITHAWSROLE_CONFIG", p),
+        ]);
+        let r = parse_request(&pairs(&[("purpose", "deploy"), ("ttl", "2h")]), &env).unwrap();
         assert_eq!(r.vault_role, "deployer");
         assert_eq!(
             r.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/deploy")
         );
         assert_eq!(r.ttl_seconds, Some(7200));
-        let r = parse_request(
-            &pairs(&[("purpose", "other"), ("config_file", p)]),
-            &base_env(),
-        )
-        .unwrap();
+        let r = parse_request(&pairs(&[("purpose", "other")]), &env).unwrap();
         assert_eq!(r.vault_role, "other");
 
         std::fs::write(&path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
-        let e = parse_request(
-            &pairs(&[("purpose", "deploy"), ("config_file", p)]),
-            &base_env(),
-        )
-        .unwrap_err();
+        let e = parse_request(&pairs(&[("purpose", "deploy")]), &env).unwrap_err();
         assert!(matches!(e, BrokerError::Config { .. }), "{e}");
         assert!(
             e.to_string().contains(&format!(
@@ -1052,13 +1157,20 @@ mod tests {
     }
 
     #[test]
-    fn config_text_wins_over_the_env_file_and_is_named_in_errors() {
+    fn the_controllers_config_file_wins_over_config_text() {
+        let dir = temp_dir("cfg-wins");
+        let path = dir.join("purposes.toml");
+        std::fs::write(
+            &path,
+            "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/controller\"\n",
+        )
+        .unwrap();
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_TOKEN", "t"),
-            ("WITHAWSROLE_CONFIG", "/nonexistent/purposes.toml"),
+            ("WITHAWSROLE_CONFIG", path.to_str().unwrap()),
         ]);
-        let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/d\"\n";
+        let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/library\"\n";
         let r = parse_request(
             &pairs(&[("purpose", "deploy"), ("config_text", text)]),
             &env,
@@ -1066,19 +1178,59 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/controller")
+        );
+        // A controller file that cannot be read is an error, not a fall-back to config_text.
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("WITHAWSROLE_CONFIG", "/nonexistent/purposes.toml"),
+        ]);
+        let e = parse_request(
+            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
+            &env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/purposes.toml"), "{e}");
+        // And a request cannot name a file of its own.
+        let e = parse_request(
+            &pairs(&[
+                ("purpose", "deploy"),
+                ("config_text", text),
+                ("config_file", "/x.toml"),
+            ]),
+            &base_env(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            BrokerError::ControllerSetting {
+                key: "config_file".into(),
+                variable: "WITHAWSROLE_CONFIG"
+            }
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn config_text_applies_without_a_controller_file_and_is_named_in_errors() {
+        let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/d\"\n";
+        let r = parse_request(
+            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
+            &base_env(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/d")
         );
-        // Without config_text the env's file is used (and here cannot be read).
-        let e = parse_request(&pairs(&[("purpose", "deploy")]), &env).unwrap_err();
-        assert!(e.to_string().contains("/nonexistent/purposes.toml"), "{e}");
-
         let e = parse_request(
             &pairs(&[
                 ("purpose", "deploy"),
                 ("config_text", "\n[purposes.deploy]\nttl = \"forever\"\n"),
                 ("config_name", "org/withawsrole/purposes.toml"),
             ]),
-            &env,
+            &base_env(),
         )
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
@@ -1088,16 +1240,6 @@ mod tests {
             ),
             "{e}"
         );
-        let e = parse_request(
-            &pairs(&[
-                ("purpose", "deploy"),
-                ("config_text", text),
-                ("config_file", "/x.toml"),
-            ]),
-            &env,
-        )
-        .unwrap_err();
-        assert!(e.to_string().contains("not both"), "{e}");
     }
 
     #[test]
@@ -1116,19 +1258,453 @@ mod tests {
                 jwt: JwtSource::File(K8S_TOKEN_FILE.into())
             }
         );
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_K8S_ROLE", "jenkins"),
+            ("VAULT_K8S_TOKEN_FILE", "/tmp/sa-token"),
+        ]);
+        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        assert!(
+            matches!(&r.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
+        );
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_K8S_ROLE", "jenkins"),
+            ("VAULT_AUTH_MOUNT", "a//b"),
+        ]);
+        let e = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap_err();
+        assert!(e.to_string().contains("vault_auth_mount"), "{e}");
+        // The controller's auth mount also applies to a job's own AppRole login.
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_AUTH_MOUNT", "team-approle"),
+        ]);
         let r = parse_request(
-            &pairs(&[("purpose", "p"), ("vault_k8s_token_file", "/tmp/sa-token")]),
+            &pairs(&[
+                ("purpose", "p"),
+                ("vault_role_id", "r"),
+                ("vault_secret_id", "s"),
+            ]),
             &env,
         )
         .unwrap();
         assert!(
-            matches!(&r.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
+            matches!(&r.auth, VaultAuth::AppRole { mount, .. } if mount == "team-approle"),
+            "{:?}",
+            r.auth
         );
+    }
+
+    // ---- a job's own login against the controller's --------------------------------------------
+
+    #[test]
+    fn a_partial_own_login_never_borrows_the_controllers_secret() {
+        let controller = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "CONTROLLER-TOKEN"),
+            ("VAULT_ROLE_ID", "controller-rid"),
+            ("VAULT_SECRET_ID", "CONTROLLER-SECRET-ID"),
+            ("VAULT_JWT", "CONTROLLER.JWT.x"),
+            ("VAULT_JWT_ROLE", "controller-jwt-role"),
+        ]);
+        for (own, detail) in [
+            (
+                vec![("vault_role_id", "job-rid")],
+                "needs both VAULT_ROLE_ID and VAULT_SECRET_ID",
+            ),
+            (
+                vec![("vault_secret_id", "job-sid")],
+                "needs both VAULT_ROLE_ID and VAULT_SECRET_ID",
+            ),
+            (
+                vec![("vault_jwt_role", "job-role")],
+                "the job's own credential gave an incomplete login",
+            ),
+            (
+                vec![("vault_jwt", "job.jwt.x")],
+                "a JWT also needs VAULT_JWT_ROLE",
+            ),
+        ] {
+            let mut p = vec![("purpose", "p")];
+            p.extend_from_slice(&own);
+            let e = parse_request(&pairs(&p), &controller).unwrap_err();
+            assert!(
+                matches!(e, BrokerError::MissingVaultCredentials { .. }),
+                "{own:?}: {e:?}"
+            );
+            let msg = e.to_string();
+            assert!(msg.contains(detail), "{own:?}: {msg}");
+            assert!(!msg.contains("CONTROLLER"), "{msg}");
+        }
+        // Nor is a JWT role borrowed by a job's JWT, nor a controller JWT file by a job's role.
+        let file_env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_JWT_FILE", "/var/run/controller.jwt"),
+        ]);
         let e = parse_request(
-            &pairs(&[("purpose", "p"), ("vault_auth_mount", "a//b")]),
-            &env,
+            &pairs(&[("purpose", "p"), ("vault_jwt_role", "r")]),
+            &file_env,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("vault_auth_mount"), "{e}");
+        assert!(
+            matches!(e, BrokerError::MissingVaultCredentials { .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_whole_own_login_is_used_alone() {
+        let controller = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_ROLE_ID", "controller-rid"),
+            ("VAULT_SECRET_ID", "controller-sid"),
+            ("VAULT_JWT_ROLE", "controller-jwt-role"),
+        ]);
+        let r = parse_request(
+            &pairs(&[("purpose", "p"), ("vault_token", "job")]),
+            &controller,
+        )
+        .unwrap();
+        assert_eq!(r.auth, VaultAuth::Token("job".into()));
+        let r = parse_request(
+            &pairs(&[
+                ("purpose", "p"),
+                ("vault_jwt", "job.jwt.x"),
+                ("vault_jwt_role", "job-role"),
+            ]),
+            &controller,
+        )
+        .unwrap();
+        assert_eq!(
+            r.auth,
+            VaultAuth::Jwt {
+                mount: JWT_MOUNT.into(),
+                role: "job-role".into(),
+                jwt: JwtSource::Inline("job.jwt.x".into())
+            }
+        );
+        // Without any login key of its own, the request uses the controller's login.
+        let r = parse_request(&pairs(&[("purpose", "p")]), &controller).unwrap();
+        assert!(
+            matches!(&r.auth, VaultAuth::AppRole { role_id, .. } if role_id == "controller-rid"),
+            "{:?}",
+            r.auth
+        );
+    }
+
+    #[test]
+    fn the_controllers_token_and_secret_id_are_read_from_their_files() {
+        let dir = temp_dir("login-files");
+        let token = dir.join("token");
+        let secret_id = dir.join("secret-id");
+        let blank = dir.join("blank");
+        std::fs::write(&token, "hvs.FROM-FILE\n").unwrap();
+        std::fs::write(&secret_id, "  sid-from-file\n").unwrap();
+        std::fs::write(&blank, "\n").unwrap();
+        let (token, secret_id, blank) = (
+            token.to_str().unwrap(),
+            secret_id.to_str().unwrap(),
+            blank.to_str().unwrap(),
+        );
+
+        let env = env_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN_FILE", token)]);
+        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        assert_eq!(r.auth, VaultAuth::Token("hvs.FROM-FILE".into()));
+
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_ROLE_ID", "rid"),
+            ("VAULT_SECRET_ID_FILE", secret_id),
+        ]);
+        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        assert_eq!(
+            r.auth,
+            VaultAuth::AppRole {
+                mount: APPROLE_MOUNT.into(),
+                role_id: "rid".into(),
+                secret_id: "sid-from-file".into()
+            }
+        );
+
+        // The variable itself wins over its file.
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "from-env"),
+            ("VAULT_TOKEN_FILE", token),
+        ]);
+        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        assert_eq!(r.auth, VaultAuth::Token("from-env".into()));
+
+        // A missing or blank file is no login at all, named in the error.
+        for file in ["/nonexistent/token", blank] {
+            let env = env_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN_FILE", file)]);
+            let e = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap_err();
+            assert!(
+                matches!(e, BrokerError::MissingVaultCredentials { .. }),
+                "{e}"
+            );
+            assert!(e.to_string().contains("VAULT_TOKEN_FILE"), "{e}");
+        }
+        // A job's own partial AppRole does not read the controller's secret_id file either.
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_SECRET_ID_FILE", secret_id),
+        ]);
+        let e =
+            parse_request(&pairs(&[("purpose", "p"), ("vault_role_id", "job")]), &env).unwrap_err();
+        assert!(
+            matches!(e, BrokerError::MissingVaultCredentials { .. }),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    // ---- governed: the purposes config as an authorization boundary ---------------------------
+
+    const GOVERNING: &str = r#"
+[defaults]
+max_ttl = "2h"
+
+[purposes.deploy]
+role_arn = "arn:aws:iam::123456789012:role/deploy"
+role_arns = ["arn:aws:iam::123456789012:role/deploy-eu", "arn:aws:iam::123456789012:role/deploy-us"]
+max_ttl = "1h"
+jobs = ["team-a/**", "app/*"]
+
+[purposes.ecr-push]
+vault_role = "ecr-push"
+
+[purposes.nightly]
+jobs = ["ops/nightly"]
+"#;
+
+    fn governed(extra: &[(&str, &str)]) -> Result<CredentialRequest, BrokerError> {
+        governed_by(Some(GOVERNING), extra)
+    }
+
+    fn governed_by(
+        config: Option<&str>,
+        extra: &[(&str, &str)],
+    ) -> Result<CredentialRequest, BrokerError> {
+        let mut p = extra.to_vec();
+        if let Some(text) = config {
+            p.push(("config_text", text));
+            p.push(("config_name", "org/withawsrole/purposes.toml"));
+        }
+        parse_request_with(
+            &pairs(&p),
+            &base_env(),
+            &ConfigCache::new(),
+            Governance::Governed,
+        )
+    }
+
+    #[test]
+    fn governed_an_unlisted_purpose_is_refused() {
+        let e = governed(&[("purpose", "admin")]).unwrap_err();
+        assert!(
+            matches!(&e, BrokerError::PurposeNotListed { purpose, .. } if purpose == "admin"),
+            "{e:?}"
+        );
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("org/withawsrole/purposes.toml") && msg.contains("[purposes.admin]"),
+            "{msg}"
+        );
+        // Ungoverned (the CLI), the same request gets the zero-config defaults.
+        let mut p = pairs(&[("purpose", "admin"), ("config_text", GOVERNING)]);
+        let r = parse_request(&p, &base_env()).unwrap();
+        assert_eq!(r.sts_path(), "aws/sts/admin");
+        // A listed purpose without restrictions is served.
+        p[0].1 = "ecr-push".into();
+        let r =
+            parse_request_with(&p, &base_env(), &ConfigCache::new(), Governance::Governed).unwrap();
+        assert_eq!(r.sts_path(), "aws/sts/ecr-push");
+    }
+
+    #[test]
+    fn governed_no_config_or_an_empty_one_lists_nothing() {
+        let e = governed_by(None, &[("purpose", "ecr-push")]).unwrap_err();
+        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        assert!(e.to_string().contains("(none"), "{e}");
+        for empty in [
+            "# nothing reviewed yet\n",
+            "[defaults]\nttl = \"1h\"\n",
+            "[purposes]\n",
+        ] {
+            let e = governed_by(Some(empty), &[("purpose", "ecr-push")]).unwrap_err();
+            assert!(
+                matches!(e, BrokerError::PurposeNotListed { .. }),
+                "{empty:?}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn governed_jobs_globs_admit_only_their_jobs() {
+        for job in ["team-a/x/main", "team-a/y", "app/main", "app/release-1.2"] {
+            let r = governed(&[("purpose", "deploy"), ("job", job)]);
+            assert!(r.is_ok(), "{job}: {r:?}");
+        }
+        for job in [
+            "team-b/x",
+            "team-ab/x",
+            "app/main/x",
+            "app",
+            "other",
+            "team-a-x/y",
+        ] {
+            let e = governed(&[("purpose", "deploy"), ("job", job)]).unwrap_err();
+            assert!(
+                matches!(&e, BrokerError::JobNotAllowed { job: j, .. } if j == job),
+                "{job}: {e:?}"
+            );
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+            assert!(e.to_string().contains("team-a/**, app/*"), "{e}");
+        }
+        let r = governed(&[("purpose", "nightly"), ("job", "ops/nightly")]);
+        assert!(r.is_ok(), "{r:?}");
+        let e = governed(&[("purpose", "nightly"), ("job", "ops/nightly-2")]).unwrap_err();
+        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn governed_defaults_jobs_apply_where_a_purpose_names_none() {
+        let config = "[defaults]\njobs = [\"platform/**\"]\n\n[purposes.ecr-push]\n\n[purposes.open]\njobs = [\"**\"]\n";
+        assert!(governed_by(
+            Some(config),
+            &[("purpose", "ecr-push"), ("job", "platform/x")]
+        )
+        .is_ok());
+        let e = governed_by(
+            Some(config),
+            &[("purpose", "ecr-push"), ("job", "team-a/x")],
+        )
+        .unwrap_err();
+        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+        assert!(governed_by(Some(config), &[("purpose", "open"), ("job", "team-a/x")]).is_ok());
+    }
+
+    #[test]
+    fn governed_a_request_without_a_job_is_refused_where_jobs_are_limited() {
+        for job in [None, Some(""), Some("  ")] {
+            let mut p = vec![("purpose", "deploy")];
+            if let Some(j) = job {
+                p.push(("job", j));
+            }
+            let e = governed(&p).unwrap_err();
+            assert!(
+                matches!(e, BrokerError::UnknownJob { .. }),
+                "{job:?}: {e:?}"
+            );
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+        }
+        // Where the purpose names no jobs, none is needed.
+        assert!(governed(&[("purpose", "ecr-push")]).is_ok());
+    }
+
+    #[test]
+    fn governed_role_arn_must_be_one_the_purpose_offers() {
+        let ok = |arn: &str| {
+            governed(&[
+                ("purpose", "deploy"),
+                ("job", "app/main"),
+                ("role_arn", arn),
+            ])
+        };
+        for arn in [
+            "arn:aws:iam::123456789012:role/deploy",
+            "arn:aws:iam::123456789012:role/deploy-eu",
+            "arn:aws:iam::123456789012:role/deploy-us",
+        ] {
+            assert_eq!(ok(arn).unwrap().role_arn.as_deref(), Some(arn));
+        }
+        let e = ok("arn:aws:iam::999999999999:role/admin").unwrap_err();
+        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+        assert!(e.to_string().contains("role_arns"), "{e}");
+        // Without role_arn, the purpose's own.
+        let r = governed(&[("purpose", "deploy"), ("job", "app/main")]).unwrap();
+        assert_eq!(
+            r.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/deploy")
+        );
+        // A purpose that offers no ARN refuses every one.
+        let e = governed(&[
+            ("purpose", "ecr-push"),
+            ("role_arn", "arn:aws:iam::123456789012:role/deploy"),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn governed_ttl_may_not_exceed_max_ttl() {
+        let ttl = |purpose: &str, ttl: &str| {
+            governed(&[("purpose", purpose), ("job", "app/main"), ("ttl", ttl)])
+        };
+        assert_eq!(ttl("deploy", "1h").unwrap().ttl_seconds, Some(3600));
+        assert_eq!(ttl("deploy", "15m").unwrap().ttl_seconds, Some(900));
+        let e = ttl("deploy", "3601").unwrap_err();
+        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        assert!(e.to_string().contains("max_ttl is 3600 s"), "{e}");
+        // [defaults] max_ttl applies where the purpose sets none.
+        assert!(ttl("ecr-push", "2h").is_ok());
+        let e = ttl("ecr-push", "3h").unwrap_err();
+        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        // A ttl that is invalid anyway stays an invalid ttl.
+        let e = ttl("deploy", "5m").unwrap_err();
+        assert!(matches!(e, BrokerError::InvalidValue { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn governed_mount_vault_role_and_session_name_are_not_a_pipelines_choice() {
+        for (key, value) in [
+            ("mount", "aws"),
+            ("vault_role", "admin"),
+            ("session_name", "someone-else"),
+        ] {
+            let e = governed(&[("purpose", "ecr-push"), (key, value)]).unwrap_err();
+            assert!(
+                matches!(e, BrokerError::ChoiceNotAllowed { .. }),
+                "{key}: {e:?}"
+            );
+            assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+            // Ungoverned, the same choice is the caller's.
+            let p = pairs(&[
+                ("purpose", "ecr-push"),
+                (key, value),
+                ("config_text", GOVERNING),
+            ]);
+            assert!(parse_request(&p, &base_env()).is_ok(), "{key}");
+        }
+        // Blank counts as absent, as everywhere.
+        assert!(governed(&[("purpose", "ecr-push"), ("mount", " ")]).is_ok());
+    }
+
+    #[test]
+    fn governed_the_controllers_file_is_the_boundary_over_config_text() {
+        let dir = temp_dir("cfg-governed");
+        let path = dir.join("purposes.toml");
+        std::fs::write(&path, "[purposes.ecr-push]\n").unwrap();
+        let env = env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+            ("WITHAWSROLE_CONFIG", path.to_str().unwrap()),
+        ]);
+        // config_text lists deploy, but the controller's file governs and does not.
+        let p = pairs(&[
+            ("purpose", "deploy"),
+            ("job", "app/main"),
+            ("config_text", GOVERNING),
+        ]);
+        let e =
+            parse_request_with(&p, &env, &ConfigCache::new(), Governance::Governed).unwrap_err();
+        assert!(
+            matches!(&e, BrokerError::PurposeNotListed { config, .. } if config == path.to_str().unwrap()),
+            "{e:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -9,7 +9,8 @@
 //! Without the world (no `WORLD_CONTROL_URL`) the request and config cases still run (the
 //! "no network call" check and the Vault-response cases are skipped).
 //!
-//! Case files: `requests.jsonl` ({name, pairs | flat, env?, kind, contains}), `configs.jsonl`
+//! Case files: `requests.jsonl` ({name, pairs | flat, env?, governance?, kind, contains}; `env` is
+//! the controller's settings, `governance: "governed"` makes the broker the JNI library's), `configs.jsonl`
 //! ({name, file, purpose, kind, contains}; files in `config/`), `responses.jsonl` ({name,
 //! status, body, kind, contains}; the front answers `aws/sts/*` with it). `<<c*N>>` in a
 //! string stands for the character c repeated N times (keeps huge cases small on disk).
@@ -26,10 +27,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use withawsrole_core::request::REQUEST_KEYS;
+use withawsrole_core::request::{variable_of, CONTROLLER_KEYS, REQUEST_KEYS};
 use withawsrole_core::session::{clean, default_session_name, explicit_session_name};
 use withawsrole_core::ttl::parse_ttl;
-use withawsrole_core::{pairs_from_flat, parse_request, BrokerOptions, CredentialBroker};
+use withawsrole_core::{
+    pairs_from_flat, parse_request, BrokerOptions, CredentialBroker, Governance,
+};
 
 /// The world's counters are global: these tests take turns.
 static WORLD: Mutex<()> = Mutex::new(());
@@ -121,7 +124,11 @@ impl Control {
 
 /// What one case came to: `success`, an error kind, `panic`, or `broker` (the broker itself
 /// refused to start, e.g. a bad deadline) with its message.
-fn outcome(env: HashMap<String, String>, pairs: &[(String, String)]) -> (String, String, f64) {
+fn outcome(
+    env: HashMap<String, String>,
+    pairs: &[(String, String)],
+    governance: Governance,
+) -> (String, String, f64) {
     let started = Instant::now();
     let result = catch_unwind(AssertUnwindSafe(|| {
         let options = BrokerOptions::with_env(Arc::new(move |k: &str| env.get(k).cloned()));
@@ -130,6 +137,7 @@ fn outcome(env: HashMap<String, String>, pairs: &[(String, String)]) -> (String,
             Err(e) => return (e.kind().as_str().to_string(), e.to_string()),
         };
         options.retry.base = Duration::from_millis(20);
+        options.governance = governance;
         let broker = match CredentialBroker::new(options) {
             Ok(b) => b,
             Err(e) => return (e.kind().as_str().to_string(), e.to_string()),
@@ -270,7 +278,12 @@ fn bad_requests_and_environments_fail_before_any_network_call() {
                         .collect(),
                     _ => base_env(&control),
                 };
-                outcome(env, &pairs)
+                let governance = match case["governance"].as_str() {
+                    Some("governed") => Governance::Governed,
+                    None | Some("ungoverned") => Governance::Ungoverned,
+                    Some(other) => panic!("{}: governance {other:?}", case["name"]),
+                };
+                outcome(env, &pairs, governance)
             }
             Err(e) => (e.kind().as_str().to_string(), e.to_string(), 0.0),
         };
@@ -300,14 +313,14 @@ fn bad_purposes_config_files_fail_before_any_network_call() {
         let file = corpus_dir()
             .join("config")
             .join(case["file"].as_str().unwrap());
-        let pairs = vec![
-            (
-                "purpose".to_string(),
-                case["purpose"].as_str().unwrap().to_string(),
-            ),
-            ("config_file".to_string(), file.display().to_string()),
-        ];
-        let (kind, message, secs) = outcome(base_env(&control), &pairs);
+        let pairs = vec![(
+            "purpose".to_string(),
+            case["purpose"].as_str().unwrap().to_string(),
+        )];
+        // The file is the controller's (WITHAWSROLE_CONFIG): a request cannot name one.
+        let mut env = base_env(&control);
+        env.insert("WITHAWSROLE_CONFIG".into(), file.display().to_string());
+        let (kind, message, secs) = outcome(env, &pairs, Governance::Ungoverned);
         failures.extend(judge(case, &kind, &message, secs, 1.0));
     }
     if let Some(c) = &control {
@@ -342,11 +355,13 @@ fn bad_vault_responses_end_in_a_clear_error_without_panic_or_leak() {
                 "session_name".to_string(),
                 format!("corpus-{}-{i}", std::process::id()),
             ),
-            ("vault_addr".to_string(), addr.clone()),
             ("vault_token".to_string(), token.clone()),
         ];
-        let env = HashMap::from([("WITHAWSROLE_DEADLINE_SECONDS".to_string(), "3".to_string())]);
-        let (kind, message, secs) = outcome(env, &pairs);
+        let env = HashMap::from([
+            ("WITHAWSROLE_DEADLINE_SECONDS".to_string(), "3".to_string()),
+            ("VAULT_ADDR".to_string(), addr.clone()),
+        ]);
+        let (kind, message, secs) = outcome(env, &pairs, Governance::Ungoverned);
         failures.extend(judge(case, &kind, &message, secs, 4.0));
     }
     control.reset();
@@ -428,6 +443,33 @@ proptest! {
             (key, v)
         }).collect();
         let env = |_: &str| None;
+        match parse_request(&pairs, &env) {
+            Err(e) => {
+                prop_assert_ne!(e.kind().as_str(), "internal", "{}", e);
+                prop_assert!(!e.to_string().contains('\n'), "{}", e);
+            }
+            // A request that parses never carried a controller setting.
+            Ok(_) => prop_assert!(!pairs.iter().any(|(k, _)| CONTROLLER_KEYS.contains(&k.as_str()))),
+        }
+    }
+
+    /// Arbitrary controller settings (the variables behind the controller keys, with arbitrary
+    /// values) and a plain request: a request or a non-internal, one-line error; never a panic.
+    #[test]
+    fn arbitrary_controller_settings_never_panic(entries in proptest::collection::vec((0usize..CONTROLLER_KEYS.len(), "\\PC{0,40}"), 0..6), own_token in any::<bool>()) {
+        let mut settings: HashMap<&'static str, String> = HashMap::new();
+        for (i, v) in entries {
+            let key = CONTROLLER_KEYS[i];
+            let var = variable_of(key).unwrap();
+            // Never point at the network or the file system from here.
+            let v = if key.ends_with("_file") || key == "vault_cacert" { "/nonexistent".to_string() } else { v };
+            settings.insert(var, v);
+        }
+        let env = move |k: &str| settings.get(k).cloned();
+        let mut pairs = vec![("purpose".to_string(), "ecr-push".to_string())];
+        if own_token {
+            pairs.push(("vault_token".to_string(), "t".to_string()));
+        }
         if let Err(e) = parse_request(&pairs, &env) {
             prop_assert_ne!(e.kind().as_str(), "internal", "{}", e);
             prop_assert!(!e.to_string().contains('\n'), "{}", e);
@@ -458,16 +500,14 @@ fn a_panicking_fetch_does_not_wedge_its_cache_key() {
             format!("corpus-wedge-{}", std::process::id()),
         ),
         (
-            "vault_addr".to_string(),
-            std::env::var("VAULT_ADDR").unwrap(),
-        ),
-        (
             "vault_token".to_string(),
             std::env::var("VAULT_TOKEN").unwrap(),
         ),
     ];
+    let addr = std::env::var("VAULT_ADDR").unwrap();
+    let settings = move |k: &str| (k == "VAULT_ADDR").then(|| addr.clone());
     let broker = Arc::new(
-        CredentialBroker::new(BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap()).unwrap(),
+        CredentialBroker::new(BrokerOptions::with_env(Arc::new(settings)).unwrap()).unwrap(),
     );
     let first = catch_unwind(AssertUnwindSafe(|| broker.credentials(&pairs).map(|_| ())));
     let (tx, rx) = std::sync::mpsc::channel();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use withawsrole_core::{
-    BrokerError, BrokerOptions, CredentialBroker, ErrorKind, IssuedCredentials,
+    BrokerError, BrokerOptions, CredentialBroker, ErrorKind, Governance, IssuedCredentials,
 };
 
 static WORLD: Mutex<()> = Mutex::new(());
@@ -110,19 +110,28 @@ impl World {
         self.broker_with(&[])
     }
 
-    /// A broker whose env fallback sees only `vars` (requests carry Vault settings as pairs).
+    /// Options for a controller whose settings are the world's address (VAULT_ADDR) and `vars`
+    /// (an empty value unsets; nothing else of the test process's environment is seen). The
+    /// login is the request's own (`vault_token` & co.) unless `vars` gives the controller one.
+    fn options(&self, vars: &[(&str, &str)]) -> BrokerOptions {
+        let mut settings: HashMap<String, String> =
+            HashMap::from([("VAULT_ADDR".to_string(), self.addr.clone())]);
+        for (k, v) in vars {
+            settings.insert(k.to_string(), v.to_string());
+        }
+        settings.retain(|_, v| !v.is_empty());
+        BrokerOptions::with_env(Arc::new(move |k: &str| settings.get(k).cloned())).unwrap()
+    }
+
+    /// A broker with [`options`](Self::options) and quick retries.
     fn broker_with(&self, vars: &[(&str, &str)]) -> CredentialBroker {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let mut options =
-            BrokerOptions::with_env(Arc::new(move |k: &str| vars.get(k).cloned())).unwrap();
+        let mut options = self.options(vars);
         options.retry.base = Duration::from_millis(50);
         CredentialBroker::new(options).unwrap()
     }
 
-    /// Pairs for `purpose` with a token login and a per-test session name.
+    /// Pairs for `purpose` with a token login of the request's own and a per-test session name
+    /// (the address is the broker's setting).
     fn token_request(
         &self,
         purpose: &str,
@@ -132,7 +141,6 @@ impl World {
         let mut p = vec![
             ("purpose".to_string(), purpose.to_string()),
             ("session_name".to_string(), session.to_string()),
-            ("vault_addr".to_string(), self.addr.clone()),
             ("vault_token".to_string(), self.token.clone()),
         ];
         p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -221,7 +229,6 @@ fn approle_login_gets_credentials_and_the_login_is_reused() {
         vec![
             ("purpose".to_string(), "ecr-push".to_string()),
             ("session_name".to_string(), session.to_string()),
-            ("vault_addr".to_string(), w.addr.clone()),
             ("vault_role_id".to_string(), env("VAULT_ROLE_ID")),
             ("vault_secret_id".to_string(), env("VAULT_SECRET_ID")),
         ]
@@ -472,7 +479,6 @@ fn a_revoked_approle_token_is_replaced_by_one_new_login() {
         vec![
             ("purpose".to_string(), "ecr-push".to_string()),
             ("session_name".to_string(), session.to_string()),
-            ("vault_addr".to_string(), w.addr.clone()),
             ("vault_role_id".to_string(), env("VAULT_ROLE_ID")),
             ("vault_secret_id".to_string(), env("VAULT_SECRET_ID")),
         ]
@@ -514,7 +520,6 @@ fn a_policy_denial_with_a_fresh_approle_login_is_not_retried_with_another_login(
         .credentials(&[
             ("purpose".into(), "forbidden".into()),
             ("session_name".into(), "world-forbidden-approle".into()),
-            ("vault_addr".into(), w.addr.clone()),
             ("vault_role_id".into(), env("VAULT_ROLE_ID")),
             ("vault_secret_id".into(), env("VAULT_SECRET_ID")),
         ])
@@ -531,7 +536,6 @@ fn a_wrong_secret_id_is_a_refused_login() {
         .broker()
         .credentials(&[
             ("purpose".into(), "ecr-push".into()),
-            ("vault_addr".into(), w.addr.clone()),
             ("vault_role_id".into(), env("VAULT_ROLE_ID")),
             ("vault_secret_id".into(), "not-the-secret-id".into()),
         ])
@@ -548,11 +552,13 @@ fn a_wrong_secret_id_is_a_refused_login() {
 #[test]
 fn an_unreachable_vault_is_unavailable() {
     let w = world();
-    let broker = w.broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    let broker = w.broker_with(&[
+        ("WITHAWSROLE_DEADLINE_SECONDS", "1"),
+        ("VAULT_ADDR", "http://127.0.0.1:9"),
+    ]);
     let e = broker
         .credentials(&[
             ("purpose".into(), "ecr-push".into()),
-            ("vault_addr".into(), "http://127.0.0.1:9".into()),
             ("vault_token".into(), w.token.clone()),
         ])
         .unwrap_err();
@@ -653,7 +659,6 @@ impl World {
         pairs(&[
             ("purpose", "ecr-push"),
             ("session_name", session),
-            ("vault_addr", &self.addr),
             ("vault_jwt", jwt),
             ("vault_jwt_role", role),
         ])
@@ -788,24 +793,24 @@ fn an_expired_jwt_is_a_refused_login() {
 
 // ---- Kubernetes -------------------------------------------------------------------------------
 
-fn k8s_request(w: &World, session: &str, token_file: &std::path::Path) -> Vec<(String, String)> {
-    pairs(&[
-        ("purpose", "ecr-push"),
-        ("session_name", session),
-        ("vault_addr", &w.addr),
-        ("vault_k8s_role", &env("WORLD_K8S_ROLE")),
-        ("vault_k8s_token_file", token_file.to_str().unwrap()),
+/// A controller that logs in with a Kubernetes service account token (its own settings).
+fn k8s_broker(w: &World, token_file: &std::path::Path) -> CredentialBroker {
+    w.broker_with(&[
+        ("VAULT_K8S_ROLE", &env("WORLD_K8S_ROLE")),
+        ("VAULT_K8S_TOKEN_FILE", token_file.to_str().unwrap()),
     ])
+}
+
+fn k8s_request(session: &str) -> Vec<(String, String)> {
+    pairs(&[("purpose", "ecr-push"), ("session_name", session)])
 }
 
 #[test]
 fn a_service_account_token_logs_in_at_auth_kubernetes() {
     let w = world();
     let file = temp_file("sa-token", &mint(&["--k8s", "ci/jenkins"]));
-    let broker = w.broker();
-    let issued = broker
-        .credentials(&k8s_request(&w, "world-k8s", &file))
-        .unwrap();
+    let broker = k8s_broker(&w, &file);
+    let issued = broker.credentials(&k8s_request("world-k8s")).unwrap();
     assert!(map(&issued)["arn"].ends_with("/world-k8s"));
     assert_eq!(w.proxied("auth/kubernetes/login"), 1);
     assert_eq!(broker.stats().vault_logins, 1);
@@ -815,9 +820,8 @@ fn a_service_account_token_logs_in_at_auth_kubernetes() {
 fn a_service_account_the_role_does_not_bind_is_refused() {
     let w = world();
     let file = temp_file("sa-token-other", &mint(&["--k8s", "ci/someone-else"]));
-    let e = w
-        .broker()
-        .credentials(&k8s_request(&w, "world-k8s-other", &file))
+    let e = k8s_broker(&w, &file)
+        .credentials(&k8s_request("world-k8s-other"))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     let msg = e.to_string();
@@ -832,12 +836,8 @@ fn without_a_token_file_the_kubernetes_login_names_the_default_path() {
     let w = world();
     let before = w.traffic();
     let e = w
-        .broker()
-        .credentials(&pairs(&[
-            ("purpose", "ecr-push"),
-            ("vault_addr", &w.addr),
-            ("vault_k8s_role", "jenkins"),
-        ]))
+        .broker_with(&[("VAULT_K8S_ROLE", "jenkins")])
+        .credentials(&pairs(&[("purpose", "ecr-push")]))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
     let msg = e.to_string();
@@ -857,63 +857,62 @@ fn a_namespace_carries_login_and_fetch_via_x_vault_namespace() {
     let ns = env("WORLD_NAMESPACE");
     let role_id = env("WORLD_NAMESPACE_ROLE_ID");
     let secret_id = env("WORLD_NAMESPACE_SECRET_ID");
-    let request = |session: &str, namespace: Option<&str>| {
-        let mut p = pairs(&[
+    let request = |session: &str| {
+        pairs(&[
             ("purpose", "ecr-push"),
             ("session_name", session),
-            ("vault_addr", &w.addr),
             ("vault_role_id", &role_id),
             ("vault_secret_id", &secret_id),
-        ]);
-        if let Some(ns) = namespace {
-            p.push(("vault_namespace".into(), ns.into()));
-        }
-        p
+        ])
     };
+    // The namespace is the controller's setting: here a -Dwithawsrole.VAULT_NAMESPACE property.
     let broker = w.broker();
-    let issued = broker
-        .credentials(&request("world-namespace", Some(&ns)))
-        .unwrap();
+    let in_namespace = [("VAULT_NAMESPACE".to_string(), ns.clone())];
+    broker.apply_overrides(&in_namespace).unwrap();
+    let issued = broker.credentials(&request("world-namespace")).unwrap();
     assert!(map(&issued)["arn"].ends_with("/world-namespace"));
 
     // The namespace's AppRole does not exist at the root.
+    broker.apply_overrides(&[]).unwrap();
     let e = broker
-        .credentials(&request("world-namespace-root", None))
+        .credentials(&request("world-namespace-root"))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
     assert!(e.to_string().contains("auth/approle/login"), "{e}");
 
     // And a root-namespace token's policy says nothing about team-a's paths.
+    broker.apply_overrides(&in_namespace).unwrap();
     let e = broker
-        .credentials(&w.token_request(
-            "ecr-push",
-            "world-namespace-token",
-            &[("vault_namespace", &ns)],
-        ))
+        .credentials(&w.token_request("ecr-push", "world-namespace-token", &[]))
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
 }
 
 // ---- TLS ----------------------------------------------------------------------------------------
 
-fn tls_request(w: &World, session: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut p = pairs(&[
+/// A controller whose Vault is the world's TLS front, with `vars` (VAULT_CACERT, ...).
+fn tls_broker(w: &World, vars: &[(&str, &str)]) -> CredentialBroker {
+    let tls = env("WORLD_TLS_ADDR");
+    let mut all = vec![("VAULT_ADDR", tls.as_str())];
+    all.extend_from_slice(vars);
+    w.broker_with(&all)
+}
+
+fn tls_request(w: &World, session: &str) -> Vec<(String, String)> {
+    pairs(&[
         ("purpose", "ecr-push"),
         ("session_name", session),
-        ("vault_addr", &env("WORLD_TLS_ADDR")),
         ("vault_token", &w.token),
-    ]);
-    p.extend(pairs(extra));
-    p
+    ])
 }
 
 #[test]
 fn vault_cacert_lets_the_broker_verify_vault_over_tls() {
     let w = world();
     let ca = env("WORLD_TLS_CACERT");
-    let broker = w.broker_with(&[("VAULT_CACERT", &ca)]);
+    let broker = tls_broker(&w, &[("VAULT_CACERT", &ca)]);
     let issued = broker
-        .credentials(&tls_request(&w, "world-tls-ca", &[]))
+        .credentials(&tls_request(&w, "world-tls-ca"))
         .unwrap();
     assert!(map(&issued)["arn"].ends_with("/world-tls-ca"));
     assert_eq!(w.sts_calls("ecr-push"), 1);
@@ -924,12 +923,13 @@ fn openbaos_own_dev_tls_listener_is_verified_with_its_ca() {
     let w = world();
     // An empty OpenBao: no AWS engine, so Vault's own 404 proves TLS and HTTP went through.
     let e = w
-        .broker()
+        .broker_with(&[
+            ("VAULT_ADDR", &env("WORLD_OPENBAO_TLS_ADDR")),
+            ("VAULT_CACERT", &env("WORLD_TLS_CACERT")),
+        ])
         .credentials(&pairs(&[
             ("purpose", "ecr-push"),
-            ("vault_addr", &env("WORLD_OPENBAO_TLS_ADDR")),
             ("vault_token", "world-tls-root"),
-            ("vault_cacert", &env("WORLD_TLS_CACERT")),
         ]))
         .unwrap_err();
     assert!(
@@ -946,13 +946,9 @@ fn openbaos_own_dev_tls_listener_is_verified_with_its_ca() {
 fn a_wrong_ca_fails_at_once_naming_vault_cacert() {
     let w = world();
     let wrong = "/etc/ssl/certs/ca-certificates.crt";
-    let broker = w.broker();
+    let broker = tls_broker(&w, &[("VAULT_CACERT", wrong)]);
     let e = broker
-        .credentials(&tls_request(
-            &w,
-            "world-tls-wrong",
-            &[("vault_cacert", wrong)],
-        ))
+        .credentials(&tls_request(&w, "world-tls-wrong"))
         .unwrap_err();
     assert!(matches!(e, BrokerError::TlsUntrusted { .. }), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::InvalidRequest);
@@ -969,24 +965,17 @@ fn a_wrong_ca_fails_at_once_naming_vault_cacert() {
 #[test]
 fn tls_is_verified_unless_vault_skip_verify_is_true() {
     let w = world();
-    let e = w
-        .broker()
-        .credentials(&tls_request(&w, "world-tls-none", &[]))
+    let e = tls_broker(&w, &[])
+        .credentials(&tls_request(&w, "world-tls-none"))
         .unwrap_err();
     assert!(e.to_string().contains("VAULT_CACERT is not set"), "{e}");
-    let e = w
-        .broker_with(&[("VAULT_SKIP_VERIFY", "false")])
-        .credentials(&tls_request(&w, "world-tls-false", &[]))
+    let e = tls_broker(&w, &[("VAULT_SKIP_VERIFY", "false")])
+        .credentials(&tls_request(&w, "world-tls-false"))
         .unwrap_err();
     assert!(matches!(e, BrokerError::TlsUntrusted { .. }), "{e:?}");
 
-    let issued = w
-        .broker()
-        .credentials(&tls_request(
-            &w,
-            "world-tls-skip",
-            &[("vault_skip_verify", "true")],
-        ))
+    let issued = tls_broker(&w, &[("VAULT_SKIP_VERIFY", "true")])
+        .credentials(&tls_request(&w, "world-tls-skip"))
         .unwrap();
     assert!(map(&issued)["arn"].ends_with("/world-tls-skip"));
 }
@@ -1028,14 +1017,13 @@ fn short_lived_approle(name: &str, ttl: &str) -> (String, String) {
 fn a_short_lived_login_token_is_renewed_rather_than_replaced() {
     let w = world();
     let (role_id, secret_id) = short_lived_approle("world-short", "10s");
-    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    let mut options = w.options(&[]);
     options.jitter = Arc::new(withawsrole_core::clock::FixedJitter(0.0));
     let broker = CredentialBroker::new(options).unwrap();
     let request = |session: &str| {
         pairs(&[
             ("purpose", "ecr-push"),
             ("session_name", session),
-            ("vault_addr", &w.addr),
             ("vault_role_id", &role_id),
             ("vault_secret_id", &secret_id),
         ])
@@ -1054,14 +1042,13 @@ fn a_short_lived_login_token_is_renewed_rather_than_replaced() {
 fn a_revoked_login_token_due_for_renewal_is_replaced_by_a_login() {
     let w = world();
     let clock = withawsrole_core::ManualClock::at_epoch_seconds(now_secs());
-    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    let mut options = w.options(&[]);
     options.clock = Arc::new(clock.clone());
     let broker = CredentialBroker::new(options).unwrap();
     let approle = |session: &str| {
         pairs(&[
             ("purpose", "ecr-push"),
             ("session_name", session),
-            ("vault_addr", &w.addr),
             ("vault_role_id", &env("VAULT_ROLE_ID")),
             ("vault_secret_id", &env("VAULT_SECRET_ID")),
         ])
@@ -1103,11 +1090,7 @@ fn a_revoked_static_token_says_to_replace_vault_token() {
     );
     let broker = w.broker();
     let e = broker
-        .credentials(&pairs(&[
-            ("purpose", "ecr-push"),
-            ("vault_addr", &w.addr),
-            ("vault_token", &token),
-        ]))
+        .credentials(&pairs(&[("purpose", "ecr-push"), ("vault_token", &token)]))
         .unwrap_err();
     assert!(matches!(e, BrokerError::TokenRejected { .. }), "{e:?}");
     assert_eq!(e.kind(), ErrorKind::PermissionDenied);
@@ -1189,6 +1172,164 @@ fn the_shipped_example_config_works_against_the_world() {
     }
 }
 
+// ---- the trust boundary between Jenkinsfiles and the controller -------------------------------
+
+#[test]
+fn a_request_cannot_send_the_controllers_login_to_another_server() {
+    let w = world();
+    // A server of the Jenkinsfile's choosing: it must never see a connection.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let trap_addr = format!("http://{}", trap.local_addr().unwrap());
+    let broker = w.broker_with(&[("VAULT_TOKEN", &w.token)]);
+    for (key, value) in [
+        ("vault_addr", trap_addr.as_str()),
+        ("vault_skip_verify", "true"),
+        ("vault_namespace", "elsewhere"),
+    ] {
+        let e = broker
+            .credentials(&pairs(&[("purpose", "ecr-push"), (key, value)]))
+            .unwrap_err();
+        assert!(
+            matches!(e, BrokerError::ControllerSetting { .. }),
+            "{key}: {e:?}"
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        matches!(trap.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the trap was called"
+    );
+    assert_eq!(w.traffic(), (0, 0));
+    // The controller's own settings still work.
+    let issued = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", "world-boundary"),
+        ]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-boundary"));
+}
+
+#[test]
+fn the_controllers_token_and_secret_id_files_log_in() {
+    let w = world();
+    let token = temp_file("controller.token", &format!("{}\n", w.token));
+    let broker = w.broker_with(&[("VAULT_TOKEN_FILE", token.to_str().unwrap())]);
+    let issued = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", "world-token-file"),
+        ]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-token-file"));
+
+    let secret_id = temp_file("controller.secret-id", &env("VAULT_SECRET_ID"));
+    let broker = w.broker_with(&[
+        ("VAULT_ROLE_ID", &env("VAULT_ROLE_ID")),
+        ("VAULT_SECRET_ID_FILE", secret_id.to_str().unwrap()),
+    ]);
+    let issued = broker
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("session_name", "world-secret-id-file"),
+        ]))
+        .unwrap();
+    assert!(map(&issued)["arn"].ends_with("/world-secret-id-file"));
+    assert_eq!(w.proxied("auth/approle/login"), 1);
+}
+
+#[test]
+fn a_governed_broker_serves_listed_purposes_to_admitted_jobs_only() {
+    let w = world();
+    let mut options = w.options(&[("VAULT_TOKEN", &w.token)]);
+    options.governance = Governance::Governed;
+    let broker = CredentialBroker::new(options).unwrap();
+    let arn = format!(
+        "arn:aws:iam::{}:role/jenkins-deploy-role",
+        env("WORLD_ACCOUNT_ID")
+    );
+    let config = format!(
+        "[purposes.ecr-push]\njobs = [\"world/**\"]\nmax_ttl = \"30m\"\n\n\
+         [purposes.deploy]\nrole_arns = [\"{arn}\"]\njobs = [\"world/deploy/*\"]\n"
+    );
+    let ask = |purpose: &str, job: &str, extra: &[(&str, &str)]| {
+        let mut p = pairs(&[
+            ("purpose", purpose),
+            ("job", job),
+            ("build", "1"),
+            ("config_text", &config),
+            ("config_name", "org/withawsrole/purposes.toml"),
+        ]);
+        p.extend(pairs(extra));
+        broker.credentials(&p)
+    };
+    let m = map(&ask("ecr-push", "world/governed/main", &[("ttl", "15m")]).unwrap());
+    assert!(
+        m["arn"].ends_with("/jenkins-world-governed-main-1"),
+        "{}",
+        m["arn"]
+    );
+    let m = map(&ask("deploy", "world/deploy/main", &[("role_arn", &arn)]).unwrap());
+    assert!(
+        m["arn"].contains("assumed-role/jenkins-deploy-role/"),
+        "{}",
+        m["arn"]
+    );
+    let calls = w.traffic();
+
+    let refused: Vec<(&str, BrokerError)> = vec![
+        (
+            "unlisted purpose",
+            ask("forbidden", "world/x", &[]).unwrap_err(),
+        ),
+        (
+            "job outside the globs",
+            ask("ecr-push", "other/x", &[]).unwrap_err(),
+        ),
+        (
+            "deeper than *",
+            ask("deploy", "world/deploy/main/x", &[("role_arn", &arn)]).unwrap_err(),
+        ),
+        (
+            "ttl above max_ttl",
+            ask("ecr-push", "world/x", &[("ttl", "1h")]).unwrap_err(),
+        ),
+        (
+            "session name",
+            ask("ecr-push", "world/x", &[("session_name", "other")]).unwrap_err(),
+        ),
+        (
+            "vault role",
+            ask("ecr-push", "world/x", &[("vault_role", "forbidden")]).unwrap_err(),
+        ),
+        (
+            "another role ARN",
+            ask(
+                "deploy",
+                "world/deploy/main",
+                &[("role_arn", "arn:aws:iam::123456789012:role/admin")],
+            )
+            .unwrap_err(),
+        ),
+    ];
+    for (what, e) in &refused {
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::InvalidRequest | ErrorKind::PermissionDenied
+            ),
+            "{what}: {e}"
+        );
+        assert!(
+            e.to_string().contains("org/withawsrole/purposes.toml"),
+            "{what}: {e}"
+        );
+    }
+    assert_eq!(w.traffic(), calls, "refusals reach no Vault");
+}
+
 // ---- invalid requests never reach Vault -------------------------------------------------------
 
 #[test]
@@ -1199,76 +1340,95 @@ fn invalid_requests_fail_before_any_request_reaches_vault() {
     let not_pem = temp_file("not-a-cert.pem", "not a certificate");
     let empty = temp_file("empty.jwt", "\n");
     let tls = env("WORLD_TLS_ADDR");
-    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
-        ("unknown key", vec![("tll", "1h")]),
-        ("duplicate key", vec![("ttl", "1h"), ("ttl", "2h")]),
-        ("ttl below STS minimum", vec![("ttl", "5m")]),
-        ("ttl above STS maximum", vec![("ttl", "13h")]),
-        ("bad role_arn", vec![("role_arn", "arn:aws:iam::1:role/x")]),
-        ("bad region", vec![("region", "EU WEST")]),
-        ("bad mount", vec![("mount", "a/../b")]),
-        ("bad vault_role", vec![("vault_role", "../sys")]),
-        ("short session name", vec![("session_name", "x")]),
-        ("bad skip_verify", vec![("vault_skip_verify", "maybe")]),
-        ("bad namespace", vec![("vault_namespace", "a//b")]),
-        (
+    // (what, the controller's settings for the case, the request's pairs beyond token_request's)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let request_only = |what, extra| -> Case { (what, vec![], extra) };
+    let settings_only = |what, settings| -> Case { (what, settings, vec![]) };
+    let cases: Vec<Case> = vec![
+        request_only("unknown key", vec![("tll", "1h")]),
+        request_only("duplicate key", vec![("ttl", "1h"), ("ttl", "2h")]),
+        request_only("ttl below STS minimum", vec![("ttl", "5m")]),
+        request_only("ttl above STS maximum", vec![("ttl", "13h")]),
+        request_only("bad role_arn", vec![("role_arn", "arn:aws:iam::1:role/x")]),
+        request_only("bad region", vec![("region", "EU WEST")]),
+        request_only("bad mount", vec![("mount", "a/../b")]),
+        request_only("bad vault_role", vec![("vault_role", "../sys")]),
+        request_only("short session name", vec![("session_name", "x")]),
+        request_only(
             "bad config",
             vec![("config_text", "[purposes.ecr-push]\nttl = \"5m\"\n")],
         ),
-        (
+        request_only(
             "unknown config key",
             vec![("config_text", "[purposes.x]\nrole = \"y\"\n")],
         ),
-        ("missing config file", vec![("config_file", missing)]),
-        (
-            "missing CA file",
-            vec![("vault_addr", &tls), ("vault_cacert", missing)],
+        // What only the controller may set, a request may not even name.
+        request_only("vault_addr in the request", vec![("vault_addr", &tls)]),
+        request_only(
+            "vault_cacert in the request",
+            vec![("vault_cacert", missing)],
         ),
-        (
+        request_only("config_file in the request", vec![("config_file", missing)]),
+        request_only(
+            "vault_skip_verify in the request",
+            vec![("vault_skip_verify", "true")],
+        ),
+        settings_only("bad skip_verify", vec![("VAULT_SKIP_VERIFY", "maybe")]),
+        settings_only("bad namespace", vec![("VAULT_NAMESPACE", "a//b")]),
+        settings_only("missing config file", vec![("WITHAWSROLE_CONFIG", missing)]),
+        settings_only(
+            "missing CA file",
+            vec![("VAULT_ADDR", &tls), ("VAULT_CACERT", missing)],
+        ),
+        settings_only(
             "CA file not PEM",
             vec![
-                ("vault_addr", &tls),
-                ("vault_cacert", not_pem.to_str().unwrap()),
+                ("VAULT_ADDR", &tls),
+                ("VAULT_CACERT", not_pem.to_str().unwrap()),
             ],
         ),
-        (
+        settings_only(
             "missing JWT file",
-            vec![
-                ("vault_token", ""),
-                ("vault_jwt_file", missing),
-                ("vault_jwt_role", "jenkins"),
-            ],
+            vec![("VAULT_JWT_FILE", missing), ("VAULT_JWT_ROLE", "jenkins")],
         ),
-        (
+        settings_only(
             "empty JWT file",
             vec![
-                ("vault_token", ""),
-                ("vault_jwt_file", empty.to_str().unwrap()),
-                ("vault_jwt_role", "jenkins"),
+                ("VAULT_JWT_FILE", empty.to_str().unwrap()),
+                ("VAULT_JWT_ROLE", "jenkins"),
             ],
         ),
-        (
+        settings_only(
             "missing k8s token",
             vec![
-                ("vault_token", ""),
-                ("vault_k8s_role", "jenkins"),
-                ("vault_k8s_token_file", missing),
+                ("VAULT_K8S_ROLE", "jenkins"),
+                ("VAULT_K8S_TOKEN_FILE", missing),
             ],
         ),
+        settings_only("missing token file", vec![("VAULT_TOKEN_FILE", missing)]),
     ];
-    for (what, extra) in cases {
-        // token_request's own vault_token comes first; a later empty one must not count twice.
+    for (what, settings, extra) in cases {
+        broker.apply_overrides(&pairs(&settings)).unwrap();
         let mut request = w.token_request("ecr-push", "world-invalid", &[]);
         let overrides: Vec<&str> = extra.iter().map(|(k, _)| *k).collect();
         request.retain(|(k, _)| !overrides.contains(&k.as_str()) || k == "purpose");
-        request.extend(
-            pairs(&extra)
-                .into_iter()
-                .filter(|(k, v)| !(k == "vault_token" && v.is_empty())),
-        );
+        // The controller's own login is used only when the request brings none.
+        let controller_login = settings.iter().any(|(k, _)| {
+            k.starts_with("VAULT_JWT") || k.starts_with("VAULT_K8S") || k.starts_with("VAULT_TOKEN")
+        });
+        if controller_login {
+            request.retain(|(k, _)| k != "vault_token");
+        }
+        request.extend(pairs(&extra));
         let before = w.traffic();
         let e = broker.credentials(&request).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{what}: {e}");
+        if what.ends_with("in the request") {
+            assert!(
+                matches!(e, BrokerError::ControllerSetting { .. }),
+                "{what}: {e:?}"
+            );
+        }
         assert_eq!(w.traffic(), before, "{what} reached Vault: {e}");
         assert_eq!(
             broker.stats().vault_calls + broker.stats().vault_logins,
@@ -1276,8 +1436,14 @@ fn invalid_requests_fail_before_any_request_reaches_vault() {
             "{what}: {e}"
         );
     }
+    broker
+        .apply_overrides(&pairs(&[("VAULT_ADDR", "")]))
+        .unwrap();
     let e = broker
-        .credentials(&pairs(&[("purpose", "ecr-push")]))
+        .credentials(&pairs(&[
+            ("purpose", "ecr-push"),
+            ("vault_token", &w.token),
+        ]))
         .unwrap_err();
     assert!(matches!(e, BrokerError::MissingVaultAddr), "{e}");
     assert_eq!(broker.stats().vault_calls + broker.stats().vault_logins, 0);
@@ -1366,7 +1532,6 @@ fn a_sealed_vault_during_login_is_retried() {
         .credentials(&pairs(&[
             ("purpose", "ecr-push"),
             ("session_name", "world-login-retry"),
-            ("vault_addr", &w.addr),
             ("vault_role_id", &env("VAULT_ROLE_ID")),
             ("vault_secret_id", &env("VAULT_SECRET_ID")),
         ]))
@@ -1378,11 +1543,13 @@ fn a_sealed_vault_during_login_is_retried() {
 #[test]
 fn connection_refused_is_retried_until_the_deadline() {
     let w = world();
-    let broker = w.broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    let broker = w.broker_with(&[
+        ("WITHAWSROLE_DEADLINE_SECONDS", "1"),
+        ("VAULT_ADDR", "http://127.0.0.1:9"),
+    ]);
     let e = broker
         .credentials(&pairs(&[
             ("purpose", "ecr-push"),
-            ("vault_addr", "http://127.0.0.1:9"),
             ("vault_token", &w.token),
         ]))
         .unwrap_err();
@@ -1443,7 +1610,7 @@ fn waiters_share_one_failure_and_the_next_request_tries_again() {
 fn concurrent_vault_calls_are_bounded() {
     let w = world();
     w.fault(json!({"path": "^aws/sts/ecr-push", "mode": "delay", "delay_ms": 300}));
-    let mut options = BrokerOptions::with_env(Arc::new(|_: &str| None)).unwrap();
+    let mut options = w.options(&[]);
     options.max_concurrent_vault_calls = 2;
     let broker = Arc::new(CredentialBroker::new(options).unwrap());
     let started = Instant::now();
@@ -1478,68 +1645,76 @@ fn no_error_debug_or_log_line_shows_a_secret() {
     const JWT: &str = "eyJSECRET.JWT.0123456789";
     let secrets = [TOKEN, SECRET_ID, JWT];
     let with = |extra: &[(&str, &str)]| {
-        let mut p = pairs(&[("purpose", "ecr-push"), ("vault_addr", &w.addr)]);
+        let mut p = pairs(&[("purpose", "ecr-push")]);
         p.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         p.extend(pairs(extra));
         p
     };
     let real_token = w.token.clone();
+    let tls = env("WORLD_TLS_ADDR");
     // Vault echoing the secret the broker sent (the broker blanks what it knows it sent).
     let echo = json!({"errors": [format!("bad token {TOKEN}")]});
     let echo_secret_id = json!({"errors": [format!("invalid secret_id {SECRET_ID}")]});
     let broker = w.broker_with(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    // The library's broker: the purposes config governs (its own refusals, secrets in the pairs).
+    let mut governed = w.options(&[("WITHAWSROLE_DEADLINE_SECONDS", "1")]);
+    governed.governance = Governance::Governed;
+    let governed = CredentialBroker::new(governed).unwrap();
+    let config = "[purposes.ecr-push]\njobs = [\"world/**\"]\n";
     let mut errors: Vec<BrokerError> = Vec::new();
-    let mut run = |pairs: Vec<(String, String)>, fault: Option<Value>| {
-        w.reset();
-        if let Some(f) = fault {
-            w.fault(f);
-        }
-        errors.push(broker.credentials(&pairs).unwrap_err());
-    };
-    run(vec![("vault_token".into(), TOKEN.into())], None); // MissingPurpose
-    run(with(&[("vault_tokn", TOKEN)]), None);
+    // One request: the controller's settings for it (system properties), its pairs, a fault.
+    let mut run =
+        |settings: &[(&str, &str)], pairs: Vec<(String, String)>, fault: Option<Value>| {
+            w.reset();
+            if let Some(f) = fault {
+                w.fault(f);
+            }
+            broker.apply_overrides(&self::pairs(settings)).unwrap();
+            errors.push(broker.credentials(&pairs).unwrap_err());
+        };
+    run(&[], vec![("vault_token".into(), TOKEN.into())], None); // MissingPurpose
+    run(&[], with(&[("vault_tokn", TOKEN)]), None);
     run(
+        &[],
         with(&[("vault_token", TOKEN), ("vault_token", TOKEN)]),
         None,
     );
-    run(with(&[("vault_token", TOKEN), ("ttl", "5m")]), None);
-    run(pairs(&[("purpose", "p"), ("vault_token", TOKEN)]), None); // no address
-    run(with(&[("vault_jwt", JWT)]), None); // no JWT role
+    run(&[], with(&[("vault_token", TOKEN), ("ttl", "5m")]), None);
+    run(&[("VAULT_ADDR", "")], with(&[("vault_token", TOKEN)]), None); // no address
+    run(&[], with(&[("vault_jwt", JWT)]), None); // no JWT role
     run(
+        &[],
         with(&[("vault_token", TOKEN), ("config_text", "[x]")]),
         None,
     );
     run(
-        with(&[
-            ("vault_addr", &env("WORLD_TLS_ADDR")),
-            ("vault_token", TOKEN),
-        ]),
+        &[("VAULT_ADDR", &tls)],
+        with(&[("vault_token", TOKEN)]),
         None,
     );
     run(
-        with(&[
-            ("vault_role_id", "r"),
-            ("vault_secret_id", SECRET_ID),
-            ("vault_addr", &env("WORLD_TLS_ADDR")),
-            ("vault_cacert", "/nonexistent"),
-        ]),
+        &[("VAULT_ADDR", &tls), ("VAULT_CACERT", "/nonexistent")],
+        with(&[("vault_role_id", "r"), ("vault_secret_id", SECRET_ID)]),
         None,
     ); // LocalFile (the CA)
     run(
+        &[],
         with(&[("vault_token", TOKEN)]),
         Some(json!({"path": "^aws/sts/", "status": 400, "body": echo})),
     );
-    run(with(&[("vault_token", &real_token), ("ttl", "2h")]), None);
     run(
-        pairs(&[
-            ("purpose", "forbidden"),
-            ("vault_addr", &w.addr),
-            ("vault_token", &real_token),
-        ]),
+        &[],
+        with(&[("vault_token", &real_token), ("ttl", "2h")]),
         None,
     );
-    run(with(&[("vault_token", TOKEN)]), None); // TokenRejected: Vault knows no such token
     run(
+        &[],
+        pairs(&[("purpose", "forbidden"), ("vault_token", &real_token)]),
+        None,
+    );
+    run(&[], with(&[("vault_token", TOKEN)]), None); // TokenRejected: Vault knows no such token
+    run(
+        &[],
         with(&[
             ("vault_role_id", &env("VAULT_ROLE_ID")),
             ("vault_secret_id", SECRET_ID),
@@ -1547,17 +1722,70 @@ fn no_error_debug_or_log_line_shows_a_secret() {
         Some(json!({"path": "^auth/approle/login", "status": 400, "body": echo_secret_id})),
     );
     run(
-        with(&[("vault_addr", "http://127.0.0.1:9"), ("vault_token", TOKEN)]),
+        &[("VAULT_ADDR", "http://127.0.0.1:9")],
+        with(&[("vault_token", TOKEN)]),
         None,
     );
     run(
+        &[],
         with(&[("vault_token", TOKEN)]),
         Some(json!({"path": "^aws/sts/", "status": 503, "body": echo})),
     ); // DeadlineExceeded
     run(
+        &[],
         with(&[("vault_token", &real_token)]),
         Some(json!({"path": "^aws/sts/", "mode": "truncate",
                     "body": {"data": {"secret_key": TOKEN, "session_token": SECRET_ID}}})),
+    );
+    run(
+        &[],
+        with(&[("vault_token", TOKEN), ("vault_addr", "http://127.0.0.1:9")]),
+        None,
+    ); // ControllerSetting
+    for (purpose, job, extra) in [
+        ("admin", "world/x", None),                      // PurposeNotListed
+        ("ecr-push", "other/x", None),                   // JobNotAllowed
+        ("ecr-push", "", None),                          // UnknownJob
+        ("ecr-push", "world/x", Some(("mount", "aws"))), // ChoiceNotAllowed
+    ] {
+        let mut p = pairs(&[
+            ("purpose", purpose),
+            ("vault_role_id", "r"),
+            ("vault_secret_id", SECRET_ID),
+            ("config_text", config),
+        ]);
+        if !job.is_empty() {
+            p.push(("job".into(), job.into()));
+        }
+        if let Some((k, v)) = extra {
+            p.push((k.into(), v.into()));
+        }
+        errors.push(governed.credentials(&p).unwrap_err());
+    }
+    assert_eq!(
+        governed.stats().vault_calls + governed.stats().vault_logins,
+        0
+    );
+    // A controller that logs in as each build, asked without the build's login: never its own.
+    governed
+        .apply_overrides(&pairs(&[
+            ("WITHAWSROLE_JOB_ID_TOKEN", "build-id-token"),
+            ("WITHAWSROLE_JOB_JWT_ROLE", "jenkins"),
+            ("VAULT_TOKEN", &real_token),
+        ]))
+        .unwrap();
+    errors.push(
+        governed
+            .credentials(&pairs(&[
+                ("purpose", "ecr-push"),
+                ("job", "world/x"),
+                ("config_text", config),
+            ]))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        governed.stats().vault_calls + governed.stats().vault_logins,
+        0
     );
     errors.push(
         withawsrole_core::pairs_from_flat(vec![
@@ -1593,6 +1821,8 @@ fn no_error_debug_or_log_line_shows_a_secret() {
         "OddPairs",
         "InvalidValue",
         "MissingVaultAddr",
+        "ControllerSetting",
+        "ChoiceNotAllowed",
         "MissingVaultCredentials",
         "Config",
         "TlsUntrusted",
@@ -1602,6 +1832,10 @@ fn no_error_debug_or_log_line_shows_a_secret() {
         "Forbidden",
         "TokenRejected",
         "LoginDenied",
+        "PurposeNotListed",
+        "BuildLoginMissing",
+        "JobNotAllowed",
+        "UnknownJob",
         "Unreachable",
         "VaultUnavailable",
         "DeadlineExceeded",
@@ -1647,6 +1881,8 @@ fn variant(e: &BrokerError) -> &'static str {
         OddPairs { .. } => "OddPairs",
         InvalidValue { .. } => "InvalidValue",
         MissingVaultAddr => "MissingVaultAddr",
+        ControllerSetting { .. } => "ControllerSetting",
+        ChoiceNotAllowed { .. } => "ChoiceNotAllowed",
         MissingVaultCredentials { .. } => "MissingVaultCredentials",
         Config { .. } => "Config",
         TlsUntrusted { .. } => "TlsUntrusted",
@@ -1656,6 +1892,10 @@ fn variant(e: &BrokerError) -> &'static str {
         Forbidden { .. } => "Forbidden",
         TokenRejected { .. } => "TokenRejected",
         LoginDenied { .. } => "LoginDenied",
+        PurposeNotListed { .. } => "PurposeNotListed",
+        BuildLoginMissing => "BuildLoginMissing",
+        JobNotAllowed { .. } => "JobNotAllowed",
+        UnknownJob { .. } => "UnknownJob",
         Unreachable { .. } => "Unreachable",
         VaultUnavailable { .. } => "VaultUnavailable",
         DeadlineExceeded { .. } => "DeadlineExceeded",

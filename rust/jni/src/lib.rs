@@ -18,7 +18,7 @@ use crate::ffi::{
 
 /// One broker per loaded library, i.e. per JVM (the bridge loads the library once).
 static BROKER: Lazy<Result<CredentialBroker, BrokerError>> =
-    Lazy::new(CredentialBroker::from_process_env);
+    Lazy::new(CredentialBroker::for_jenkins_controller);
 
 fn broker() -> Result<&'static CredentialBroker, BridgeError> {
     BROKER.as_ref().map_err(|e| BridgeError::Broker(e.clone()))
@@ -75,6 +75,47 @@ pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1revok
         let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
         let revocation = broker()?.revoke_child_token(&pairs)?;
         pairs_to_java(env, revocation.pairs())
+    })
+}
+
+/// The controller's settings as alternating variable, system property (`withawsrole.<VARIABLE>`):
+/// what the bridge reads on every call.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Settings_1variables<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        pairs_to_java(env, withawsrole_core::broker::setting_properties())
+    })
+}
+
+/// Overlays the controller's environment with the system properties the bridge read, packed as
+/// `VARIABLE \0 value \0 …` (an empty value unsets the variable).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1applySettings<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    settings: JString<'local>,
+) {
+    run_ffi_safe(&mut env, |env| {
+        let flat = packed_from_java(env, &settings)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        broker()?.apply_overrides(&pairs)?;
+        Ok(())
+    })
+}
+
+/// How blocks log in when the controller logs in as each build: `credentials_id`, `jwt_role`;
+/// empty when the controller logs in as itself.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1buildLogin<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let login = broker()?.build_login()?;
+        pairs_to_java(env, login)
     })
 }
 
