@@ -49,6 +49,9 @@ def main(bridge_dir, extras):
     digest = hashlib.sha256(open(jar, "rb").read()).hexdigest()
     with open(os.path.join(bridge_dir, "bridge.sha256"), "w") as out:
         out.write(digest + "\n")
+    # NativeBridge installs only the jar whose digest its own classpath holds (build.gradle).
+    with open("src/org/withawsrole/bridge-jar.sha256", "w") as out:
+        out.write(digest + "\n")
     for name in sorted(added):
         if not name.endswith(".sha256"):
             print(f"native-pack: {name} ({len(added[name])} bytes)")

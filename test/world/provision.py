@@ -289,8 +289,17 @@ def provision_jwt(auths: dict) -> None:
         "role_type": "jwt", "bound_audiences": ["withawsrole"], "user_claim": "sub",
         "bound_claims_type": "glob", "bound_claims": {"sub": "job/deploy/*"},
         "token_policies": ["jenkins"], "token_ttl": "1h"})
-    step("openbao: jwt auth, roles jenkins (audience withawsrole, key in .run/jwt-key.pem) and "
-         "jenkins-deploy-job (bound claim sub = job/deploy/*)")
+    # A controller that logs in as each build (WITHAWSROLE_JOB_ID_TOKEN): the OIDC provider
+    # plugin's default claims put the job's URL in `sub`; this role admits the builds of the jobs
+    # in folder team-a only.
+    vault("POST", OPENBAO, "auth/jwt/role/jenkins-team-a-builds", body={
+        "role_type": "jwt", "bound_audiences": ["withawsrole"], "user_claim": "sub",
+        "bound_claims_type": "glob",
+        "bound_claims": {"sub": "https://jenkins.world.test/job/team-a/*"},
+        "token_policies": JENKINS_TOKEN_POLICIES, "token_ttl": "1h"})
+    step("openbao: jwt auth, roles jenkins (audience withawsrole, key in .run/jwt-key.pem), "
+         "jenkins-deploy-job (bound claim sub = job/deploy/*) and jenkins-team-a-builds "
+         "(sub = https://jenkins.world.test/job/team-a/*)")
 
 
 def provision_kubernetes(auths: dict) -> None:

@@ -3,12 +3,14 @@ package org.withawsrole
 import com.cloudbees.groovy.cps.NonCPS
 
 /**
- * The step's options and the build's environment, turned into the bridge's request pairs.
+ * The step's options and the running build's identity, turned into the bridge's request pairs.
  *
- * Options are camelCase (Jenkins style); request keys are those of docs/architecture.md. Vault's
- * address and the controller's own login come from the build's environment (the controller's, or
- * withEnv), never from the Jenkinsfile's text, so no token is ever written into a pipeline; a job
- * that logs in with a credential of its own names it by ID (vaultCredentialsId, see VaultCredential).
+ * Options are camelCase (Jenkins style); request keys are those of docs/architecture.md. Nothing
+ * here reads the build's `env`: a pipeline controls it (withEnv, environment {}, env.X =), so
+ * Vault's address, TLS, namespace, the controller's login and the purposes file are the
+ * controller's own settings, read by the bridge and the native core (docs/security.md), and the
+ * job's name and build number come from the running build, read by the bridge. A job that logs in
+ * with a credential of its own names it by ID (vaultCredentialsId, see VaultCredential).
  */
 class AwsRoleOptions implements Serializable {
     private static final long serialVersionUID = 1L
@@ -17,53 +19,34 @@ class AwsRoleOptions implements Serializable {
 
     /** Option -> request key, in the order the help lists them. `role` names the purpose. */
     static final Map<String, String> REQUEST_KEY_OF_OPTION = [
-            role          : 'purpose',
-            ttl           : 'ttl',
-            roleArn       : 'role_arn',
-            sessionName   : 'session_name',
-            region        : 'region',
-            mount         : 'mount',
-            namespace     : 'vault_namespace',
-            vaultRole     : 'vault_role',
-            jwtRole       : 'vault_jwt_role',
-            configFile    : 'config_file',
+            role   : 'purpose',
+            ttl    : 'ttl',
+            roleArn: 'role_arn',
+            region : 'region',
+            jwtRole: 'vault_jwt_role',
     ].asImmutable()
 
     /**
-     * The purposes config the library ships (TOML: per role its mount, Vault role, IAM role, ttl,
-     * region), reviewed like code in the library's repository; the core parses it.
+     * Options a pipeline may no longer set, with why and what to do instead: each would let a
+     * Jenkinsfile move, borrow or widen the controller's Vault identity (docs/security.md).
      */
-    static final String PURPOSES_CONFIG_RESOURCE = 'org/withawsrole/purposes.toml'
+    static final Map<String, String> REFUSED_OPTIONS = [
+            sessionName: 'session names always name the job and build that asked (jenkins-<job>-<build>), ' +
+                    'so CloudTrail can be trusted; leave sessionName out',
+            mount      : "the purpose's Vault mount is set in the reviewed purposes config " +
+                    '(resources/org/withawsrole/purposes.toml, key mount); leave mount out',
+            vaultRole  : "the purpose's Vault role is set in the reviewed purposes config " +
+                    '(resources/org/withawsrole/purposes.toml, key vault_role); leave vaultRole out',
+            namespace  : "Vault's namespace is the controller's setting (VAULT_NAMESPACE); leave namespace out",
+            configFile : 'the purposes config is the library\'s reviewed purposes.toml or the controller\'s ' +
+                    'WITHAWSROLE_CONFIG file; leave configFile out',
+    ].asImmutable()
 
     /** Options of the step itself, not sent to Vault as they are. */
     static final List<String> STEP_OPTIONS = ['vaultCredentialsId', 'mask'].asImmutable()
 
     /** Options that take a number of seconds as well as a string. */
     static final List<String> NUMBER_OPTIONS = ['ttl'].asImmutable()
-
-    /** Environment variable -> request key, for Vault's address, TLS and the controller's login. */
-    static final Map<String, String> REQUEST_KEY_OF_VARIABLE = [
-            VAULT_ADDR        : 'vault_addr',
-            VAULT_NAMESPACE   : 'vault_namespace',
-            VAULT_CACERT      : 'vault_cacert',
-            VAULT_SKIP_VERIFY : 'vault_skip_verify',
-            VAULT_TOKEN       : 'vault_token',
-            VAULT_ROLE_ID     : 'vault_role_id',
-            VAULT_SECRET_ID   : 'vault_secret_id',
-            VAULT_JWT         : 'vault_jwt',
-            VAULT_JWT_FILE    : 'vault_jwt_file',
-            VAULT_JWT_ROLE    : 'vault_jwt_role',
-            VAULT_K8S_ROLE    : 'vault_k8s_role',
-            WITHAWSROLE_CONFIG: 'config_file',
-    ].asImmutable()
-
-    /**
-     * The controller's login variables. A block with vaultCredentialsId leaves them out of the
-     * request: the core tries a token before an AppRole or a JWT, so a VAULT_TOKEN on the
-     * controller would otherwise win over the job's own credential.
-     */
-    static final List<String> LOGIN_VARIABLES = ['VAULT_TOKEN', 'VAULT_ROLE_ID', 'VAULT_SECRET_ID', 'VAULT_JWT',
-                                                 'VAULT_JWT_FILE', 'VAULT_JWT_ROLE', 'VAULT_K8S_ROLE'].asImmutable()
 
     /** What is wrong with withAwsRole's options, as one sentence for the build log; null when nothing is. */
     @NonCPS
@@ -82,14 +65,23 @@ class AwsRoleOptions implements Serializable {
     static String problemWith(Map options, List<String> valid, String usage) {
         Map given = options ?: [:]
         String validList = "valid options: ${valid.join(', ')}"
-        List<String> unknown = given.keySet().collect { Object name -> String.valueOf(name) }.findAll { String name -> !(name in valid) }
+        List<String> names = given.keySet().collect { Object name -> String.valueOf(name) }
+        String refused = names.find { String name -> REFUSED_OPTIONS.containsKey(name) }
+        if (refused != null) {
+            return "${refused} is not a pipeline's choice: ${REFUSED_OPTIONS[refused]}"
+        }
+        List<String> unknown = names.findAll { String name -> !(name in valid) }
         if (unknown) {
-            String names = unknown.collect { String name -> StepMessages.shown(name) }.join(', ')
-            return "unknown option${unknown.size() > 1 ? 's' : ''} ${names}; ${validList}"
+            String shown = unknown.collect { String name -> StepMessages.shown(name) }.join(', ')
+            return "unknown option${unknown.size() > 1 ? 's' : ''} ${shown}; ${validList}"
         }
         Object role = given.role
         if (!(role instanceof CharSequence) || !role.toString().trim()) {
             return "name a role: ${usage}"
+        }
+        if (given.jwtRole != null && given.vaultCredentialsId == null) {
+            return 'jwtRole names the Vault JWT role for the id token in vaultCredentialsId; give both, or neither ' +
+                    "(the controller's own login is its setting)"
         }
         if (given.containsKey('mask') && !(given.mask instanceof Boolean)) {
             return "mask must be true or false, not ${describe(given.mask)}; ${validList}"
@@ -124,46 +116,13 @@ class AwsRoleOptions implements Serializable {
         return options?.mask != Boolean.FALSE
     }
 
-    /** The request pairs without the library's purposes config. */
-    @NonCPS
-    static Map<String, String> toRequest(Map options, Object environment) {
-        return toRequest(options, environment, null)
-    }
-
     /**
-     * The request pairs: Vault settings from the environment (without the controller's login when
-     * the block brings its own credential), the purposes config, the build's identity (for the STS
-     * session name and the audit trail), then the options, which win.
-     *
-     * @param purposesConfig the text of the library's purposes config (PURPOSES_CONFIG_RESOURCE),
-     *        or null. It is the default: a configFile option (the Jenkinsfile's choice) or a
-     *        WITHAWSROLE_CONFIG file (the controller's, e.g. one per AWS account when several
-     *        controllers share the library) replaces it.
+     * The request pairs: the options, and nothing of the build's environment. The bridge adds the
+     * running build's identity and the library's purposes config (it refuses them from callers).
      */
     @NonCPS
-    static Map<String, String> toRequest(Map options, Object environment, String purposesConfig) {
-        boolean ownLogin = vaultCredentialsIdOf(options) != null
-        boolean libraryConfig = purposesConfig != null && options?.configFile == null &&
-                !valueOf(environment, 'WITHAWSROLE_CONFIG')
+    static Map<String, String> toRequest(Map options) {
         Map<String, String> request = [:]
-        REQUEST_KEY_OF_VARIABLE.each { String variable, String key ->
-            String value = valueOf(environment, variable)
-            if (value && !(ownLogin && variable in LOGIN_VARIABLES)) {
-                request[key] = value
-            }
-        }
-        if (libraryConfig) {
-            request.config_text = purposesConfig
-            request.config_name = PURPOSES_CONFIG_RESOURCE
-        }
-        String job = valueOf(environment, 'JOB_NAME')
-        String build = valueOf(environment, 'BUILD_NUMBER')
-        if (job) {
-            request.job = job
-        }
-        if (build) {
-            request.build = build
-        }
         REQUEST_KEY_OF_OPTION.each { String option, String key ->
             Object value = options?.get(option)
             if (value != null) {
@@ -173,11 +132,20 @@ class AwsRoleOptions implements Serializable {
         return request
     }
 
+    /** The request with the Vault JWT role for a build's id token (a controller that logs in as each build). */
+    @NonCPS
+    static Map<String, String> withJwtRole(Map<String, String> request, String jwtRole) {
+        Map<String, String> complete = new LinkedHashMap<String, String>(request)
+        complete.vault_jwt_role = jwtRole
+        return complete
+    }
+
     @NonCPS
     static List<String> validOptions() {
         return (REQUEST_KEY_OF_OPTION.keySet() + STEP_OPTIONS) as List<String>
     }
 
+    /** A variable of a block's environment (withCredentials' bindings, read by VaultCredential). */
     @NonCPS
     static String valueOf(Object environment, String variable) {
         Object value = environment?.getProperty(variable)

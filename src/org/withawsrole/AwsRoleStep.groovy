@@ -59,17 +59,49 @@ class AwsRoleStep implements Serializable {
         }
     }
 
-    /** [credentials: Map] or [failure: message], logging in as the controller or with the job's own credential. */
+    /**
+     * [credentials: Map] or [failure: message], logging in as withVaultLogin says. The bridge adds
+     * the running build's identity and the library's purposes config itself.
+     */
     private Map fetch(Map options) {
         String bridgeDigest = installBridge()
-        String purposesConfig = script.libraryResource(AwsRoleOptions.PURPOSES_CONFIG_RESOURCE)
-        Map<String, String> request = AwsRoleOptions.toRequest(options, script.env, purposesConfig)
-        String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(options)
-        if (credentialsId == null) {
-            return fetchCredentials(bridgeDigest, request)
-        }
-        return new VaultCredential(script, credentialsId).fetch(request) { Map<String, String> withLogin ->
+        Map<String, String> request = AwsRoleOptions.toRequest(options)
+        return withVaultLogin(bridgeDigest, options, request) { Map<String, String> withLogin ->
             fetchCredentials(bridgeDigest, withLogin)
+        }
+    }
+
+    /**
+     * Calls `callVault` with the request completed by the block's Vault login, and returns what it
+     * returns: the job's own credential (vaultCredentialsId); else, on a controller that logs in as
+     * each build, the build's id token credential and JWT role from the controller's settings;
+     * else nothing, and the core logs in as the controller. RefreshingCredentials uses it too.
+     */
+    Map withVaultLogin(String bridgeDigest, Map options, Map<String, String> request, Closure callVault) {
+        String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(options)
+        Map<String, String> withRole = request
+        if (credentialsId == null) {
+            Map perBuild = perBuildLogin(bridgeDigest)
+            if (perBuild.failure != null) {
+                return perBuild
+            }
+            credentialsId = perBuild.login.credentials_id
+            withRole = AwsRoleOptions.withJwtRole(request, (String) perBuild.login.jwt_role)
+        }
+        if (credentialsId == null) {
+            return callVault(request)
+        }
+        return new VaultCredential(script, credentialsId).fetch(withRole, callVault)
+    }
+
+    /** [login: [credentials_id:, jwt_role:] or empty] or [failure: message]. */
+    @NonCPS
+    @SuppressWarnings('CatchThrowable') // as fetchCredentials
+    static Map perBuildLogin(String bridgeDigest) {
+        try {
+            return [login: NativeBridge.perBuildLogin(bridgeDigest)]
+        } catch (Throwable failure) {
+            return failureOf(failure)
         }
     }
 
@@ -78,7 +110,7 @@ class AwsRoleStep implements Serializable {
      * RefreshingCredentials uses it too.
      */
     String installBridge() {
-        String bridgeDigest = script.libraryResource(NativeBridge.DIGEST_RESOURCE).trim()
+        String bridgeDigest = NativeBridge.libraryDigest()
         if (!NativeBridge.isInstalled(bridgeDigest)) {
             NativeBridge.install(bridgeDigest,
                     script.libraryResource(resource: NativeBridge.JAR_RESOURCE, encoding: 'Base64'))
@@ -91,9 +123,14 @@ class AwsRoleStep implements Serializable {
      * is found by trying the wrapper, the same on every controller and in the local runner: when
      * it is missing, Jenkins fails the wrap step before its block starts, and so does this
      * method, with what to do. The block never runs unmasked unless the Jenkinsfile said mask: false.
+     * RefreshingCredentials masks its block's Vault token through this too.
+     *
+     * The wrap step's own failure message is never shown: Jenkins' "Could not instantiate
+     * {delegate={$class=MaskPasswordsBuildWrapper, varPasswordPairs=[...]}}" quotes its
+     * arguments, i.e. the very secrets the wrapper was to mask.
      */
     @SuppressWarnings('CatchException') // any failure of the wrap step before its block starts
-    private maskedBlock(String role, boolean mask, List<Map<String, String>> secrets, Closure block) {
+    def maskedBlock(String role, boolean mask, List<Map<String, String>> secrets, Closure block) {
         if (!mask) {
             return block()
         }
@@ -109,7 +146,8 @@ class AwsRoleStep implements Serializable {
             }
             script.error(StepMessages.oneLine("withAwsRole('${StepMessages.shown(role)}'): cannot mask the credentials " +
                     'in the build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), ' +
-                    "or pass mask: false for a block that prints nothing (${failure.message})"))
+                    'or pass mask: false for a block that prints nothing (the wrap step failed with a ' +
+                    "${failure.getClass().simpleName}, whose message would show the secrets)"))
         }
     }
 
@@ -126,15 +164,25 @@ class AwsRoleStep implements Serializable {
         try {
             return [credentials: NativeBridge.credentials(bridgeDigest, request)]
         } catch (Throwable failure) {
-            if (isA(failure, USER_FACING_FAILURES)) {
-                return [failure: failure.message ?: failure.getClass().simpleName,
-                        permissionDenied: isA(failure, [PERMISSION_DENIED])]
-            }
-            IllegalStateException bug = new IllegalStateException(
-                    "withAwsRole: ${failure.getClass().name}: ${failure.message}")
-            bug.stackTrace = failure.stackTrace
-            throw bug
+            return failureOf(failure)
         }
+    }
+
+    /**
+     * [failure: message, permissionDenied: boolean] for a failure of the bridge the user can act
+     * on; anything else is a bug, rethrown as IllegalStateException with the original's message
+     * and stack (see fetchCredentials). RefreshingCredentials maps its failures here too.
+     */
+    @NonCPS
+    static Map failureOf(Throwable failure) {
+        if (isA(failure, USER_FACING_FAILURES)) {
+            return [failure: failure.message ?: failure.getClass().simpleName,
+                    permissionDenied: isA(failure, [PERMISSION_DENIED])]
+        }
+        IllegalStateException bug = new IllegalStateException(
+                "withAwsRole: ${failure.getClass().name}: ${failure.message}")
+        bug.stackTrace = failure.stackTrace
+        throw bug
     }
 
     /** By class name: the bridge's classes come from another classloader than this build's. */

@@ -42,6 +42,26 @@ class NativeBridge implements Serializable {
     static final String BROKER_CLASS = 'org.withawsrole.bridge.AwsRoleBroker'
     static final long CREATE_LOADER_TIMEOUT_SECONDS = 30
 
+    /** Beside this class in src/, written by the build: the sha256 of the one jar this library installs. */
+    static final String DIGEST_ON_CLASSPATH = '/org/withawsrole/bridge-jar.sha256'
+
+    /**
+     * The sha256 of this library's bridge jar, read from the library's own classpath (src/), which
+     * no pipeline can change: a Jenkinsfile may call this class's methods directly, so the jar
+     * they install must not be the caller's to choose.
+     */
+    @NonCPS
+    static String libraryDigest() {
+        InputStream stream = NativeBridge.getResourceAsStream(DIGEST_ON_CLASSPATH)
+        if (stream == null) {
+            throw new IllegalStateException("withAwsRole: this copy of the library has no ${DIGEST_ON_CLASSPATH.substring(1)}: " +
+                    "build the bridge with 'make native', or configure Jenkins with a release tag of the library")
+        }
+        String digest = stream.withStream { InputStream input -> input.getText('US-ASCII').trim() }
+        registryKey(digest)
+        return digest
+    }
+
     /** True when the bridge jar with this sha256 is already installed in this JVM. */
     @NonCPS
     static boolean isInstalled(String bridgeSha256) {
@@ -54,6 +74,11 @@ class NativeBridge implements Serializable {
      */
     @NonCPS
     static void install(String bridgeSha256, String jarBase64) {
+        String expected = libraryDigest()
+        if (bridgeSha256 != expected) {
+            throw new IllegalStateException("withAwsRole: this library installs only its own bridge jar (sha256 ${expected}), " +
+                    "not ${bridgeSha256}")
+        }
         String key = registryKey(bridgeSha256)
         // The interned key is the same object in every classloader of this JVM.
         synchronized (key.intern()) {
@@ -84,6 +109,15 @@ class NativeBridge implements Serializable {
     @NonCPS
     static Map<String, String> credentials(String bridgeSha256, Map<String, String> request) {
         return (Map<String, String>) callBroker(bridgeSha256, 'credentials', [Map] as Class[], [request] as Object[])
+    }
+
+    /**
+     * [credentials_id:, jwt_role:] when the controller logs in to Vault as each build (its
+     * settings WITHAWSROLE_JOB_ID_TOKEN and WITHAWSROLE_JOB_JWT_ROLE), else an empty map.
+     */
+    @NonCPS
+    static Map<String, String> perBuildLogin(String bridgeSha256) {
+        return (Map<String, String>) callBroker(bridgeSha256, 'perBuildLogin', [] as Class[], [] as Object[])
     }
 
     /** The broker's counters: vault_calls, vault_logins, cache_hits, cache_misses, retries. */

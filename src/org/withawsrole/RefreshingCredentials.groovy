@@ -38,10 +38,6 @@ class RefreshingCredentials implements Serializable {
     /** The profile of the private AWS config. */
     static final String PROFILE = 'withawsrole'
     static final String CLI_RESOURCE = 'org/withawsrole/cli/%s/awsrole'
-    /** The controller's token role for child tokens (docs/refresh.md); unset: auth/token/create. */
-    static final String TOKEN_ROLE_VARIABLE = 'WITHAWSROLE_TOKEN_ROLE'
-
-    static final List<String> USER_FACING_FAILURES = AwsRoleStep.USER_FACING_FAILURES
 
     /** The pipeline script: steps and env are reached through it. */
     final script
@@ -56,7 +52,6 @@ class RefreshingCredentials implements Serializable {
         return options != null && options.containsKey('refresh')
     }
 
-    @SuppressWarnings('CatchException') // any failure of the wrap step before its block starts
     def run(Map options, Closure body) {
         Map stepOptions = withoutOwnOptions(options)
         if (options.refresh == Boolean.FALSE && !options.containsKey('timeout')) {
@@ -83,30 +78,12 @@ class RefreshingCredentials implements Serializable {
             List<Map<String, String>> secrets = [[var: 'VAULT_TOKEN', password: child.token]]
             script.echo(summaryLine(role, child, timeoutSeconds))
             child = null
-            if (!AwsRoleOptions.maskWanted(stepOptions)) {
-                return script.timeout(time: timeoutSeconds, unit: 'SECONDS') {
+            return new AwsRoleStep(script).maskedBlock(role, AwsRoleOptions.maskWanted(stepOptions), secrets) {
+                script.timeout(time: timeoutSeconds, unit: 'SECONDS') {
                     script.withEnv(environment) {
                         body()
                     }
                 }
-            }
-            boolean started = false
-            try {
-                return script.wrap([$class: AwsRoleStep.MASK_PASSWORDS_WRAPPER, varPasswordPairs: secrets]) {
-                    started = true
-                    script.timeout(time: timeoutSeconds, unit: 'SECONDS') {
-                        script.withEnv(environment) {
-                            body()
-                        }
-                    }
-                }
-            } catch (Exception failure) {
-                if (started || failure instanceof InterruptedException) {
-                    throw failure
-                }
-                script.error("withAwsRole('${role}'): cannot mask the block's Vault token in the build log, so the " +
-                        'block did not run: install the Mask Passwords plugin (mask-passwords), or pass mask: false ' +
-                        "for a block that prints nothing (${failure.message})")
             }
         } finally {
             script.echo(revocationLine(role, revoke(bridgeDigest, revocation)))
@@ -118,17 +95,13 @@ class RefreshingCredentials implements Serializable {
 
     /**
      * [token: Map, bridgeDigest: String] or [failure: message]: the child token, created with the
-     * controller's login or the job's credential.
+     * block's Vault login as a plain block would log in (AwsRoleStep.withVaultLogin).
      */
     private Map blockToken(Map stepOptions, long timeoutSeconds) {
-        String bridgeDigest = new AwsRoleStep(script).installBridge()
-        String purposesConfig = script.libraryResource(AwsRoleOptions.PURPOSES_CONFIG_RESOURCE)
-        Map<String, String> request = tokenRequest(stepOptions, script.env, timeoutSeconds, purposesConfig)
-        String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(stepOptions)
-        if (credentialsId == null) {
-            return childToken(bridgeDigest, request)
-        }
-        return new VaultCredential(script, credentialsId).fetch(request) { Map<String, String> withLogin ->
+        AwsRoleStep step = new AwsRoleStep(script)
+        String bridgeDigest = step.installBridge()
+        Map<String, String> request = tokenRequest(stepOptions, timeoutSeconds)
+        return step.withVaultLogin(bridgeDigest, stepOptions, request) { Map<String, String> withLogin ->
             childToken(bridgeDigest, withLogin)
         }
     }
@@ -224,36 +197,21 @@ class RefreshingCredentials implements Serializable {
     }
 
     /**
-     * withAwsRole's request (purposes config included, so the agent gets the same role_arn, ttl and
-     * region as a plain block) plus the child token's lifetime and, when the controller names one,
-     * its token role.
+     * withAwsRole's request plus the child token's lifetime. The bridge adds the build and the
+     * purposes config (so the agent gets the same role_arn, ttl and region as a plain block); the
+     * token role child tokens are created through is the controller's WITHAWSROLE_TOKEN_ROLE.
      */
     @NonCPS
-    static Map<String, String> tokenRequest(Map stepOptions, Object environment, long timeoutSeconds,
-                                            String purposesConfig = null) {
-        Map<String, String> request = AwsRoleOptions.toRequest(stepOptions, environment, purposesConfig)
+    static Map<String, String> tokenRequest(Map stepOptions, long timeoutSeconds) {
+        Map<String, String> request = AwsRoleOptions.toRequest(stepOptions)
         request.token_ttl = String.valueOf(timeoutSeconds + GRACE_SECONDS)
-        String tokenRole = AwsRoleOptions.valueOf(environment, TOKEN_ROLE_VARIABLE)
-        if (tokenRole) {
-            request.token_role = tokenRole
-        }
         return request
     }
 
-    /** The revocation needs only Vault's endpoint and the child token itself. */
+    /** The revocation needs only the child token itself: Vault is the controller's. */
     @NonCPS
     static Map<String, String> revocationRequest(Map<String, String> child) {
-        Map<String, String> request = [vault_addr: child.vault_addr, token: child.token]
-        if (child.vault_namespace) {
-            request.vault_namespace = child.vault_namespace
-        }
-        if (child.vault_cacert) {
-            request.vault_cacert = child.vault_cacert
-        }
-        if (child.vault_skip_verify) {
-            request.vault_skip_verify = child.vault_skip_verify
-        }
-        return request
+        return [token: child.token]
     }
 
     @NonCPS
@@ -262,7 +220,7 @@ class RefreshingCredentials implements Serializable {
         try {
             return [token: callBroker(bridgeDigest, 'createChildToken', request), bridgeDigest: bridgeDigest]
         } catch (Throwable failure) {
-            return userFacing(failure)
+            return AwsRoleStep.failureOf(failure)
         }
     }
 
@@ -287,19 +245,6 @@ class RefreshingCredentials implements Serializable {
         } catch (java.lang.reflect.InvocationTargetException e) {
             throw e.cause
         }
-    }
-
-    /** [failure: message] for what the user can act on; bugs are rethrown with their stack (as AwsRoleStep does). */
-    @NonCPS
-    private static Map userFacing(Throwable failure) {
-        for (Class type = failure.getClass(); type != null; type = type.superclass) {
-            if (type.name in USER_FACING_FAILURES) {
-                return [failure: failure.message ?: failure.getClass().simpleName]
-            }
-        }
-        IllegalStateException bug = new IllegalStateException("withAwsRole: ${failure.getClass().name}: ${failure.message}")
-        bug.stackTrace = failure.stackTrace
-        throw bug
     }
 
     /** `uname -sm` -> the resource folder: linux-x86_64, linux-aarch64. */

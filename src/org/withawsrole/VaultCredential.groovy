@@ -10,7 +10,7 @@ import com.cloudbees.groovy.cps.NonCPS
  * bind it as a username/password (an AppRole: username = role_id, password = secret_id); if
  * Jenkins says it is not one, bind it as secret text. Secret text that is a JWT (three base64url
  * parts, the first starting with `eyJ`, the encoding of `{"`) is an id token from the OpenID
- * Connect provider plugin, for Vault's JWT login with `jwtRole` or VAULT_JWT_ROLE; any other
+ * Connect provider plugin, for Vault's JWT login with `jwtRole`; any other
  * secret text is a Vault token. Binding happens only around the Vault call, so the block itself
  * never sees these values.
  *
@@ -112,10 +112,11 @@ class VaultCredential implements Serializable {
         if (!isJwt(secret)) {
             return [pairs: [vault_token: secret], kind: 'as a Vault token']
         }
-        String jwtRole = request.vault_jwt_role ?: AwsRoleOptions.valueOf(environment, 'VAULT_JWT_ROLE')
+        // The pipeline's own env is no source for it: the role goes with the job's own id token.
+        String jwtRole = request.vault_jwt_role
         if (!jwtRole) {
             return [problem: 'the Jenkins credential in vaultCredentialsId holds an id token (a JWT): name the Vault ' +
-                    "JWT role that accepts it with jwtRole: '<role>', or set VAULT_JWT_ROLE"]
+                    "JWT role that accepts it with jwtRole: '<role>'"]
         }
         String kind = "as an id token for the Vault JWT role '${StepMessages.shown(jwtRole)}'"
         return [pairs: [vault_jwt: secret, vault_jwt_role: jwtRole], kind: kind]

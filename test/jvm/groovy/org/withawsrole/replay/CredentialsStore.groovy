@@ -51,6 +51,14 @@ class CredentialsStore {
     }
 
     /**
+     * An "OpenID Connect id token" credential of the OIDC provider plugin with this audience: each
+     * binding mints a token for the build that binds it (OidcProvider).
+     */
+    CredentialsStore buildIdToken(String id, String audience, OidcProvider provider) {
+        return idToken(id) { provider.mint(audience) }
+    }
+
+    /**
      * Entries from JSON: {"vault-approle": {"usernamePassword": {"username": "...", "password": "..."}},
      * "vault-token": {"secretText": "..."}, "vault-oidc": {"idTokenCommand": ["python", "mint_jwt.py"]}}.
      */

@@ -3,7 +3,9 @@ package org.withawsrole.bridge;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.withawsrole.bridge.internal.ControllerSettings;
 import org.withawsrole.bridge.internal.Native;
+import org.withawsrole.bridge.internal.ReviewedRequest;
 import org.withawsrole.bridge.internal.NativeLoader;
 
 /**
@@ -12,7 +14,10 @@ import org.withawsrole.bridge.internal.NativeLoader;
  *
  * <p>Only JDK types cross this API, so callers in other classloaders (every Jenkins build has its
  * own) can use it reflectively without class identity problems. Request and result keys are listed
- * in docs/architecture.md; the native side validates them.
+ * in docs/architecture.md; the native side validates them. A request never says where Vault is or
+ * how the controller logs in: those are the controller's settings (its environment and
+ * {@code -Dwithawsrole.<VARIABLE>} system properties, see {@link ControllerSettings}), and a
+ * request that carries one is refused.
  */
 public final class AwsRoleBroker {
     private static final AwsRoleBroker SHARED = new AwsRoleBroker();
@@ -31,7 +36,8 @@ public final class AwsRoleBroker {
     }
 
     /**
-     * Credentials for {@code request} (at least {@code purpose}). The result holds
+     * Credentials for {@code request} (at least {@code purpose}; see {@link ReviewedRequest} for what
+     * the bridge adds and refuses). The result holds
      * {@code access_key_id}, {@code secret_access_key}, {@code session_token}, {@code expiration},
      * {@code arn}, {@code cache} and more.
      *
@@ -44,6 +50,7 @@ public final class AwsRoleBroker {
         if (request == null) {
             throw new InvalidRequestException("request is null; pass at least a purpose");
         }
+        ReviewedRequest.check(request);
         StringBuilder packed = new StringBuilder(256);
         for (Map.Entry<String, String> entry : request.entrySet()) {
             String key = entry.getKey();
@@ -58,6 +65,8 @@ public final class AwsRoleBroker {
             }
             packed.append(key).append('\0').append(value).append('\0');
         }
+        ReviewedRequest.appendTo(packed);
+        ControllerSettings.apply();
         return fromPacked(Native.Broker_credentialsPacked(packed.toString()));
     }
 
@@ -73,16 +82,37 @@ public final class AwsRoleBroker {
      * @throws VaultUnavailableException Vault unreachable, overloaded or sealed
      */
     public Map<String, String> createChildToken(Map<String, String> request) {
-        return toMap(Native.Broker_createChildToken(toPairs(request)));
+        if (request == null) {
+            throw new InvalidRequestException("request is null; pass at least a purpose");
+        }
+        ReviewedRequest.check(request);
+        Map<String, String> complete = new LinkedHashMap<String, String>(request);
+        ReviewedRequest.addTo(complete);
+        String[] pairs = toPairs(complete);
+        ControllerSettings.apply();
+        return toMap(Native.Broker_createChildToken(pairs));
     }
 
     /**
-     * Revokes a child token with itself: {@code request} holds {@code token} and the Vault endpoint
-     * keys (the creating request may be passed again). The result's {@code revocation} is
+     * Revokes a child token with itself: {@code request} holds {@code token} only; Vault is the
+     * controller's. The result's {@code revocation} is
      * {@code revoked}, or {@code already_gone} when Vault no longer knew the token.
      */
     public Map<String, String> revokeChildToken(Map<String, String> request) {
-        return toMap(Native.Broker_revokeChildToken(toPairs(request)));
+        String[] pairs = toPairs(request);
+        ControllerSettings.apply();
+        return toMap(Native.Broker_revokeChildToken(pairs));
+    }
+
+    /**
+     * How a block without a credential of its own logs in: when the controller's settings say it
+     * logs in to Vault as each build ({@code WITHAWSROLE_JOB_ID_TOKEN}, {@code WITHAWSROLE_JOB_JWT_ROLE}),
+     * {@code credentials_id} (the Jenkins "OpenID Connect id token" credential to bind) and
+     * {@code jwt_role}; an empty map when the controller logs in as itself.
+     */
+    public Map<String, String> perBuildLogin() {
+        ControllerSettings.apply();
+        return toMap(Native.Broker_buildLogin());
     }
 
     /** Counters: vault_calls, vault_logins, cache_hits, cache_misses, retries (decimal strings). */

@@ -33,6 +33,25 @@ public final class Native {
      */
     public static native String[] Broker_revokeChildToken(String[] requestPairs);
 
+    /**
+     * The controller's settings as alternating variable, system property: {@code VAULT_ADDR},
+     * {@code withawsrole.VAULT_ADDR}, ... The native library owns the list.
+     */
+    public static native String[] Settings_variables();
+
+    /**
+     * Overlays the controller's process environment with the system properties set now, packed as
+     * {@code VARIABLE \0 value \0 ...}; an empty value unsets a variable. Only
+     * {@link ControllerSettings} calls it, with what it read from this JVM's own properties.
+     */
+    public static native void Broker_applySettings(String settings);
+
+    /**
+     * How blocks log in when the controller logs in as each build: alternating key, value
+     * ({@code credentials_id}, {@code jwt_role}); empty when the controller logs in as itself.
+     */
+    public static native String[] Broker_buildLogin();
+
     /** Alternating key, value of counters; all values are decimal strings. */
     public static native String[] Broker_stats();
 
