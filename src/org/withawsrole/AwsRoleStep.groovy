@@ -80,6 +80,7 @@ class AwsRoleStep implements Serializable {
     Map withVaultLogin(String bridgeDigest, Map options, Map<String, String> request, Closure callVault) {
         String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(options)
         Map<String, String> withRole = request
+        boolean idToken = false
         if (credentialsId == null) {
             Map perBuild = perBuildLogin(bridgeDigest)
             if (perBuild.failure != null) {
@@ -87,11 +88,12 @@ class AwsRoleStep implements Serializable {
             }
             credentialsId = perBuild.login.credentials_id
             withRole = AwsRoleOptions.withJwtRole(request, (String) perBuild.login.jwt_role)
+            idToken = credentialsId != null
         }
         if (credentialsId == null) {
             return callVault(request)
         }
-        return new VaultCredential(script, credentialsId).fetch(withRole, callVault)
+        return new VaultCredential(script, credentialsId, idToken).fetch(withRole, callVault)
     }
 
     /** [login: [credentials_id:, jwt_role:] or empty] or [failure: message]. */

@@ -68,7 +68,6 @@ class RefreshingCredentials implements Serializable {
             script.error("withAwsRole('${role}'): ${outcome.failure}")
         }
         Map<String, String> child = (Map<String, String>) outcome.token
-        String bridgeDigest = outcome.bridgeDigest
         outcome = null
         Map<String, String> revocation = revocationRequest(child)
         String directory = null
@@ -86,7 +85,7 @@ class RefreshingCredentials implements Serializable {
                 }
             }
         } finally {
-            script.echo(revocationLine(role, revoke(bridgeDigest, revocation)))
+            script.echo(revocationLine(role, revokeInThisJvm(revocation)))
             if (directory != null) {
                 script.sh("set +x; rm -rf '${directory}'")
             }
@@ -94,7 +93,26 @@ class RefreshingCredentials implements Serializable {
     }
 
     /**
-     * [token: Map, bridgeDigest: String] or [failure: message]: the child token, created with the
+     * Revokes the block's child token, installing the bridge first: a build resumed after a
+     * controller restart runs this in a new JVM, where no earlier block installed it. Returns
+     * null when done, else what went wrong (never thrown: the block's own outcome wins).
+     */
+    @SuppressWarnings('CatchException') // whatever fails here, the block's own outcome must win
+    private String revokeInThisJvm(Map<String, String> revocation) {
+        String bridgeDigest
+        try {
+            bridgeDigest = new AwsRoleStep(script).installBridge()
+        } catch (Exception failure) {
+            if (failure instanceof InterruptedException) {
+                throw failure
+            }
+            return "cannot install the bridge to revoke it (${failure.getClass().simpleName})"
+        }
+        return revoke(bridgeDigest, revocation)
+    }
+
+    /**
+     * [token: Map] or [failure: message]: the child token, created with the
      * block's Vault login as a plain block would log in (AwsRoleStep.withVaultLogin).
      */
     private Map blockToken(Map stepOptions, long timeoutSeconds) {
@@ -218,7 +236,7 @@ class RefreshingCredentials implements Serializable {
     @SuppressWarnings('CatchThrowable') // UnsatisfiedLinkError is an Error, and bugs must keep their stack
     static Map childToken(String bridgeDigest, Map<String, String> request) {
         try {
-            return [token: callBroker(bridgeDigest, 'createChildToken', request), bridgeDigest: bridgeDigest]
+            return [token: callBroker(bridgeDigest, 'createChildToken', request)]
         } catch (Throwable failure) {
             return AwsRoleStep.failureOf(failure)
         }

@@ -28,10 +28,13 @@ class VaultCredential implements Serializable {
 
     final script
     final String credentialsId
+    /** Known to be an id token (the controller's per-build login): bind it as secret text at once. */
+    final boolean idToken
 
-    VaultCredential(script, String credentialsId) {
+    VaultCredential(script, String credentialsId, boolean idToken = false) {
         this.script = script
         this.credentialsId = credentialsId
+        this.idToken = idToken
     }
 
     /**
@@ -43,7 +46,10 @@ class VaultCredential implements Serializable {
     Map fetch(Map<String, String> request, Closure callVault) {
         Map outcome = null
         boolean bound = false
-        String notUsernamePassword
+        String notUsernamePassword = 'not tried: the controller names it as the builds\' id token'
+        if (idToken) {
+            return fetchAsSecretText(request, callVault, notUsernamePassword)
+        }
         try {
             script.withCredentials([script.usernamePassword(credentialsId: credentialsId,
                     usernameVariable: ROLE_ID_VARIABLE, passwordVariable: SECRET_ID_VARIABLE)]) {
@@ -59,6 +65,14 @@ class VaultCredential implements Serializable {
         if (bound) {
             return withCredentialNamed(outcome, 'as an AppRole: username = role_id, password = secret_id')
         }
+        return fetchAsSecretText(request, callVault, notUsernamePassword)
+    }
+
+    /** Binds the credential as secret text (a Vault token or an id token) and calls Vault with it. */
+    @SuppressWarnings('CatchException') // whatever withCredentials throws before its block starts
+    Map fetchAsSecretText(Map<String, String> request, Closure callVault, String notUsernamePassword) {
+        Map outcome = null
+        boolean bound = false
         String kind = null
         try {
             script.withCredentials([script.string(credentialsId: credentialsId, variable: SECRET_TEXT_VARIABLE)]) {

@@ -56,6 +56,9 @@ class PerBuildVaultIdentityTest {
         assertEquals(build.log, 'SUCCESS', build.result)
         assertTrue(build.log, build.log.contains("assumed-role/jenkins-ecr-push-role/jenkins-team-a-app-main-${build.number},".toString()))
         assertTrue('the block logged in with its build\'s id token', World.proxiedCalls('auth/jwt/login') > logins)
+        // Known to be an id token: bound as secret text at once, no failed username/password binding.
+        assertFalse(build.log, build.log.contains('is of type'))
+        assertEquals(build.log, 1, build.log.count('[Pipeline] withCredentials'))
     }
 
     @Test
