@@ -578,6 +578,8 @@ fn authorize(
         }
     }
     if let Some(arn) = v.pair("role_arn") {
+        // A malformed ARN is a typo to fix, not something to add to role_arns.
+        check_role_arn(&arn)?;
         if !config.offers_role_arn(&arn) {
             return Err(refuse(
                 format!("assume {}", crate::error::truncate(&arn, 200)),

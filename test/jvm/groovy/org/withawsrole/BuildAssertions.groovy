@@ -1,6 +1,7 @@
 package org.withawsrole
 
 import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -20,5 +21,17 @@ class BuildAssertions {
         // Qualified names only: AWS's own error codes (ValidationError, ExpiredTokenException) may be quoted.
         assertFalse("no Java exception names:\n${build.log}".toString(),
                 (build.log =~ /\b(java|javax|groovy|org|com|hudson|jenkins)\.[\w.$]*(Exception|Error)\b/).find())
+    }
+
+    /**
+     * Runs `jenkinsfile` and asserts what assertFailedWithOneLine does, and that the refusal came
+     * before the network: the world (Vault and STS) saw no request during the build.
+     */
+    static BuildResult assertRefusedBeforeVault(PipelineRunner runner, String jenkinsfile, String expectedStart) {
+        long before = World.requestsSeen()
+        BuildResult build = runner.run(jenkinsfile)
+        assertFailedWithOneLine(build, expectedStart)
+        assertEquals("requests that reached the world:\n${build.log}".toString(), before, World.requestsSeen())
+        return build
     }
 }

@@ -59,8 +59,10 @@ class ConsumerLibraryPipelineTest {
 
     @Test
     void errors_reach_the_other_library_s_users_as_one_line() {
-        BuildResult build = runner.run("acmeDeploy('sandbox')")
-        BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('deploy'): Vault rejected the request to aws/sts/deploy (400): " +
-                'role_arn "arn:aws:iam::123456789012:role/jenkins-sandbox-role" not in allowed role arns')
+        // The purposes config refuses a role ARN the purpose does not offer, whoever's code asks.
+        BuildAssertions.assertRefusedBeforeVault(runner, "acmeDeploy('sandbox')",
+                "withAwsRole('deploy'): purpose `deploy` does not let a pipeline assume " +
+                        'arn:aws:iam::123456789012:role/jenkins-sandbox-role: leave roleArn out, or add the ARN to ' +
+                        "the purpose's role_arns in org/withawsrole/purposes.toml")
     }
 }

@@ -120,7 +120,15 @@ class EcrLoginPipelineTest {
     @Test
     void region_comes_from_the_registry_only() {
         BuildResult build = runner.run("ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', region: 'us-east-1')")
-        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, sessionName, mount,')
+        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, jwtRole, ' +
+                'vaultCredentialsId, mask')
+    }
+
+    @Test
+    void options_that_are_not_a_pipeline_s_choice_are_refused_as_for_with_aws_role() {
+        BuildResult build = runner.run("ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', sessionName: 'other-job') { echo 'never here' }")
+        assertFailedWithOneLine(build, "ecrLogin: sessionName is not a pipeline's choice: ")
+        assertFalse('docker was never called', record.exists())
     }
 
     /** The fake docker's one login line as a map. */

@@ -23,13 +23,16 @@ class LibraryCodeRulesTest {
             'org.withawsrole.AwsRoleStep.run',
             'org.withawsrole.AwsRoleStep.fetch',
             'org.withawsrole.AwsRoleStep.installBridge',
+            'org.withawsrole.AwsRoleStep.withVaultLogin',
             'org.withawsrole.AwsRoleStep.maskedBlock',
             'org.withawsrole.VaultCredential.fetch',
+            'org.withawsrole.VaultCredential.fetchAsSecretText',
             'org.withawsrole.EcrLogin.run',
             'org.withawsrole.EcrLogin.login',
             'org.withawsrole.EcrLogin.withPrivateDockerConfig',
             'org.withawsrole.RefreshingCredentials.run',
             'org.withawsrole.RefreshingCredentials.blockToken',
+            'org.withawsrole.RefreshingCredentials.revokeInThisJvm',
             'org.withawsrole.RefreshingCredentials.prepareAgent',
     ] as Set
 

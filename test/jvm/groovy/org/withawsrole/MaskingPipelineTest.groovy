@@ -126,6 +126,34 @@ class MaskingPipelineTest {
         assertFalse(build.log, build.log.contains('\tat '))
     }
 
+    /**
+     * Jenkins fails a wrap step of a missing plugin with "Could not instantiate {delegate=
+     * {$class=MaskPasswordsBuildWrapper, varPasswordPairs=[{var=..., password=<the key>}...]}}":
+     * the refusal must not pass that message on. Build 1 (plugin present) saves the keys; build 1
+     * again on a controller without the plugin gets the same cached keys and is refused.
+     */
+    @Test
+    void without_the_plugin_the_refusal_never_shows_the_keys_it_protects() {
+        PipelineRunner withPlugin = new PipelineRunner(runner.libraryDirectory, 1)
+        withPlugin.workspace = workspace.root
+        withPlugin.jobName = runner.jobName
+        BuildResult first = withPlugin.run("withAwsRole('ecr-push') { ${save('cached')} }")
+        assertTrue(first.log, first.success)
+        List<String> keys = SECRET_VARIABLES.collect { workspaceFile("cached.${it}") }
+
+        PipelineRunner withoutPlugin = new PipelineRunner(runner.libraryDirectory, 1)
+        withoutPlugin.workspace = workspace.root
+        withoutPlugin.jobName = runner.jobName
+        withoutPlugin.plugins.remove('mask-passwords')
+        BuildResult refused = withoutPlugin.run("withAwsRole('ecr-push') { echo 'never here' }")
+
+        assertEquals(refused.log, 'FAILURE', refused.result)
+        assertTrue(refused.log, refused.log.contains("ERROR: withAwsRole('ecr-push'): cannot mask the credentials"))
+        keys.each { String key ->
+            assertFalse("a key the wrapper was to mask is in the log:\n${refused.log}".toString(), refused.log.contains(key))
+        }
+    }
+
     @Test
     void without_the_plugin_mask_false_runs_the_block() {
         runner.plugins.remove('mask-passwords')

@@ -11,6 +11,7 @@ import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
 
 /**
  * vaultCredentialsId: a job logs in to Vault with a Jenkins credential of its own (AppRole as
@@ -32,6 +33,9 @@ class VaultCredentialsPipelineTest {
     @Rule
     public TestName test = new TestName()
 
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
+
     PipelineRunner runner
 
     @BeforeClass
@@ -45,10 +49,9 @@ class VaultCredentialsPipelineTest {
         runner.workspace = workspace.root
         runner.jobName = test.methodName.replace('_', '-')
         // The controller's own login is useless here: success can only come from the credential.
-        runner.baseEnvironment.VAULT_TOKEN = 'controller-token-that-vault-refuses'
-        runner.baseEnvironment.remove('VAULT_ROLE_ID')
-        runner.baseEnvironment.remove('VAULT_SECRET_ID')
-        runner.baseEnvironment.remove('VAULT_JWT_ROLE')
+        controller.set('VAULT_TOKEN', 'controller-token-that-vault-refuses')
+        controller.set('VAULT_ROLE_ID', null)
+        controller.set('VAULT_SECRET_ID', null)
     }
 
     @Test
@@ -133,20 +136,34 @@ class VaultCredentialsPipelineTest {
     }
 
     @Test
-    void id_token_credential_takes_its_jwt_role_from_vault_jwt_role() {
+    void id_token_credential_does_not_take_its_jwt_role_from_the_build_s_env() {
+        // VAULT_JWT_ROLE in the job's environment used to complete the login: a pipeline sets
+        // its env at will, so the JWT role now goes with the credential, as jwtRole.
         runner.credentials.idToken('vault-oidc') { World.mintJwt() }
         runner.baseEnvironment.VAULT_JWT_ROLE = System.getenv('WORLD_JWT_ROLE')
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { ${BODY} }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
+        assertRefusedBeforeVault(runner, """
+            withEnv(['VAULT_JWT_ROLE=${System.getenv('WORLD_JWT_ROLE')}']) {
+                withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { echo 'never here' }
+            }
+        """, "withAwsRole('ecr-push'): the Jenkins credential in vaultCredentialsId holds an id token (a JWT): " +
+                "name the Vault JWT role that accepts it with jwtRole: '<role>'")
     }
 
     @Test
     void id_token_without_a_jwt_role_says_how_to_name_one() {
         runner.credentials.idToken('vault-oidc') { World.mintJwt() }
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): the Jenkins credential in vaultCredentialsId holds an id token " +
-                "(a JWT): name the Vault JWT role that accepts it with jwtRole: '<role>', or set VAULT_JWT_ROLE")
+        BuildResult build = assertRefusedBeforeVault(runner,
+                "withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-oidc') { echo 'never here' }",
+                "withAwsRole('ecr-push'): the Jenkins credential in vaultCredentialsId holds an id token " +
+                        "(a JWT): name the Vault JWT role that accepts it with jwtRole: '<role>'")
+        assertFalse('the only way is jwtRole', build.log.contains('VAULT_JWT_ROLE'))
+    }
+
+    @Test
+    void jwt_role_without_a_credential_of_the_job_s_own_is_refused() {
+        // The controller's login is its setting: a pipeline cannot complete or change it.
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', jwtRole: 'jenkins') { echo 'never here' }",
+                'withAwsRole: jwtRole names the Vault JWT role for the id token in vaultCredentialsId; give both, or neither')
     }
 
     @Test

@@ -11,6 +11,7 @@ import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
 
 /** Jenkinsfiles using withAwsRole, run by the local runner against the real world. */
 class WithAwsRolePipelineTest {
@@ -25,6 +26,10 @@ class WithAwsRolePipelineTest {
 
     @Rule
     public TestName test = new TestName()
+
+    /** The controller's own settings (Vault's address, its purposes file, ...) for one test. */
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
 
     PipelineRunner runner
 
@@ -61,27 +66,29 @@ class WithAwsRolePipelineTest {
 
     @Test
     void named_form_takes_every_option() {
-        BuildResult build = runner.run('''
-            withAwsRole(role: 'ecr-push', ttl: '30m', roleArn: 'arn:aws:iam::123456789012:role/jenkins-ecr-push-role',
-                        sessionName: 'named-form', region: 'eu-west-1', mount: 'aws', vaultRole: 'ecr-push') {
-                sh 'set +x; echo "region=$AWS_REGION/$AWS_DEFAULT_REGION"'
-                sh 'set +x; echo "lifetime=$(( $(date -d "$AWS_CREDENTIAL_EXPIRATION" +%s) - $(date +%s) ))"'
+        // Every option that shapes the credentials; roleArn only within what the purpose offers
+        // (deploy's role_arns). The login options are VaultCredentialsPipelineTest's.
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'deploy', ttl: '20m', roleArn: '${READONLY_ROLE_ARN}', region: 'eu-west-1', mask: true) {
+                sh 'set +x; echo "region=\$AWS_REGION/\$AWS_DEFAULT_REGION"'
+                sh 'set +x; echo "lifetime=\$(( \$(date -d "\$AWS_CREDENTIAL_EXPIRATION" +%s) - \$(date +%s) ))"'
             }
-        ''')
+        """)
         assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('as arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/named-form,'))
+        assertTrue(build.log, build.log.contains("as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/${sessionName(build)},"))
         assertTrue(build.log, build.log.contains('region=eu-west-1/eu-west-1'))
         int lifetime = (build.log =~ /lifetime=(\d+)/)[0][1] as int
-        assertTrue("ttl 30m gives about 1800 s: ${lifetime}", lifetime > 1700 && lifetime <= 1800)
+        assertTrue("ttl 20m gives about 1200 s: ${lifetime}", lifetime > 1100 && lifetime <= 1200)
     }
 
     @Test
     void named_options_may_follow_the_role() {
         BuildResult build = runner.run('''
-            withAwsRole('ecr-push', ttl: 900, sessionName: 'role-then-options') { echo 'inside' }
+            withAwsRole('ecr-push', ttl: 900, region: 'eu-west-1') { sh 'set +x; echo "region=$AWS_REGION"' }
         ''')
         assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/role-then-options,'))
+        assertTrue(build.log, build.log.contains("assumed-role/jenkins-ecr-push-role/${sessionName(build)},"))
+        assertTrue(build.log, build.log.contains('region=eu-west-1'))
     }
 
     @Test
@@ -100,29 +107,64 @@ class WithAwsRolePipelineTest {
     }
 
     @Test
-    void config_file_option_replaces_the_library_s_purposes_config() {
+    void config_file_option_is_refused_the_purposes_config_is_not_a_pipeline_s_choice() {
+        // A Jenkinsfile that could name its own purposes file could grant itself any Vault role.
         File config = new File(workspace.root, 'purposes.toml')
         config.text = '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role"\n'
-        BuildResult build = runner.run("withAwsRole(role: 'deploy', configFile: '${config.absolutePath}') { echo 'inside' }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'deploy', configFile: '${config.absolutePath}') { echo 'never here' }",
+                "withAwsRole: configFile is not a pipeline's choice: the purposes config is the library's reviewed " +
+                        "purposes.toml or the controller's WITHAWSROLE_CONFIG file")
     }
 
     @Test
     void controller_config_file_replaces_the_library_s_purposes_config() {
-        File config = new File(workspace.root, 'controller-purposes.toml')
-        config.text = '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role"\n'
-        runner.baseEnvironment.WITHAWSROLE_CONFIG = config.absolutePath
+        controller.purposes(new File(workspace.root, 'controller-purposes.toml'),
+                '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role"\n')
         BuildResult build = runner.run("withAwsRole('deploy') { echo 'inside' }")
         assertTrue(build.log, build.success)
         assertTrue(build.log, build.log.contains('withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
     }
 
     @Test
-    void namespace_reaches_vault() {
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', namespace: 'no-such-team') { echo 'never here' }")
+    void controller_config_file_refuses_what_it_does_not_list() {
+        // It replaces the library's file: ecr-push, listed there, is not listed here.
+        controller.purposes(new File(workspace.root, 'controller-purposes.toml'), '[purposes.deploy]\n')
+        assertRefusedBeforeVault(runner, "withAwsRole('ecr-push') { echo 'never here' }",
+                "withAwsRole('ecr-push'): purpose `ecr-push` is not in the purposes config")
+    }
+
+    @Test
+    void purpose_the_library_s_config_does_not_list_is_refused_before_vault() {
+        // forbidden exists in the world's AWS engine: only the purposes config keeps it out.
+        assertRefusedBeforeVault(runner, "withAwsRole('forbidden') { echo 'never here' }",
+                "withAwsRole('forbidden'): purpose `forbidden` is not in the purposes config org/withawsrole/purposes.toml: " +
+                        'add a reviewed [purposes.forbidden] table there')
+    }
+
+    @Test
+    void namespace_of_the_controller_reaches_vault() {
+        controller.set('VAULT_NAMESPACE', 'no-such-team')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push') { echo 'never here' }")
         assertEquals(build.log, 'FAILURE', build.result)
         assertTrue(build.log, build.log.contains('namespace not found'))
+        assertFalse(build.log, build.log.contains('never here'))
+    }
+
+    @Test
+    void namespace_option_is_refused_the_namespace_is_the_controller_s() {
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', namespace: 'no-such-team') { echo 'never here' }",
+                "withAwsRole: namespace is not a pipeline's choice: Vault's namespace is the controller's setting (VAULT_NAMESPACE)")
+    }
+
+    @Test
+    void session_name_mount_and_vault_role_options_are_refused() {
+        // Each would let a Jenkinsfile forge its CloudTrail identity or reach another Vault role.
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', sessionName: 'jenkins-other-job-1') { echo 'never here' }",
+                "withAwsRole: sessionName is not a pipeline's choice: session names always name the job and build that asked")
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', mount: 'aws') { echo 'never here' }",
+                "withAwsRole: mount is not a pipeline's choice: the purpose's Vault mount is set in the reviewed purposes config")
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', vaultRole: 'forbidden') { echo 'never here' }",
+                "withAwsRole: vaultRole is not a pipeline's choice: the purpose's Vault role is set in the reviewed purposes config")
     }
 
     @Test
@@ -250,12 +292,16 @@ class WithAwsRolePipelineTest {
 
     @Test
     void refused_role_fails_with_one_line() {
+        // Vault's own refusal: a controller whose purposes config lists a role its policy denies.
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         BuildResult build = runner.run("withAwsRole('forbidden') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('forbidden'): Vault denied `update` on aws/sts/forbidden: ask your Vault admin")
     }
 
     @Test
     void unknown_role_fails_with_one_line() {
+        // Vault's own answer: a controller whose purposes config lists a role Vault does not have.
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         BuildResult build = runner.run("withAwsRole('no-such-role') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('no-such-role'): Vault rejected the request to aws/sts/no-such-role (400): " +
                 'Role "no-such-role" not found; check that the Vault role `no-such-role` exists')
@@ -263,8 +309,10 @@ class WithAwsRolePipelineTest {
 
     @Test
     void role_with_several_arns_needs_role_arn() {
-        // A role the purposes config does not know, for the deploy Vault role with its two ARNs.
-        BuildResult build = runner.run("withAwsRole(role: 'deploy-unconfigured', vaultRole: 'deploy') { echo 'never here' }")
+        // A purpose for the deploy Vault role (two ARNs) that names no role_arn: Vault refuses.
+        controller.purposes(new File(workspace.root, 'controller-purposes.toml'),
+                '[purposes.deploy-unconfigured]\nvault_role = "deploy"\n')
+        BuildResult build = runner.run("withAwsRole(role: 'deploy-unconfigured') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('deploy-unconfigured'): Vault rejected the request to aws/sts/deploy (400): " +
                 'did not supply a role_arn parameter')
         assertTrue(build.log, build.log.contains('pass role_arn when it lists several ARNs'))
@@ -279,9 +327,25 @@ class WithAwsRolePipelineTest {
     @Test
     void too_long_ttl_says_which_limit_to_raise() {
         // AWS's refusal comes back through Vault with line breaks in it; the ERROR line has none.
+        // The world's purposes config sets no max_ttl, so the request reaches AWS.
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', ttl: '2h') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): the requested lifetime is too long for aws/sts/ecr-push: ")
         assertTrue(build.log, build.log.contains("lower ttl (e.g. ttl: '1h')"))
+    }
+
+    @Test
+    void ttl_above_the_purpose_s_max_ttl_is_refused_before_vault() {
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', ttl: '2h') { echo 'never here' }",
+                "withAwsRole('ecr-push'): purpose `ecr-push` does not let a pipeline ask for ttl 2h (its max_ttl is 3600 s): " +
+                        "ask for less, or raise the purpose's max_ttl in org/withawsrole/purposes.toml")
+    }
+
+    @Test
+    void role_arn_the_purpose_does_not_offer_is_refused_before_vault() {
+        assertRefusedBeforeVault(runner, "withAwsRole(role: 'deploy', roleArn: 'arn:aws:iam::123456789012:role/jenkins-admin-role') { echo 'never here' }",
+                "withAwsRole('deploy'): purpose `deploy` does not let a pipeline assume arn:aws:iam::123456789012:role/jenkins-admin-role: " +
+                        "leave roleArn out, or add the ARN to the purpose's role_arns")
     }
 
     @Test
@@ -294,11 +358,8 @@ class WithAwsRolePipelineTest {
 
     @Test
     void unreachable_vault_fails_with_one_line() {
-        BuildResult build = runner.run('''
-            withEnv(['VAULT_ADDR=http://127.0.0.1:1']) {
-                withAwsRole(role: 'ecr-push', sessionName: 'unreachable-test') { echo 'never here' }
-            }
-        ''')
+        controller.set('VAULT_ADDR', 'http://127.0.0.1:1')
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push') { echo 'never here' }")
         // The core retries with backoff until its deadline, then says what it last saw.
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): gave up after ")
         assertTrue(build.log, build.log.contains('cannot reach Vault at http://127.0.0.1:1'))
@@ -308,8 +369,8 @@ class WithAwsRolePipelineTest {
     @Test
     void unknown_option_is_named_with_the_valid_ones() {
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', colour: 'blue') { echo 'never here' }")
-        assertFailedWithOneLine(build, 'withAwsRole: unknown option colour; valid options: role, ttl, roleArn, sessionName, ' +
-                'region, mount, namespace, vaultRole, jwtRole, configFile, vaultCredentialsId, mask')
+        assertFailedWithOneLine(build, 'withAwsRole: unknown option colour; valid options: role, ttl, roleArn, region, jwtRole, ' +
+                'vaultCredentialsId, mask')
     }
 
     @Test
@@ -355,10 +416,15 @@ class WithAwsRolePipelineTest {
         BuildResult build = runner.run('''
             def team = 'ecr'
             withAwsRole("${team}-push") { echo 'inside' }
-            withAwsRole(role: "${team}-push", sessionName: "gstring-${env.BUILD_NUMBER}") { echo 'inside too' }
+            withAwsRole(role: "${team}-push", region: "${'eu'}-west-1") { echo 'inside too' }
         ''')
         assertTrue(build.log, build.success)
         assertEquals(build.log, 2, (build.log =~ SUMMARY_LINE).count)
+    }
+
+    /** The STS session name of a block in `build`: jenkins-<job>-<build>. */
+    private String sessionName(BuildResult build) {
+        return "jenkins-${runner.jobName}-${build.number}"
     }
 
     private String workspaceFile(String name) {

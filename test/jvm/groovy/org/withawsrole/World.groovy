@@ -1,6 +1,7 @@
 package org.withawsrole
 
 import groovy.json.JsonSlurper
+import org.jenkinsci.plugins.workflow.cps.CpsThread
 import org.junit.Assert
 
 /**
@@ -10,11 +11,37 @@ import org.junit.Assert
 class World {
     static final String HOW_TO_START = 'start the world: test/world/up && . test/world/.run/env'
 
+    /**
+     * The world's purposes config: ecr-push, deploy, and the two the library's own purposes.toml
+     * refuses before Vault is asked, forbidden (Vault's policy denies it) and no-such-role (no
+     * such Vault role). A controller's WITHAWSROLE_CONFIG, for tests that need Vault's own answer.
+     */
+    static final String PURPOSES_PATH = 'test/jvm/fixtures/world-purposes.toml'
+
     static void require() {
         for (String variable : ['VAULT_ADDR', 'WORLD_CONTROL_URL', 'AWS_ENDPOINT_URL']) {
             if (!System.getenv(variable)) {
                 Assert.fail("${variable} is not set; ${HOW_TO_START}".toString())
             }
+        }
+    }
+
+    static File purposesFile() {
+        return new File(System.getProperty('withawsrole.library.dir', '.'), PURPOSES_PATH).absoluteFile
+    }
+
+    /**
+     * Runs `call` on this thread as build `number` of job `job`, which is how the bridge tells
+     * builds apart: it reads CpsThread.current() (the runner's stand-in here) and names the STS
+     * session, part of the cache key, jenkins-<job>-<number>. Direct bridge calls outside it have
+     * no build: jenkins-<purpose>.
+     */
+    static <T> T asBuild(String job, int number, Closure<T> call) {
+        CpsThread.ReplayScope scope = CpsThread.enterForReplay(job, number)
+        try {
+            return call()
+        } finally {
+            scope.close()
         }
     }
 
@@ -42,6 +69,12 @@ class World {
             throw new AssertionError("${command}: ${process.errorStream.getText('UTF-8')}".toString())
         }
         return jwt
+    }
+
+    /** Every request the world has answered so far: STS calls and calls proxied to Vault. */
+    static long requestsSeen() {
+        Map counters = counters()
+        return (counters.sts_total as long) + (counters.proxied_total as long)
     }
 
     static void resetCounters() {

@@ -15,11 +15,16 @@ import java.util.concurrent.TimeUnit;
 import org.withawsrole.bridge.AwsRoleBroker;
 import org.withawsrole.bridge.internal.Native;
 import org.withawsrole.bridge.internal.NativeLoader;
+import org.withawsrole.bridge.internal.ReviewedRequest;
 
 /**
  * Cache hits through JNI, as a Jenkins build makes them: {@code AwsRoleBroker.credentials} on a warm
  * key, with 1 and 8 threads, in one run; plus the parts of that call measured alone, to show where
  * the time goes. Writes JSON for scripts/bench-report.
+ *
+ * <p>The request is the step's ({@code purpose}); the bridge adds the library's purposes config
+ * packed into its jar, as for a build, so the native-only phase sends the same packed text. No
+ * build runs here, so the session name is jenkins-ecr-push.
  *
  * <p>Each measured call is timed with System.nanoTime() around it (about 20 ns of the figures);
  * throughput is all calls of all threads over the wall time of the phase.
@@ -46,9 +51,10 @@ public final class JniBench {
         Map<String, Object> machine = machine();
         final Map<String, String> request = new LinkedHashMap<String, String>();
         request.put("purpose", "ecr-push");
-        request.put("session_name", "bench-cache-hit");
         Map<String, String> first = broker.credentials(request);
-        final String packedRequest = "purpose\0ecr-push\0session_name\0bench-cache-hit\0";
+        StringBuilder packed = new StringBuilder("purpose\0ecr-push\0");
+        ReviewedRequest.appendTo(packed);
+        final String packedRequest = packed.toString();
         final String result = Native.Broker_credentialsPacked(packedRequest);
         if (!"hit".equals(broker.credentials(request).get("cache"))) {
             throw new IllegalStateException("the bench key is not cached: " + first.get("cache"));

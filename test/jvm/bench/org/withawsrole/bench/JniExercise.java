@@ -10,7 +10,10 @@ import org.withawsrole.bridge.internal.Native;
 /**
  * Every JNI entry point and every error path, briefly, on several threads: small enough to run
  * under valgrind (scripts/jni-valgrind), where a JVM is some 50 times slower. Exits 0 when every
- * answer was the expected one.
+ * answer was the expected one. The controller's settings are system properties here: the world's
+ * purposes config (test/jvm/fixtures/world-purposes.toml, from the project's directory), which
+ * lists forbidden for Vault's own refusal, and an unreachable Vault for one call. No build runs
+ * here, so requests get distinct cache entries through their ttl.
  *
  *   JniExercise [hits per thread] [threads]
  */
@@ -24,13 +27,21 @@ public final class JniExercise {
         final AwsRoleBroker broker = AwsRoleBroker.shared();
         check(!broker.version().isEmpty(), "version");
         check(broker.stats().containsKey("vault_calls"), "stats");
-        final Map<String, String> hot = request("ecr-push", "valgrind-hot");
+        System.setProperty("withawsrole.WITHAWSROLE_CONFIG",
+                new java.io.File("test/jvm/fixtures/world-purposes.toml").getAbsolutePath());
+        check(broker.perBuildLogin().isEmpty(), "per-build login: the controller logs in as itself");
+        final Map<String, String> hot = request("ecr-push", 900);
         check("miss".equals(broker.credentials(hot).get("cache")) || true, "first fetch");
-        expect(() -> broker.credentials(request("ecr-push", "valgrind-x", "colour", "blue")), "InvalidRequestException");
-        expect(() -> broker.credentials(request("../escape", "valgrind-x")), "InvalidRequestException");
-        expect(() -> broker.credentials(request("forbidden", "valgrind-denied")), "PermissionDeniedException");
-        expect(() -> broker.credentials(request("ecr-push", "valgrind-unreachable", "vault_addr", "http://127.0.0.1:1")),
-                "VaultUnavailableException");
+        expect(() -> broker.credentials(request("ecr-push", 900, "colour", "blue")), "InvalidRequestException");
+        expect(() -> broker.credentials(request("../escape", 900)), "InvalidRequestException");
+        expect(() -> broker.credentials(request("forbidden", 900)), "PermissionDeniedException");
+        expect(() -> broker.credentials(request("no-listed-purpose", 900)), "PermissionDeniedException");
+        expect(() -> broker.credentials(request("ecr-push", 900, "vault_addr", "http://127.0.0.1:1")),
+                "InvalidRequestException");
+        expect(() -> broker.credentials(request("ecr-push", 900, "job", "another-job")), "InvalidRequestException");
+        System.setProperty("withawsrole.VAULT_ADDR", "http://127.0.0.1:1");
+        expect(() -> broker.credentials(request("ecr-push", 901)), "VaultUnavailableException");
+        System.clearProperty("withawsrole.VAULT_ADDR");
         try {
             Native.Diagnostics_panic("on purpose, under valgrind");
             check(false, "panic became no exception");
@@ -48,7 +59,7 @@ public final class JniExercise {
                         return;
                     }
                     if (i % 50 == 0) {
-                        broker.credentials(request("ecr-push", "valgrind-cold-" + index + "-" + i));
+                        broker.credentials(request("ecr-push", 1000 + index * 200 + i));
                     }
                 }
                 ok[index] = true;
@@ -69,10 +80,11 @@ public final class JniExercise {
         Object run();
     }
 
-    private static Map<String, String> request(String purpose, String session, String... more) {
+    /** A request for {@code purpose} with {@code ttlSeconds}: part of the cache key, so a key of its own. */
+    private static Map<String, String> request(String purpose, int ttlSeconds, String... more) {
         Map<String, String> request = new LinkedHashMap<String, String>();
         request.put("purpose", purpose);
-        request.put("session_name", session);
+        request.put("ttl", String.valueOf(ttlSeconds));
         for (int i = 0; i + 1 < more.length; i += 2) {
             request.put(more[i], more[i + 1]);
         }

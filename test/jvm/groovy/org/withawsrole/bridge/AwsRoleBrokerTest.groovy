@@ -1,15 +1,25 @@
 package org.withawsrole.bridge
 
 import org.junit.BeforeClass
+import org.junit.Rule
 import org.junit.Test
+import org.withawsrole.ControllerSettings
 import org.withawsrole.World
 import org.withawsrole.bridge.internal.Native
 import org.withawsrole.bridge.internal.NativeLoader
 
 import static org.junit.Assert.*
 
-/** The bridge jar (native library inside) against the real world, through JNI. */
+/**
+ * The bridge jar (native library inside) against the real world, through JNI. A request carries
+ * the step's choices only: the bridge adds the running build (World.asBuild) and the library's
+ * purposes config packed into the jar, and the controller's settings come from its environment
+ * and -Dwithawsrole.* properties (the ControllerSettings rule).
+ */
 class AwsRoleBrokerTest {
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
+
     @BeforeClass
     static void world() {
         World.require()
@@ -17,8 +27,10 @@ class AwsRoleBrokerTest {
 
     @Test
     void ecr_push_credentials_come_from_the_assumed_role() {
-        Map<String, String> credentials = AwsRoleBroker.shared().credentials([purpose: 'ecr-push'])
-        assertTrue(credentials.arn, credentials.arn.contains('assumed-role/jenkins-ecr-push-role/'))
+        Map<String, String> credentials = World.asBuild('broker-test', 1) {
+            AwsRoleBroker.shared().credentials([purpose: 'ecr-push'])
+        }
+        assertTrue(credentials.arn, credentials.arn.endsWith('assumed-role/jenkins-ecr-push-role/jenkins-broker-test-1'))
         for (String key : ['access_key_id', 'secret_access_key', 'session_token', 'expiration', 'expires_at_epoch_seconds',
                            'session_name', 'lease_duration_seconds', 'cache']) {
             assertTrue("result has ${key}: ${credentials.keySet()}", credentials[key] as boolean)
@@ -31,8 +43,8 @@ class AwsRoleBrokerTest {
     @Test
     void second_request_is_a_cache_hit() {
         AwsRoleBroker broker = AwsRoleBroker.shared()
-        Map<String, String> first = broker.credentials([purpose: 'ecr-push', session_name: 'broker-test-cache'])
-        Map<String, String> second = broker.credentials([purpose: 'ecr-push', session_name: 'broker-test-cache'])
+        Map<String, String> first = World.asBuild('broker-test-cache', 1) { broker.credentials([purpose: 'ecr-push']) }
+        Map<String, String> second = World.asBuild('broker-test-cache', 1) { broker.credentials([purpose: 'ecr-push']) }
         assertEquals('hit', second.cache)
         assertEquals(first.access_key_id, second.access_key_id)
         assertTrue(broker.stats().keySet().containsAll(['vault_calls', 'vault_logins', 'cache_hits', 'cache_misses', 'retries']))
@@ -40,14 +52,90 @@ class AwsRoleBrokerTest {
     }
 
     @Test
+    void another_build_of_the_same_job_is_another_cache_entry() {
+        AwsRoleBroker broker = AwsRoleBroker.shared()
+        Map<String, String> first = World.asBuild('broker-test-builds', 1) { broker.credentials([purpose: 'ecr-push']) }
+        Map<String, String> second = World.asBuild('broker-test-builds', 2) { broker.credentials([purpose: 'ecr-push']) }
+        assertEquals('miss', second.cache)
+        assertTrue(second.arn, second.arn.endsWith('/jenkins-broker-test-builds-2'))
+        assertNotEquals(first.access_key_id, second.access_key_id)
+    }
+
+    @Test
     void forbidden_role_is_permission_denied() {
+        // Vault's own refusal: a controller whose purposes config lists a role its policy denies.
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         try {
             AwsRoleBroker.shared().credentials([purpose: 'forbidden'])
             fail('expected PermissionDeniedException')
         } catch (PermissionDeniedException e) {
             assertTrue(e instanceof AwsRoleException)
+            assertTrue('Vault refused, not the config: ' + e.message, e.message.contains('aws/sts/forbidden'))
             assertNoSecretIn(e.message)
         }
+    }
+
+    @Test
+    void purpose_the_purposes_config_does_not_list_is_permission_denied_before_vault() {
+        long before = World.requestsSeen()
+        try {
+            AwsRoleBroker.shared().credentials([purpose: 'forbidden'])
+            fail('expected PermissionDeniedException')
+        } catch (PermissionDeniedException e) {
+            assertTrue(e.message, e.message.contains('purpose `forbidden` is not in the purposes config org/withawsrole/purposes.toml'))
+        }
+        assertEquals('nothing reached the world', before, World.requestsSeen())
+    }
+
+    @Test
+    void what_the_bridge_fills_itself_is_refused_in_a_request() {
+        // The running build and the reviewed purposes config: a Jenkinsfile that calls the bridge
+        // through the library's classes must not pick the job a purpose admits, or its own config.
+        [job: 'team-a/app/main', build: '7', config_text: '[purposes.forbidden]\n', config_name: 'evil.toml'].each { String key, String value ->
+            try {
+                AwsRoleBroker.shared().credentials([purpose: 'forbidden', (key): value])
+                fail("expected InvalidRequestException for ${key}")
+            } catch (InvalidRequestException e) {
+                assertTrue(e.message, e.message.contains("'${key}' is filled by the bridge itself"))
+            }
+            try {
+                AwsRoleBroker.shared().createChildToken([purpose: 'forbidden', (key): value])
+                fail("expected InvalidRequestException for ${key} (child token)")
+            } catch (InvalidRequestException e) {
+                assertTrue(e.message, e.message.contains("'${key}' is filled by the bridge itself"))
+            }
+        }
+    }
+
+    @Test
+    void controller_settings_in_a_request_are_invalid() {
+        // Vault's address, TLS, the purposes file and the controller's login are the controller's;
+        // a request that carries one is refused, whatever its value.
+        long before = World.requestsSeen()
+        [vault_addr: 'http://127.0.0.1:1', vault_namespace: 'team-a', vault_skip_verify: 'true',
+         config_file: '/tmp/evil.toml'].each { String key, String value ->
+            try {
+                AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value])
+                fail("expected InvalidRequestException for ${key}")
+            } catch (InvalidRequestException e) {
+                assertTrue(e.message, e.message.contains("`${key}`") && e.message.contains('controller'))
+            }
+        }
+        assertEquals('nothing reached the world', before, World.requestsSeen())
+    }
+
+    @Test
+    void mount_vault_role_and_session_name_are_the_purposes_config_s() {
+        long before = World.requestsSeen()
+        [mount: 'aws', vault_role: 'forbidden', session_name: 'jenkins-other-job-1'].each { String key, String value ->
+            try {
+                AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value])
+                fail("expected InvalidRequestException for ${key}")
+            } catch (InvalidRequestException e) {
+                assertTrue(e.message, e.message.startsWith('purpose `ecr-push` does not let a pipeline '))
+            }
+        }
+        assertEquals('nothing reached the world', before, World.requestsSeen())
     }
 
     @Test
@@ -86,10 +174,10 @@ class AwsRoleBrokerTest {
         AwsRoleBroker broker = AwsRoleBroker.shared()
         String callsBefore = broker.stats().cache_hits + '/' + broker.stats().cache_misses
         try {
-            broker.credentials([purpose: 'ecr-push', session_name: 'a\u0000b'])
+            broker.credentials([purpose: 'ecr-push', region: 'eu-west-1\u0000b'])
             fail('expected InvalidRequestException')
         } catch (InvalidRequestException e) {
-            assertTrue(e.message, e.message.contains("'session_name'") && e.message.contains('NUL'))
+            assertTrue(e.message, e.message.contains("'region'") && e.message.contains('NUL'))
         }
         assertEquals('the native broker was not asked', callsBefore, broker.stats().cache_hits + '/' + broker.stats().cache_misses)
     }
@@ -97,8 +185,9 @@ class AwsRoleBrokerTest {
     @Test
     void unreachable_vault_is_vault_unavailable() {
         AwsRoleBroker.shared().clearCache()
+        controller.set('VAULT_ADDR', 'http://127.0.0.1:1')
         try {
-            AwsRoleBroker.shared().credentials([purpose: 'ecr-push', vault_addr: 'http://127.0.0.1:1'])
+            AwsRoleBroker.shared().credentials([purpose: 'ecr-push'])
             fail('expected VaultUnavailableException')
         } catch (VaultUnavailableException e) {
             assertTrue(e instanceof AwsRoleException)

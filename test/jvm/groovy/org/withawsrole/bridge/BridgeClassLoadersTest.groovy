@@ -29,15 +29,17 @@ class BridgeClassLoadersTest {
         }
         List<Map<String, String>> answers = bridges.collect { ClassLoader bridge ->
             Class broker = Class.forName('org.withawsrole.bridge.AwsRoleBroker', true, bridge)
-            (Map<String, String>) broker.getMethod('credentials', Map).invoke(broker.getMethod('shared').invoke(null),
-                    [purpose: 'ecr-push', session_name: 'two-bridge-loaders'])
+            World.asBuild('two-bridge-loaders', 1) {
+                (Map<String, String>) broker.getMethod('credentials', Map).invoke(broker.getMethod('shared').invoke(null),
+                        [purpose: 'ecr-push'])
+            }
         }
         List<String> paths = bridges.collect { ClassLoader bridge ->
             (String) Class.forName(NativeLoader.name, true, bridge).getMethod('loadedFrom').invoke(null)
         }
         String sha = bridges[0].getResource(NativeLoader.resourcePath(NativeLoader.currentPlatform()) + '.sha256').text.trim()
 
-        answers.each { assertTrue(it.arn, it.arn.endsWith('/two-bridge-loaders')) }
+        answers.each { assertTrue(it.arn, it.arn.endsWith('/jenkins-two-bridge-loaders-1')) }
         assertEquals('each bridge has its own native instance and cache', ['miss', 'miss'], answers*.cache)
         assertTrue(paths[0], paths[0].endsWith("libwithawsrole_jni-${sha}.so"))
         assertTrue(paths[1], paths[1].endsWith("libwithawsrole_jni-${sha}-1.so"))

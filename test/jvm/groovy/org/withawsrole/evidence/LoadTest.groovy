@@ -4,7 +4,9 @@ import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 import org.junit.After
 import org.junit.BeforeClass
+import org.junit.Rule
 import org.junit.Test
+import org.withawsrole.ControllerSettings
 import org.withawsrole.World
 import org.withawsrole.bridge.AwsRoleBroker
 import org.withawsrole.bridge.PermissionDeniedException
@@ -20,7 +22,8 @@ import static org.junit.Assert.*
 
 /**
  * Load: 1,000 broker calls per round from 64 threads over 20 keys (18 that succeed: ecr-push and
- * deploy with either ARN, distinct session names; 2 that Vault's policy refuses: forbidden), with
+ * deploy with either ARN, each asked by its own build and so its own session name; 2 that Vault's
+ * policy refuses: forbidden, listed in the world's purposes config, the controller's here), with
  * 10% of the world's STS answers a 503. Ten rounds, the cache cleared between rounds, one JVM:
  * every call ends as expected, Vault issues exactly one set of credentials per successful key and
  * round, extra Vault requests are the injected faults (each one retried), and resident memory and
@@ -32,6 +35,9 @@ class LoadTest {
     static final int ROUNDS = 10
     static final double FAULT_RATIO = 0.1
 
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
+
     @BeforeClass
     static void world() {
         World.require()
@@ -42,19 +48,23 @@ class LoadTest {
         World.resetCounters()
     }
 
-    /** The 20 keys: request maps and whether Vault should say yes. */
+    /** The 20 keys: request maps, the job whose build 1 asks, and whether Vault should say yes. */
     static List<Map> keys() {
         String run = Long.toString(System.currentTimeMillis() % 100000)
         List<Map> keys = []
-        10.times { i -> keys << [request: [purpose: 'ecr-push', session_name: "load-${run}-ecr-${i}".toString()], ok: true] }
+        10.times { i -> keys << [request: [purpose: 'ecr-push'], job: "load-${run}-ecr-${i}".toString(), ok: true] }
         ['jenkins-deploy-role', 'jenkins-deploy-readonly-role'].each { role ->
             4.times { i ->
-                keys << [request: [purpose: 'deploy', role_arn: "arn:aws:iam::123456789012:role/${role}".toString(),
-                                   session_name: "load-${run}-${role.length()}-${i}".toString()], ok: true]
+                keys << [request: [purpose: 'deploy', role_arn: "arn:aws:iam::123456789012:role/${role}".toString()],
+                         job: "load-${run}-${role.length()}-${i}".toString(), ok: true]
             }
         }
-        2.times { i -> keys << [request: [purpose: 'forbidden', session_name: "load-${run}-forbidden-${i}".toString()], ok: false] }
+        2.times { i -> keys << [request: [purpose: 'forbidden'], job: "load-${run}-forbidden-${i}".toString(), ok: false] }
         return keys
+    }
+
+    static Map<String, String> credentialsFor(AwsRoleBroker broker, Map key) {
+        return World.asBuild((String) key.job, 1) { broker.credentials((Map<String, String>) key.request) }
     }
 
     static void fault(Map spec) {
@@ -78,7 +88,8 @@ class LoadTest {
     void a_thousand_calls_from_64_threads_over_20_keys_with_10_percent_faults() {
         AwsRoleBroker broker = AwsRoleBroker.shared()
         List<Map> keys = keys()
-        broker.credentials((Map<String, String>) keys[0].request) // load the library, start the runtime
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
+        credentialsFor(broker, keys[0]) // load the library, start the runtime
         List<Map> rows = []
         ExecutorService pool = Executors.newFixedThreadPool(THREADS)
         try {
@@ -96,7 +107,7 @@ class LoadTest {
                         start.await()
                         long t0 = System.nanoTime()
                         try {
-                            broker.credentials((Map<String, String>) key.request)
+                            credentialsFor(broker, key)
                             return key.ok ? 'ok' : 'unexpected success'
                         } catch (PermissionDeniedException e) {
                             return key.ok ? "unexpected ${e.class.simpleName}: ${e.message}".toString() : 'ok'

@@ -1,7 +1,9 @@
 package org.withawsrole.jvm
 
 import org.junit.BeforeClass
+import org.junit.Rule
 import org.junit.Test
+import org.withawsrole.ControllerSettings
 import org.withawsrole.World
 import org.withawsrole.bridge.AwsRoleBroker
 import org.withawsrole.bridge.InvalidRequestException
@@ -17,15 +19,19 @@ import static org.junit.Assert.*
 
 /**
  * 64 Jenkins threads at once for a bounded time, through JNI into the one native broker: cache
- * hits, cold fetches (each its own session), waves where every thread asks for one new session at
- * once (single-flight under load), invalid requests and refused ones. Every answer must be right,
- * nothing may hang, and the runtime must not grow threads.
+ * hits, cold fetches (each its own job, so its own session), waves where every thread asks for one
+ * new session at once (single-flight under load), invalid requests and refused ones. Every answer
+ * must be right, nothing may hang, and the runtime must not grow threads.
  */
 class ConcurrencyTest {
     static final int THREADS = 64
     static final long RUN_MILLIS = 12_000
     static final long WAVE_MILLIS = 3_000
     static final int COLD_PER_THREAD = 3
+
+    /** The world's purposes config, which lists forbidden: Vault's policy refuses it. */
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
 
     @BeforeClass
     static void world() {
@@ -34,8 +40,9 @@ class ConcurrencyTest {
 
     @Test
     void sixty_four_threads_mixing_hits_misses_and_failures_all_get_right_answers() {
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         AwsRoleBroker broker = AwsRoleBroker.shared()
-        Map<String, String> hot = broker.credentials([purpose: 'ecr-push', session_name: 'concurrency-hot'])
+        Map<String, String> hot = ofJob(broker, 'ecr-push', 'concurrency-hot')
         int runtimeThreadsBefore = ProcSelf.runtimeThreads()
         Map<String, String> statsBefore = broker.stats()
 
@@ -59,7 +66,7 @@ class ConcurrencyTest {
                         if (wave != lastWave) {
                             lastWave = wave
                             String session = "concurrency-wave-${wave}".toString()
-                            Map<String, String> c = broker.credentials([purpose: 'ecr-push', session_name: session])
+                            Map<String, String> c = ofJob(broker, 'ecr-push', session)
                             waveKeys.computeIfAbsent(session) { ConcurrentHashMap.newKeySet() } << c.access_key_id
                             if (c.cache == 'miss') {
                                 waveMisses.computeIfAbsent(session) { new AtomicLong() }.incrementAndGet()
@@ -68,8 +75,8 @@ class ConcurrencyTest {
                         } else if (i % 500 == 0 && cold < COLD_PER_THREAD) {
                             cold++
                             String session = "concurrency-cold-${n}-${cold}".toString()
-                            Map<String, String> c = broker.credentials([purpose: 'ecr-push', session_name: session])
-                            if (c.cache != 'miss' || !c.arn.endsWith("/${session}") || c.access_key_id == hot.access_key_id) {
+                            Map<String, String> c = ofJob(broker, 'ecr-push', session)
+                            if (c.cache != 'miss' || !c.arn.endsWith("/jenkins-${session}-1") || c.access_key_id == hot.access_key_id) {
                                 problems << "cold ${session}: cache=${c.cache} arn=${c.arn}".toString()
                             }
                             counts.cold.incrementAndGet()
@@ -78,13 +85,13 @@ class ConcurrencyTest {
                             counts.invalid.incrementAndGet()
                         } else if (i % 2000 == 2) {
                             try {
-                                broker.credentials([purpose: 'forbidden', session_name: 'concurrency-denied'])
+                                ofJob(broker, 'forbidden', 'concurrency-denied')
                                 problems << 'forbidden purpose was allowed'
                             } catch (PermissionDeniedException expected) {
                                 counts.denied.incrementAndGet()
                             }
                         } else {
-                            Map<String, String> c = broker.credentials([purpose: 'ecr-push', session_name: 'concurrency-hot'])
+                            Map<String, String> c = ofJob(broker, 'ecr-push', 'concurrency-hot')
                             if (c.cache != 'hit' || c.access_key_id != hot.access_key_id || c.secret_access_key != hot.secret_access_key) {
                                 problems << "hot key: cache=${c.cache}, same key: ${c.access_key_id == hot.access_key_id}".toString()
                             }
@@ -130,12 +137,19 @@ class ConcurrencyTest {
         assertEquals('the runtime did not grow threads', runtimeThreadsBefore, ProcSelf.runtimeThreads())
     }
 
+    /** Credentials for `purpose` asked by build 1 of job `job`: its own session and cache entry, jenkins-<job>-1. */
+    private static Map<String, String> ofJob(AwsRoleBroker broker, String purpose, String job) {
+        return World.asBuild(job, 1) { broker.credentials([purpose: purpose]) }
+    }
+
     private static void invalid(AwsRoleBroker broker, long i, Queue<String> problems) {
         List<Map<String, String>> invalid = [
                 [purpose: 'ecr-push', colour: 'blue'],
                 [purpose: '../escape'],
                 [purpose: 'ecr-push', ttl: 'a while'],
-                [session_name: 'no-purpose'],
+                [region: 'no-purpose'],
+                [purpose: 'ecr-push', vault_addr: 'http://127.0.0.1:1'],
+                [purpose: 'ecr-push', job: 'another-job'],
         ]
         Map<String, String> request = invalid[(i.intdiv(50) % invalid.size()) as int]
         try {

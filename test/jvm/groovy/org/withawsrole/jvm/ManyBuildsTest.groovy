@@ -14,6 +14,9 @@ import static org.junit.Assert.*
  * A controller's life in one JVM: many builds and Replays, each compiling src/ and vars/ in its own
  * GroovyClassLoader, all sharing one native library, one runtime and one credential cache; and no
  * build leaves anything behind (memory, threads, its classloader).
+ *
+ * The cache key holds the STS session name, jenkins-<job>-<build>: for every build to ask for the
+ * one shared key, each run is build #1 of the job `many-builds`, compiled afresh.
  */
 class ManyBuildsTest {
     static final int WARM_UP = 20
@@ -21,7 +24,7 @@ class ManyBuildsTest {
 
     static final String JENKINSFILE = '''
         @Library('withAwsRole') _
-        withAwsRole('ecr-push', sessionName: 'many-builds') {
+        withAwsRole('ecr-push') {
             sh 'set +x; test -n "$AWS_ACCESS_KEY_ID" && test -n "$AWS_SESSION_TOKEN"'
         }
     '''
@@ -37,19 +40,18 @@ class ManyBuildsTest {
 
     @Test
     void fifty_builds_and_replays_share_one_native_instance_and_leave_nothing_behind() {
-        PipelineRunner runner = PipelineRunner.forThisProject()
-        runner.workspace = File.createTempDir()
+        File workspace = File.createTempDir()
         List<WeakReference<ClassLoader>> buildLoaders = []
 
         // Warm-up: the first build installs the bridge, loads the library, starts the runtime.
-        WARM_UP.times { runAndCheck(runner, it % 2 == 0 ? JENKINSFILE : REPLAYED, buildLoaders) }
+        WARM_UP.times { runAndCheck(workspace, it % 2 == 0 ? JENKINSFILE : REPLAYED, buildLoaders) }
         ProcSelf.settle()
         Snapshot before = Snapshot.take()
 
-        BUILDS.times { runAndCheck(runner, it % 2 == 0 ? JENKINSFILE : REPLAYED, buildLoaders) }
+        BUILDS.times { runAndCheck(workspace, it % 2 == 0 ? JENKINSFILE : REPLAYED, buildLoaders) }
         // The runner's own Groovy call sites remember the last build's classes (Jenkins' do too,
         // until the next build): one more build, left out of the check, moves that on.
-        runAndCheck(runner, JENKINSFILE, [])
+        runAndCheck(workspace, JENKINSFILE, [])
         ProcSelf.awaitCollected(buildLoaders, 30)
         List<Integer> retained = buildLoaders.findIndexValues { it.get() != null }.collect { it as int }
         println "many builds: classloaders still reachable after ${buildLoaders.size()} builds: ${retained}"
@@ -92,12 +94,19 @@ class ManyBuildsTest {
         return (Map<String, String>) broker.getMethod('stats').invoke(broker.getMethod('shared').invoke(null))
     }
 
-    private static void runAndCheck(PipelineRunner runner, String jenkinsfile, List<WeakReference<ClassLoader>> loaders) {
+    /** Builds run so far: the first is the cache miss, every later one a hit. */
+    private static int buildsRun = 0
+
+    private static void runAndCheck(File workspace, String jenkinsfile, List<WeakReference<ClassLoader>> loaders) {
+        PipelineRunner runner = new PipelineRunner(new File(System.getProperty('withawsrole.library.dir', '.')), 1)
+        runner.workspace = workspace
+        runner.jobName = 'many-builds'
         BuildResult build = runner.run(jenkinsfile)
+        boolean first = buildsRun++ == 0
         assertTrue("${build}\n${build.log}", build.success)
         assertFalse(build.log, build.log.contains('UnsatisfiedLinkError'))
-        assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/many-builds'))
-        assertTrue(build.log, build.number == 1 ? build.log.contains('(cache miss)') : build.log.contains('(cache hit)'))
+        assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/jenkins-many-builds-1,'))
+        assertTrue(build.log, first ? build.log.contains('(cache miss)') : build.log.contains('(cache hit)'))
         loaders << new WeakReference<ClassLoader>(build.libraryClassLoader)
         // What Jenkins does after every build (workflow-cps cleanUpHeap): Groovy 2.4's own caches
         // let go of a build's classes only under memory pressure otherwise.

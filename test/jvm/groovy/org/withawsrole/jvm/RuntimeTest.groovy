@@ -26,7 +26,7 @@ class RuntimeTest {
         String fault = addFault([path: '^aws/sts/deploy$', mode: 'delay', delay_ms: 8000])
         ChildJvm child
         try {
-            child = ChildJvm.start(DeadlineProbe, [8, 'deploy', 'deadline-test', '-', DEPLOY_READONLY],
+            child = ChildJvm.start(DeadlineProbe, [8, 'deploy', 'deadline-test', DEPLOY_READONLY],
                     [WITHAWSROLE_DEADLINE_SECONDS: '2'])
             assertEquals(child.output, 0, child.waitFor(60))
         } finally {
@@ -50,7 +50,7 @@ class RuntimeTest {
     void a_vault_addressed_by_name_does_not_grow_the_runtime_beyond_a_few_threads() {
         // A host name (not an IP) makes the HTTP client resolve it on tokio's blocking pool.
         String byName = System.getenv('VAULT_ADDR').replace('127.0.0.1', 'localhost')
-        ChildJvm child = ChildJvm.start(DeadlineProbe, [16, 'ecr-push', 'runtime-by-name', byName])
+        ChildJvm child = ChildJvm.start(DeadlineProbe, [16, 'ecr-push', 'runtime-by-name'], [VAULT_ADDR: byName])
         assertEquals(child.output, 0, child.waitFor(60))
         println "runtime: ${child.output}"
         assertEquals(child.output, 16, child.output.readLines().count { it.startsWith('call ecr-push') && it.endsWith(' ok') })

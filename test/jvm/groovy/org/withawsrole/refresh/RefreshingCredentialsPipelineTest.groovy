@@ -6,6 +6,7 @@ import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import org.junit.rules.TestName
+import org.withawsrole.ControllerSettings
 import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
@@ -26,6 +27,9 @@ class RefreshingCredentialsPipelineTest {
 
     @Rule
     public TestName test = new TestName()
+
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
 
     PipelineRunner runner
 
@@ -116,8 +120,8 @@ print("python ok", frozen.access_key[:4])
     @Test
     void a_token_role_on_the_controller_gives_the_block_an_orphan_token() {
         // An AppRole login (1 h tokens, renewed by logging in again): the case token roles are for.
-        runner.baseEnvironment.remove('VAULT_TOKEN')
-        runner.baseEnvironment['WITHAWSROLE_TOKEN_ROLE'] = 'withawsrole'
+        controller.set('VAULT_TOKEN', null)
+        controller.set('WITHAWSROLE_TOKEN_ROLE', 'withawsrole')
         new File(workspace.root, 'lookup.py').text = '''
 import json, os, urllib.request
 request = urllib.request.Request(os.environ["VAULT_ADDR"] + "/v1/auth/token/lookup-self",
@@ -150,6 +154,8 @@ print("orphan=%s renewable=%s policies=%s" % (data["orphan"], data["renewable"],
 
     @Test
     void a_role_jenkins_cannot_hand_out_fails_before_the_block() {
+        // Vault's own refusal: the world's purposes config lists forbidden, its policy denies it.
+        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
         BuildResult build = runner.run("""
             ${ENTRY}([role: 'forbidden', refresh: true]) {
                 echo 'never here'
@@ -159,6 +165,20 @@ print("orphan=%s renewable=%s policies=%s" % (data["orphan"], data["renewable"],
         assertFalse(build.log, build.log.contains('never here'))
         assertTrue(build.log, build.log.contains("withAwsRole('forbidden'): Vault rejected the request to auth/token/create"))
         assertTrue(build.log, build.log.contains('withawsrole-sts-forbidden'))
+    }
+
+    @Test
+    void a_purpose_the_purposes_config_does_not_list_gets_no_child_token() {
+        long before = World.requestsSeen()
+        BuildResult build = runner.run("""
+            ${ENTRY}([role: 'forbidden', refresh: true]) {
+                echo 'never here'
+            }
+        """)
+        assertEquals(build.log, 'FAILURE', build.result)
+        assertFalse(build.log, build.log.contains('never here'))
+        assertTrue(build.log, build.log.contains("withAwsRole('forbidden'): purpose `forbidden` is not in the purposes config"))
+        assertEquals('no token was created: nothing reached Vault', before, World.requestsSeen())
     }
 
     @Test

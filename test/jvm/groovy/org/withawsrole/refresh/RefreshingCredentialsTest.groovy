@@ -64,26 +64,20 @@ class RefreshingCredentialsTest {
     }
 
     @Test
-    void the_token_request_carries_the_librarys_purposes_config_like_a_plain_block() {
-        Object environment = new Expando([VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 'controller'])
-        String config = '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-role"\n'
-        Map<String, String> request = refreshing.tokenRequest([role: 'deploy'], environment, 3600L, config)
-        assertEquals(config, request.config_text)
-        assertEquals('org/withawsrole/purposes.toml', request.config_name)
+    void the_token_request_is_the_steps_request_with_a_lifetime_past_the_timeout() {
+        Map<String, String> request = refreshing.tokenRequest([role: 'deploy', ttl: 900], 3600L)
+        assertEquals([purpose: 'deploy', ttl: '900', token_ttl: '3900'], request)
     }
 
     @Test
-    void the_token_request_is_the_steps_request_with_a_lifetime_past_the_timeout() {
-        Map env = [VAULT_ADDR: 'http://v:8200', VAULT_TOKEN: 'controller', JOB_NAME: 'app', BUILD_NUMBER: '7',
-                   WITHAWSROLE_TOKEN_ROLE: 'withawsrole']
-        Object environment = new Expando(env)
-        Map<String, String> request = refreshing.tokenRequest([role: 'deploy', ttl: 900], environment, 3600L)
-        assertEquals('deploy', request.purpose)
-        assertEquals('900', request.ttl)
-        assertEquals('3900', request.token_ttl)
-        assertEquals('withawsrole', request.token_role)
-        assertEquals('app', request.job)
-        assertEquals('controller', request.vault_token)
+    void the_token_request_carries_nothing_the_bridge_or_the_controller_decides() {
+        // The bridge adds the running build and the library's purposes config itself (and refuses
+        // requests that bring them); Vault's address, the controller's login and the token role
+        // are the controller's settings. None of them is in a request library code could shape.
+        Map<String, String> request = refreshing.tokenRequest([role: 'deploy', ttl: 900, region: 'eu-west-1'], 3600L)
+        assertFalse(request.toString(), request.keySet().any {
+            it in ['job', 'build', 'config_text', 'config_name', 'config_file', 'token_role'] || it.startsWith('vault_')
+        })
     }
 
     @Test
@@ -120,8 +114,8 @@ class RefreshingCredentialsTest {
     }
 
     @Test
-    void revocation_uses_the_endpoint_and_the_child_token_only() {
+    void revocation_sends_the_child_token_only() {
         Map<String, String> request = refreshing.revocationRequest(CHILD + [vault_namespace: 'team-a'])
-        assertEquals([vault_addr: 'https://vault.example.com:8200', token: 's.CHILD', vault_namespace: 'team-a'], request)
+        assertEquals([token: 's.CHILD'], request)
     }
 }
