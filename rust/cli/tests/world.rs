@@ -721,7 +721,7 @@ fn a_policy_jenkins_cannot_hand_out_is_refused_with_what_to_do() {
     assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains("`withawsrole-sts-forbidden`") && msg.contains("token_role"),
+        msg.contains("`withawsrole-sts-forbidden`") && msg.contains("WITHAWSROLE_TOKEN_ROLE"),
         "{msg}"
     );
 
