@@ -63,7 +63,7 @@ Written by `make bench` (scripts/bench → `gradle bench`, test/jvm/bench/org/wi
 replaces this section.
 
 **What is measured:** a cache hit as a build makes it: `AwsRoleBroker.shared().credentials(Map)` for a
-key already in the native cache (`purpose=ecr-push`, fixed `session_name`), from Java through JNI
+key already in the native cache (`purpose=ecr-push`, to which the bridge adds the packed purposes config), from Java through JNI
 into the Rust core and back, as a `Map` of {n // 2} entries. Each phase runs {report['seconds_per_phase']:g} s
 after a warm-up; every call is timed with `System.nanoTime()` (about 20 ns of each figure); calls/s
 counts all threads' calls over the phase's wall time. The parts of a call are measured alone to
