@@ -1,6 +1,10 @@
 package org.withawsrole.bridge.internal;
 
 import java.lang.reflect.Method;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.WeakHashMap;
 import org.withawsrole.bridge.InternalBridgeException;
 
 /**
@@ -24,6 +28,16 @@ public final class RunningBuild {
     private static final String WORKFLOW_RUN = "org.jenkinsci.plugins.workflow.job.WorkflowRun";
     private static final String WORKFLOW_JOB = "org.jenkinsci.plugins.workflow.job.WorkflowJob";
 
+    /** Absent classes: a loader without Jenkins (a test, a benchmark). */
+    private static final Class<?> ABSENT = Void.class;
+    /**
+     * Classes found per context classloader. Jenkins gives each build its own, and a Groovy
+     * classloader's lookup may search its script directories: resolve once per loader, not per
+     * call. Weak keys: a finished build's loader is not kept alive (the values are plugin classes).
+     */
+    private static final Map<ClassLoader, Map<String, Class<?>>> CLASSES =
+            Collections.synchronizedMap(new WeakHashMap<ClassLoader, Map<String, Class<?>>>());
+
     /** The job's full name, e.g. team-a/app/main. */
     public final String job;
     /** The build number. */
@@ -41,7 +55,11 @@ public final class RunningBuild {
             return null;
         }
         try {
-            Object thread = Class.forName(CPS_THREAD, false, loader).getMethod("current").invoke(null);
+            Class<?> cpsThread = type(loader, CPS_THREAD);
+            if (cpsThread == null) {
+                return null;
+            }
+            Object thread = cpsThread.getMethod("current").invoke(null);
             if (thread == null) {
                 return null;
             }
@@ -53,8 +71,6 @@ public final class RunningBuild {
             Object job = parent.invoke(run);
             Method fullName = method(loader, job, "getFullName", ITEM, WORKFLOW_JOB);
             return new RunningBuild(String.valueOf(fullName.invoke(job)), String.valueOf(number.invoke(run)));
-        } catch (ClassNotFoundException notJenkins) {
-            return null;
         } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
             throw new InternalBridgeException("cannot read the running build through workflow-cps ("
                     + e + "); this Jenkins' Pipeline API differs from the one withAwsRole knows: please report it");
@@ -62,20 +78,41 @@ public final class RunningBuild {
     }
 
     private static Method method(ClassLoader loader, String type, String name) throws ReflectiveOperationException {
-        return Class.forName(type, false, loader).getMethod(name);
+        Class<?> declared = type(loader, type);
+        if (declared == null) {
+            throw new ClassNotFoundException(type);
+        }
+        return declared.getMethod(name);
+    }
+
+    /** The class named so as {@code loader} sees it, or null when it has none; remembered per loader. */
+    private static Class<?> type(ClassLoader loader, String name) {
+        Map<String, Class<?>> known;
+        synchronized (CLASSES) {
+            known = CLASSES.get(loader);
+            if (known == null) {
+                known = Collections.synchronizedMap(new HashMap<String, Class<?>>());
+                CLASSES.put(loader, known);
+            }
+        }
+        Class<?> found = known.get(name);
+        if (found == null) {
+            try {
+                found = Class.forName(name, false, loader);
+            } catch (ClassNotFoundException | LinkageError absent) {
+                found = ABSENT;
+            }
+            known.put(name, found);
+        }
+        return found == ABSENT ? null : found;
     }
 
     /** {@code name} as declared by the first of {@code types} that {@code target} is an instance of. */
     private static Method method(ClassLoader loader, Object target, String name, String... types)
             throws ReflectiveOperationException {
         for (String type : types) {
-            Class<?> declared;
-            try {
-                declared = Class.forName(type, false, loader);
-            } catch (ClassNotFoundException absent) {
-                continue;
-            }
-            if (declared.isInstance(target)) {
+            Class<?> declared = type(loader, type);
+            if (declared != null && declared.isInstance(target)) {
                 return declared.getMethod(name);
             }
         }
