@@ -214,6 +214,9 @@ struct Settings {
     deadline: Duration,
     /// The overrides this snapshot was made with, to tell a change from a repeat.
     overrides: Vec<(String, String)>,
+    /// The library's purposes config (name, text), given once by the bridge: a request without
+    /// `config_text` is parsed with it, so cache hits do not carry the text across JNI.
+    library_config: Option<Arc<(String, String)>>,
 }
 
 /// A Vault login token with its lifetime.
@@ -302,6 +305,7 @@ impl CredentialBroker {
                 .collect(),
             deadline: options.deadline,
             overrides: Vec::new(),
+            library_config: None,
         };
         let inner = Inner {
             settings: RwLock::new(Arc::new(settings)),
@@ -345,12 +349,56 @@ impl CredentialBroker {
     fn parse(&self, pairs: &[(String, String)]) -> Result<CredentialRequest, BrokerError> {
         let settings = self.inner.settings();
         let env = |var: &str| settings.values.get(var).cloned();
+        let with_config = self.with_library_config(pairs);
+        let pairs = with_config.as_deref().unwrap_or(pairs);
         parse_request_with(
             pairs,
             &env,
             &self.inner.configs,
             self.inner.options.governance,
         )
+    }
+
+    /// `pairs` plus the library's purposes config when the request brings none and the bridge
+    /// gave one; None when nothing is to be added. Only on a parse (a memo miss), never a hit.
+    pub(crate) fn with_library_config(&self, pairs: &[(String, String)]) -> Option<RequestPairs> {
+        let config = self.inner.settings().library_config.clone()?;
+        if pairs.iter().any(|(k, _)| k == "config_text") {
+            return None;
+        }
+        let mut all = pairs.to_vec();
+        all.push(("config_text".to_owned(), config.1.clone()));
+        all.push(("config_name".to_owned(), config.0.clone()));
+        Some(RequestPairs::from(all))
+    }
+
+    /// The library's reviewed purposes config, for every request that brings none (the bridge
+    /// passes the copy packed into its jar, once). A new text forgets parsed requests.
+    pub fn set_library_config(&self, name: &str, text: &str) {
+        let current = self.inner.settings();
+        if current
+            .library_config
+            .as_deref()
+            .is_some_and(|(n, t)| n == name && t == text)
+        {
+            return;
+        }
+        let settings = Settings {
+            values: current.values.clone(),
+            deadline: current.deadline,
+            overrides: current.overrides.clone(),
+            library_config: Some(Arc::new((name.to_owned(), text.to_owned()))),
+        };
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
+        self.inner
+            .parsed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// Overlays the controller's environment with `overrides` (variable, value; an empty value
@@ -391,6 +439,7 @@ impl CredentialBroker {
             values,
             deadline,
             overrides: overrides.to_vec(),
+            library_config: self.inner.settings().library_config.clone(),
         };
         *self
             .inner
@@ -1388,6 +1437,35 @@ mod tests {
         assert_eq!(broker.inner.deadline(), DEFAULT_DEADLINE);
         broker.apply_overrides(&[]).unwrap();
         assert_eq!(broker.inner.deadline(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_library_config_given_once_governs_requests_without_config_text() {
+        let mut options = BrokerOptions::with_env(env_of(&[
+            ("VAULT_ADDR", "http://v:8200"),
+            ("VAULT_TOKEN", "t"),
+        ]))
+        .unwrap();
+        options.governance = Governance::Governed;
+        let broker = CredentialBroker::new(options).unwrap();
+        let ask = pairs(&[("purpose", "deploy"), ("job", "team-a/x"), ("build", "1")]);
+        let e = broker.parsed(&ask).map(|_| ()).unwrap_err();
+        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        broker.set_library_config("purposes.toml", "[purposes.deploy]\nvault_role = \"d\"\n");
+        assert_eq!(broker.parsed(&ask).unwrap().request.sts_path(), "aws/sts/d");
+        // A new text forgets what was parsed with the old one.
+        broker.set_library_config("purposes.toml", "[purposes.other]\n");
+        let e = broker.parsed(&ask).map(|_| ()).unwrap_err();
+        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        // Overrides keep the library config.
+        broker
+            .apply_overrides(&overrides(&[(DEADLINE_ENV, "7")]))
+            .unwrap();
+        let other = pairs(&[("purpose", "other"), ("job", "team-a/x"), ("build", "1")]);
+        assert_eq!(
+            broker.parsed(&other).unwrap().request.sts_path(),
+            "aws/sts/other"
+        );
     }
 
     #[test]

@@ -217,6 +217,8 @@ impl CredentialBroker {
         pairs: &[(String, String)],
     ) -> Result<ChildToken, BrokerError> {
         let env = |var: &str| self.setting(var);
+        let with_config = self.with_library_config(pairs);
+        let pairs = with_config.as_deref().unwrap_or(pairs);
         let child = parse_child_token_request(pairs, &env, self.configs(), self.governance())?;
         let path = child.create_path();
         let body = child.body()?;

@@ -119,6 +119,30 @@ pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1build
     })
 }
 
+/// The library's purposes config packed into the bridge jar, packed as `name \0 text \0`: used
+/// for every request that brings no `config_text`.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1setLibraryConfig<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    config: JString<'local>,
+) {
+    run_ffi_safe(&mut env, |env| {
+        let flat = packed_from_java(env, &config)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let [(name, text)] = &pairs[..] else {
+            return Err(BridgeError::Broker(BrokerError::Internal(format!(
+                "the library config came as {} pairs; the bridge sends one name and its text",
+                pairs.len()
+            ))));
+        };
+        broker()?.set_library_config(name, text);
+        Ok(())
+    })
+}
+
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1stats<'local>(
     mut env: EnvUnowned<'local>,

@@ -27,6 +27,7 @@ public final class ControllerSettings {
      * differ from the last ones passed. Cheap when nothing changed: a property lookup per setting.
      */
     public static void apply() {
+        ReviewedRequest.applyLibraryConfig();
         String[] names = variablesAndProperties;
         if (names == null) {
             names = Native.Settings_variables();

@@ -52,6 +52,13 @@ public final class Native {
      */
     public static native String[] Broker_buildLogin();
 
+    /**
+     * The library's purposes config packed into the bridge jar, as {@code name \0 text \0}: the
+     * core parses every request that brings no config with it. Sent once per JVM, so cache hits
+     * do not carry the text across JNI.
+     */
+    public static native void Broker_setLibraryConfig(String config);
+
     /** Alternating key, value of counters; all values are decimal strings. */
     public static native String[] Broker_stats();
 

@@ -10,7 +10,8 @@ import org.withawsrole.bridge.InvalidRequestException;
 
 /**
  * What the bridge adds to every request itself, because no caller may choose it: the running
- * build's identity ({@link RunningBuild}) and the library's purposes config, packed into this jar
+ * build's identity ({@link RunningBuild}), and the library's purposes config (handed to the core
+ * once, see {@link #applyLibraryConfig}), packed into this jar
  * when it was built from the library's reviewed {@code resources/org/withawsrole/purposes.toml}
  * (the controller's WITHAWSROLE_CONFIG, when set, wins in the core). A request that carries
  * {@code job}, {@code build}, {@code config_text} or {@code config_name} is refused: any of them
@@ -24,6 +25,7 @@ public final class ReviewedRequest {
     private static final String[] BRIDGE_KEYS = {"job", "build", "config_text", "config_name"};
 
     private static volatile String purposes;
+    private static volatile boolean configApplied;
 
     private ReviewedRequest() {
     }
@@ -38,17 +40,12 @@ public final class ReviewedRequest {
         }
     }
 
-    /** Appends {@code key \0 value \0} for the running build and the packed purposes config. */
+    /** Appends {@code key \0 value \0} for the running build. */
     public static void appendTo(StringBuilder packed) {
         RunningBuild build = RunningBuild.current();
         if (build != null) {
             packed.append("job").append('\0').append(build.job).append('\0');
             packed.append("build").append('\0').append(build.number).append('\0');
-        }
-        String config = purposes();
-        if (!config.isEmpty()) {
-            packed.append("config_text").append('\0').append(config).append('\0');
-            packed.append("config_name").append('\0').append(PURPOSES_NAME).append('\0');
         }
     }
 
@@ -59,10 +56,24 @@ public final class ReviewedRequest {
             request.put("job", build.job);
             request.put("build", build.number);
         }
-        String config = purposes();
-        if (!config.isEmpty()) {
-            request.put("config_text", config);
-            request.put("config_name", PURPOSES_NAME);
+    }
+
+    /**
+     * Hands the packed purposes config to the native core once per JVM (per bridge version):
+     * the core uses it for every request, which then never carries the text.
+     */
+    static void applyLibraryConfig() {
+        if (configApplied) {
+            return;
+        }
+        synchronized (ReviewedRequest.class) {
+            if (!configApplied) {
+                String config = purposes();
+                if (!config.isEmpty()) {
+                    Native.Broker_setLibraryConfig(PURPOSES_NAME + '\0' + config + '\0');
+                }
+                configApplied = true;
+            }
         }
     }
 
