@@ -219,6 +219,14 @@ struct Settings {
     library_config: Option<Arc<(String, String)>>,
 }
 
+/// The setting variables the process environment (`env`) has.
+fn environment_values(env: &EnvLookup) -> HashMap<&'static str, String> {
+    setting_variables()
+        .into_iter()
+        .filter_map(|var| env(var).map(|value| (var, value)))
+        .collect()
+}
+
 /// A Vault login token with its lifetime.
 struct LoginToken {
     token: SecretString,
@@ -299,10 +307,7 @@ impl CredentialBroker {
             .build()
             .map_err(|e| BrokerError::Internal(format!("cannot start the tokio runtime: {e}")))?;
         let settings = Settings {
-            values: setting_variables()
-                .into_iter()
-                .filter_map(|var| (options.env)(var).map(|value| (var, value)))
-                .collect(),
+            values: environment_values(&*options.env),
             deadline: options.deadline,
             overrides: Vec::new(),
             library_config: None,
@@ -375,30 +380,22 @@ impl CredentialBroker {
     /// The library's reviewed purposes config, for every request that brings none (the bridge
     /// passes the copy packed into its jar, once). A new text forgets parsed requests.
     pub fn set_library_config(&self, name: &str, text: &str) {
-        let current = self.inner.settings();
-        if current
-            .library_config
-            .as_deref()
-            .is_some_and(|(n, t)| n == name && t == text)
-        {
-            return;
-        }
-        let settings = Settings {
-            values: current.values.clone(),
-            deadline: current.deadline,
-            overrides: current.overrides.clone(),
-            library_config: Some(Arc::new((name.to_owned(), text.to_owned()))),
-        };
-        *self
-            .inner
-            .settings
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
-        self.inner
-            .parsed
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let changed = self.inner.change_settings(|current| {
+            if current
+                .library_config
+                .as_deref()
+                .is_some_and(|(n, t)| n == name && t == text)
+            {
+                return Ok(None);
+            }
+            Ok(Some(Settings {
+                values: current.values.clone(),
+                deadline: current.deadline,
+                overrides: current.overrides.clone(),
+                library_config: Some(Arc::new((name.to_owned(), text.to_owned()))),
+            }))
+        });
+        debug_assert!(changed.is_ok(), "setting the library config cannot fail");
     }
 
     /// Overlays the controller's environment with `overrides` (variable, value; an empty value
@@ -406,52 +403,41 @@ impl CredentialBroker {
     /// overrides again change nothing; new ones replace the old and forget parsed requests.
     /// Only the bridge calls this, with what it read from the JVM's own properties.
     pub fn apply_overrides(&self, overrides: &[(String, String)]) -> Result<(), BrokerError> {
-        if self.inner.settings().overrides == overrides {
-            return Ok(());
-        }
-        let known = setting_variables();
-        let mut values: HashMap<&'static str, String> = known
-            .iter()
-            .filter_map(|var| (self.inner.options.env)(var).map(|value| (*var, value)))
-            .collect();
-        for (name, value) in overrides {
-            let Some(var) = known.iter().find(|v| **v == name.as_str()) else {
-                return Err(BrokerError::invalid(
-                    "controller setting",
-                    name,
-                    format!("known settings are {}", known.join(", ")),
-                ));
-            };
-            if value.trim().is_empty() {
-                values.remove(var);
-            } else {
-                values.insert(var, value.clone());
+        let options = &self.inner.options;
+        self.inner.change_settings(|current| {
+            if current.overrides == overrides {
+                return Ok(None);
             }
-        }
-        // Without the variable: the default, or the deadline the broker was built with when its
-        // environment did not set one (a caller's own choice in BrokerOptions).
-        let built_with = match (self.inner.options.env)(DEADLINE_ENV) {
-            Some(_) => DEFAULT_DEADLINE,
-            None => self.inner.options.deadline,
-        };
-        let deadline = parse_deadline(values.get(DEADLINE_ENV).cloned())?.unwrap_or(built_with);
-        let settings = Settings {
-            values,
-            deadline,
-            overrides: overrides.to_vec(),
-            library_config: self.inner.settings().library_config.clone(),
-        };
-        *self
-            .inner
-            .settings
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(settings);
-        self.inner
-            .parsed
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        Ok(())
+            let known = setting_variables();
+            let mut values = environment_values(&*options.env);
+            for (name, value) in overrides {
+                let Some(var) = known.iter().find(|v| **v == name.as_str()) else {
+                    return Err(BrokerError::invalid(
+                        "controller setting",
+                        name,
+                        format!("known settings are {}", known.join(", ")),
+                    ));
+                };
+                if value.trim().is_empty() {
+                    values.remove(var);
+                } else {
+                    values.insert(var, value.clone());
+                }
+            }
+            // Without the variable: the default, or the deadline the broker was built with when
+            // its environment did not set one (a caller's own choice in BrokerOptions).
+            let built_with = match (options.env)(DEADLINE_ENV) {
+                Some(_) => DEFAULT_DEADLINE,
+                None => options.deadline,
+            };
+            let deadline = parse_deadline(values.get(DEADLINE_ENV).cloned())?.unwrap_or(built_with);
+            Ok(Some(Settings {
+                values,
+                deadline,
+                overrides: overrides.to_vec(),
+                library_config: current.library_config.clone(),
+            }))
+        })
     }
 
     /// [`parse`](Self::parse), remembered by the exact pairs unless the request reads a config
@@ -527,6 +513,26 @@ impl Inner {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Replaces the settings with what `change` makes of the current ones (None: nothing to
+    /// change), under one write lock so that concurrent changes cannot lose each other; a change
+    /// forgets parsed requests (parsed() never remembers one parsed with replaced settings).
+    fn change_settings(
+        &self,
+        change: impl FnOnce(&Settings) -> Result<Option<Settings>, BrokerError>,
+    ) -> Result<(), BrokerError> {
+        let mut settings = self.settings.write().unwrap_or_else(|p| p.into_inner());
+        let Some(next) = change(&settings)? else {
+            return Ok(());
+        };
+        *settings = Arc::new(next);
+        drop(settings);
+        self.parsed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        Ok(())
     }
 
     /// Overall time for one fetch, retries included.

@@ -453,28 +453,16 @@ pub fn parse_revoke_request(
     // Only Vault's endpoint (the controller's) and the child token matter: no purpose, no
     // purposes config, so a broken config file never keeps a child token alive.
     for (k, _) in pairs {
-        if crate::request::CONTROLLER_KEYS.contains(&k.as_str()) {
-            return Err(BrokerError::ControllerSetting {
-                key: k.clone(),
-                variable: crate::request::variable_of(k).unwrap_or("its variable"),
-            });
-        }
+        crate::request::refuse_controller_key(k)?;
     }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(BrokerError::invalid(
-            "token",
-            "<redacted>",
-            "a Vault token is visible ASCII without spaces",
-        ));
-    }
+    crate::request::check_token(
+        "token",
+        &token,
+        "a Vault token is visible ASCII without spaces",
+    )?;
     Ok(CredentialRequest {
         purpose: "revoke-self".to_owned(),
-        vault: crate::request::endpoint_from(&|key| {
-            crate::request::variable_of(key)
-                .and_then(env)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        })?,
+        vault: crate::request::endpoint_from(&|key| crate::request::controller_value(env, key))?,
         auth: crate::request::VaultAuth::Token(SecretString::new(token)),
         mount: crate::request::DEFAULT_MOUNT.to_owned(),
         vault_role: "revoke-self".to_owned(),

@@ -89,6 +89,35 @@ pub const OWN_LOGIN_KEYS: &[&str] = &[
     "vault_jwt_role",
 ];
 
+/// Refuses a key whose value only the controller's settings may give ([`CONTROLLER_KEYS`]).
+pub fn refuse_controller_key(key: &str) -> Result<(), BrokerError> {
+    if CONTROLLER_KEYS.contains(&key) {
+        return Err(BrokerError::ControllerSetting {
+            key: key.to_owned(),
+            variable: variable_of(key).unwrap_or("its variable"),
+        });
+    }
+    Ok(())
+}
+
+/// A request key's value from the controller's settings (`env` reads a variable): trimmed, and a
+/// blank value is absent.
+pub fn controller_value(env: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
+    env(variable_of(key)?)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A Vault token travels in the X-Vault-Token header, where a control character makes the HTTP
+/// client panic (vaultrs unwraps HeaderValue::from_str). Never echoes the value.
+pub(crate) fn check_token(key: &'static str, token: &str, hint: &str) -> Result<(), BrokerError> {
+    if token.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(BrokerError::invalid(key, "<redacted>", hint))
+    }
+}
+
 /// The controller's environment variable behind a request key, if it has one.
 pub fn variable_of(key: &str) -> Option<&'static str> {
     REQUEST_KEYS
@@ -388,12 +417,7 @@ impl<'a> Values<'a> {
                     valid: valid_keys(),
                 });
             };
-            if CONTROLLER_KEYS.contains(&k.as_str()) {
-                return Err(BrokerError::ControllerSetting {
-                    key: k.clone(),
-                    variable: REQUEST_KEYS[i].1.unwrap_or("its variable"),
-                });
-            }
+            refuse_controller_key(k)?;
             if given[i].replace(v.as_str()).is_some() {
                 return Err(BrokerError::DuplicateKey { key: k.clone() });
             }
@@ -419,10 +443,7 @@ impl<'a> Values<'a> {
     }
 
     fn env_of(&self, key: &str) -> Option<String> {
-        let var = REQUEST_KEYS[key_index(key)?].1?;
-        (self.env)(var)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        controller_value(self.env, key)
     }
 }
 
@@ -698,15 +719,11 @@ fn controller_login_value(v: &Values<'_>, key: &str) -> Option<String> {
 
 fn auth_from(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<VaultAuth>, BrokerError> {
     if let Some(token) = get("vault_token") {
-        // The token travels in the X-Vault-Token header, where a control character makes the
-        // HTTP client panic (vaultrs unwraps HeaderValue::from_str). Never echo the value.
-        if !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(BrokerError::invalid(
-                "vault_token",
-                "<redacted>",
-                "a Vault token is visible ASCII without spaces: look for a stray newline in VAULT_TOKEN or the Jenkins credential",
-            ));
-        }
+        check_token(
+            "vault_token",
+            &token,
+            "a Vault token is visible ASCII without spaces: look for a stray newline in VAULT_TOKEN or the Jenkins credential",
+        )?;
         return Ok(Some(VaultAuth::Token(SecretString::new(token))));
     }
     if let (Some(role_id), Some(secret_id)) = (get("vault_role_id"), get("vault_secret_id")) {
