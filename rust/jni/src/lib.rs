@@ -1,5 +1,6 @@
 //! JNI exports of withAwsRole. Keep in sync with
-//! `bridge/.../org/withawsrole/bridge/internal/Native.java` and docs/architecture.md.
+//! `bridge/.../org/withawsrole/bridge/internal/Native.java` and docs/architecture.md (JniContractTest
+//! compares the two sides: names, argument and return types).
 //!
 //! Only conversions, error mapping and panic catching live here; every decision about Vault is
 //! in `withawsrole_core`. Every export body runs inside [`run_ffi_safe`].

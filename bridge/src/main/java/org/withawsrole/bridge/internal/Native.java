@@ -3,7 +3,8 @@ package org.withawsrole.bridge.internal;
 /**
  * The native methods of libwithawsrole_jni, named {@code Type_Verb}.
  *
- * <p>Keep in sync with rust/jni/src/lib.rs and the JNI contract in docs/architecture.md.
+ * <p>Keep in sync with rust/jni/src/lib.rs and the JNI contract in docs/architecture.md;
+ * JniContractTest fails when the two sides differ.
  *
  * <p>Failures arrive as subclasses of {@code org.withawsrole.bridge.AwsRoleException}; a panic in
  * Rust arrives as {@code InternalBridgeException}. Call {@link NativeLoader#ensureLoaded()} first
