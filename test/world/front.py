@@ -33,7 +33,7 @@ import time
 import uuid
 from http.client import HTTPConnection, HTTPException
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -59,6 +59,9 @@ STANDARD_ERRORS = {
     504: "context deadline exceeded",
 }
 
+# Answer shapes by Vault release: up to 1.15 `security_token` only; from 1.16 also
+# `session_token` (same value). The world answers like the newer one unless told otherwise.
+VAULT_VERSIONS = ("1.15", "1.16")
 DEFAULT_STS_TTL = 3600  # Vault's field default for sts/creds `ttl`
 SYSTEM_MAX_LEASE_TTL = 768 * 3600  # OpenBao's default max_lease_ttl (32 days)
 
@@ -66,7 +69,7 @@ ROLE_FIELDS = {
     "credential_type": "", "role_arns": [], "policy_arns": [], "policy_document": "",
     "iam_groups": [], "iam_tags": {}, "default_sts_ttl": 0, "max_sts_ttl": 0,
     "user_path": "", "permissions_boundary_arn": "", "mfa_serial_number": "",
-    "session_tags": {}, "external_id": "",
+    "session_tags": {}, "external_id": "", "no_lease": False,
 }
 LIST_FIELDS = {"role_arns", "policy_arns", "iam_groups"}
 TTL_FIELDS = {"default_sts_ttl", "max_sts_ttl"}
@@ -130,10 +133,15 @@ def parse_duration_seconds(value) -> int:
 class World:
     """Everything the front remembers: mounts, their config and roles, counters, faults."""
 
-    def __init__(self, upstream: str, token_field: str):
+    def __init__(self, upstream: str, vault_version: str, admin_token: str | None = None):
         self.lock = threading.Lock()
         self.upstream = urlsplit(upstream)
-        self.default_options = {"token_field": token_field, "ttl_over_max": "clamp"}
+        # OpenBao's root token: only to mount the KV v1 shadows and seed their entries (see
+        # Handler.check_acl); callers' requests are always replayed with the caller's own token.
+        self.admin_token = admin_token
+        self.shadow_mounts: set[tuple[str, str]] = set()
+        self.shadow_entries: set[tuple[str, str]] = set()
+        self.default_options = {"vault_version": vault_version}
         self.options = dict(self.default_options)
         # (namespace, mount) -> {"config": dict | None, "roles": {name: dict}}
         self.mounts: dict[tuple[str, str], dict] = {}
@@ -177,7 +185,8 @@ class World:
     def find_route(self, namespace: str, rel: str):
         """(mount, kind, name) when `rel` belongs to an AWS mount, else None.
 
-        kind is one of sts, creds, roles (name "" means the list), config.
+        kind is one of sts, creds, roles (name "" means the list), config, rotate-root,
+        unsupported (any other path inside the mount: Vault's 404 "unsupported path").
         """
         with self.lock:
             mounts = {m for (ns, m) in self.mounts if ns == namespace} | {"aws"}
@@ -192,7 +201,10 @@ class World:
                 return mount, "roles", ""
             if rest == "config/root":
                 return mount, "config", "root"
-            return None
+            if rest == "config/rotate-root":
+                return mount, "rotate-root", ""
+            # OpenBao holds a KV shadow at the mount's path, which must not answer for the engine.
+            return mount, "unsupported", rest
         return None
 
     # -- faults ----------------------------------------------------------------------------
@@ -533,29 +545,100 @@ class Handler(BaseHTTPRequestHandler):
             headers["X-Vault-Namespace"] = ns
         return headers
 
-    def authorize(self, path: str, needed: set[str]) -> None:
-        """Raise 403 unless the caller's token has one of `needed` on `path` (per OpenBao)."""
+    def admin_request(self, namespace: str, method: str, path: str, body: dict | None = None):
+        """One request to OpenBao with the admin token (shadow mounts and entries only)."""
+        if not self.world.admin_token:
+            raise WorldError(500, "world front: started without --admin-token, cannot check policies")
+        headers = {"X-Vault-Token": self.world.admin_token, "Content-Type": "application/json"}
+        if namespace:
+            headers["X-Vault-Namespace"] = namespace
+        payload = json.dumps(body).encode() if body is not None else b""
+        try:
+            return self.upstream_request(method, path, payload, headers)[0]
+        except (HTTPException, OSError) as err:
+            raise WorldError(502, f"world front: OpenBao unreachable ({type(err).__name__})") from err
+
+    def ensure_shadow(self, namespace: str, mount: str, rel: str | None, exists: bool) -> None:
+        """The KV v1 shadow of `mount` exists, and its entry at `rel` exists iff `exists`.
+
+        KV has an existence check (a write to a new key needs `create`, to an existing one
+        `update`); the AWS engine's sts/creds/roles/rotate-root paths have none (every write
+        needs `update`), config/root has one (`create` until a config is stored). Seeding or
+        removing the entry first makes the caller's replayed write the operation Vault would see.
+        """
+        w = self.world
+        if (namespace, mount) not in w.shadow_mounts:
+            status = self.admin_request(namespace, "POST", f"/v1/sys/mounts/{mount}", {
+                "type": "kv", "options": {"version": "1"},
+                "description": "world front: ACL shadow of the AWS engine (policies are checked here)"})
+            if status not in (200, 204, 400):  # 400: already mounted
+                raise WorldError(502, f"world front: cannot mount the ACL shadow {mount} ({status})")
+            with w.lock:
+                w.shadow_mounts.add((namespace, mount))
+        if rel is None:
+            return
+        key = (namespace, rel)
+        with w.lock:
+            known = key in w.shadow_entries
+        if exists and not known:
+            self.admin_request(namespace, "POST", f"/v1/{rel}", {"world_shadow": "ACL replay target"})
+            with w.lock:
+                w.shadow_entries.add(key)
+        elif not exists:
+            self.admin_request(namespace, "DELETE", f"/v1/{rel}")
+            with w.lock:
+                w.shadow_entries.discard(key)
+
+    def acl(self, namespace: str, mount: str, rel: str, exists: bool = True, hide=()) -> None:
+        """check_acl for the request being served; `hide` names body fields whose values are
+        secrets: the shadow sees the field with a placeholder value, never the secret."""
+        body = getattr(self, "raw_body", b"")
+        if hide and body.strip():
+            try:
+                fields = json.loads(body)
+                for name in hide:
+                    if isinstance(fields, dict) and name in fields:
+                        fields[name] = "(hidden from the ACL shadow)"
+                body = json.dumps(fields).encode()
+            except ValueError:
+                pass
+        self.check_acl(namespace, mount, rel, body, getattr(self, "raw_query", ""), exists)
+
+    def check_acl(self, namespace: str, mount: str, rel: str, body: bytes, query: str,
+                  exists: bool = True) -> None:
+        """Raise Vault's 403 unless OpenBao's ACL admits this very request.
+
+        The request (method, path, query, body) is replayed with the caller's token on the KV v1
+        shadow mounted at the engine's path, so OpenBao evaluates capabilities and
+        allowed/denied/required_parameters exactly as Vault would for the engine. Only a 403
+        is a refusal: after the ACL, KV may answer anything (404 on a read, 400 on an empty
+        write). `exists` says whether Vault's existence check would find the entry (writes).
+        """
+        method = self.command
+        if method in ("POST", "PUT"):
+            self.ensure_shadow(namespace, mount, rel, exists)
+        else:
+            self.ensure_shadow(namespace, mount, None, True)
         headers = self.caller_headers()
         if "X-Vault-Token" not in headers:
             raise WorldError(403, "permission denied")
+        target = f"/v1/{rel}" + (f"?{query}" if query else "")
         try:
-            status, _, payload = self.upstream_request(
-                "POST", "/v1/sys/capabilities-self", json.dumps({"paths": [path]}).encode(), headers)
+            status, _, payload = self.upstream_request(method, target, body, headers)
         except (HTTPException, OSError) as err:
             raise WorldError(502, f"world front: OpenBao unreachable ({type(err).__name__})") from err
-        if status in (400, 401, 403):
-            raise WorldError(403, "permission denied")
-        if status != 200:
+        try:
+            message = json.loads(payload)["errors"][0]
+        except Exception:  # noqa: BLE001
+            message = STANDARD_ERRORS.get(status, "upstream error")
+        if status in (401, 403):
+            raise WorldError(403, message)
+        if status >= 500 or status == 429:
             # Sealed, rate limited...: OpenBao's own answer is the truthful one.
-            try:
-                message = json.loads(payload)["errors"][0]
-            except Exception:  # noqa: BLE001
-                message = STANDARD_ERRORS.get(status, "upstream error")
             raise WorldError(status, message)
-        data = json.loads(payload)
-        caps = set(data.get(path) or data.get("capabilities") or [])
-        if "deny" in caps or not (caps & (needed | {"root"})):
-            raise WorldError(403, "permission denied")
+        if method == "DELETE" and status < 300:
+            with self.world.lock:
+                self.world.shadow_entries.discard((namespace, rel))
 
     def display_name(self) -> str:
         """The token's display name, for Vault's default role_session_name."""
@@ -571,6 +654,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- the AWS secrets engine ------------------------------------------------------------
     def front(self, namespace: str, route, query: str, body: bytes) -> None:
         mount, kind, name = route
+        self.raw_body, self.raw_query = body, query  # replayed by check_acl
         params: dict = {}
         if self.command in ("POST", "PUT") and body.strip():
             try:
@@ -585,14 +669,18 @@ class Handler(BaseHTTPRequestHandler):
             self.issue(namespace, mount, kind, name, params)
         elif kind == "roles":
             self.roles(namespace, mount, name, params, query)
-        else:
+        elif kind == "config":
             self.config_root(namespace, mount, params)
+        elif kind == "rotate-root":
+            self.rotate_root(namespace, mount)
+        else:
+            raise WorldError(404, "unsupported path")
 
     def issue(self, namespace: str, mount: str, kind: str, role_name: str, params: dict) -> None:
         method = self.command
         if method not in ("GET", "POST", "PUT"):
             raise WorldError(405, STANDARD_ERRORS[405])
-        self.authorize(f"{mount}/{kind}/{role_name}", {"read"} if method == "GET" else {"update"})
+        self.acl(namespace, mount, f"{mount}/{kind}/{role_name}")
         w = self.world
         with w.lock:
             state = w.mount_state(namespace, mount)
@@ -611,10 +699,7 @@ class Handler(BaseHTTPRequestHandler):
         if ttl is None:
             ttl = role["default_sts_ttl"] or DEFAULT_STS_TTL
         max_ttl = role["max_sts_ttl"] or SYSTEM_MAX_LEASE_TTL
-        if ttl > max_ttl:
-            if options["ttl_over_max"] == "error":
-                raise WorldError(400, f"ttl {ttl} exceeds max_sts_ttl {max_ttl}")
-            ttl = max_ttl  # what Vault does (path_user.go): silently capped
+        ttl = min(ttl, max_ttl)  # what Vault does (path_user.go): silently capped, never an error
         role_arn = params.get("role_arn") or ""
         arns = role["role_arns"]
         if not role_arn:
@@ -623,14 +708,22 @@ class Handler(BaseHTTPRequestHandler):
             role_arn = arns[0]
         elif role_arn not in arns:
             raise WorldError(400, f'role_arn "{role_arn}" not in allowed role arns for Vault role "{role_name}"')
-        session_name = params.get("role_session_name") or default_session_name(self.display_name(), role_name)
+        # Vault replaces characters STS does not take by "_" (and leaves the length to STS).
+        session_name = (normalize_name(params["role_session_name"]) if params.get("role_session_name")
+                        else default_session_name(self.display_name(), role_name))
         if config is None or not config.get("access_key"):
             raise WorldError(400, "Error assuming role: NoCredentialProviders: no valid providers in chain")
+        policy, policy_arns = role["policy_document"], list(role["policy_arns"])
+        if role["iam_groups"]:
+            # Vault adds the groups' inline policies to the session policy and their attached
+            # policies to the policy ARNs, reading them with its own key (path_user.go).
+            policy, group_arns = self.group_policies(config, role["iam_groups"], policy)
+            policy_arns += group_arns
         request = {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": int(ttl)}
-        if role["policy_document"]:
-            request["Policy"] = role["policy_document"]
-        if role["policy_arns"]:
-            request["PolicyArns"] = [{"arn": a} for a in role["policy_arns"]]
+        if policy:
+            request["Policy"] = policy
+        if policy_arns:
+            request["PolicyArns"] = [{"arn": a} for a in policy_arns]
         if role["external_id"]:
             request["ExternalId"] = role["external_id"]
         if role["session_tags"]:
@@ -650,29 +743,64 @@ class Handler(BaseHTTPRequestHandler):
         except BotoCoreError as err:
             raise WorldError(400, f"Error assuming role: RequestError: send request failed\ncaused by: {err}") from err
         creds = answer["Credentials"]
-        data = {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"]}
-        field = options["token_field"]
-        if field in ("session_token", "both"):
+        # Every Vault answers security_token; 1.16 added session_token (same value).
+        data = {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                "security_token": creds["SessionToken"]}
+        if options["vault_version"] != "1.15":
             data["session_token"] = creds["SessionToken"]
-        if field in ("security_token", "both"):
-            data["security_token"] = creds["SessionToken"]
         data["arn"] = answer["AssumedRoleUser"]["Arn"]
-        if field == "both":
-            data["ttl"] = int(ttl)
+        # Vault's lease (or no_lease's data.ttl) is the time left until AWS's Expiration, often
+        # 1 s less than granted; the world answers the granted ttl, so tests can be exact.
+        left = int(ttl)
         record_issued(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
                       session_token=creds["SessionToken"])
         with w.lock:
             w.sts_issued += 1
             key = f"{mount}/{role_name}"
             w.sts_issued_by_role[key] = w.sts_issued_by_role.get(key, 0) + 1
-        self.send(200, vault_secret(f"{mount}/{kind}/{role_name}", int(ttl), data))
+        if role.get("no_lease"):
+            # A role with no_lease answers without a secret: lease_duration 0, the ttl in data.
+            data["ttl"] = left
+            self.send(200, vault_response(data))
+        else:
+            self.send(200, vault_secret(f"{mount}/{kind}/{role_name}", left, data))
+
+    def group_policies(self, config: dict, groups: list, policy: str) -> tuple[str, list]:
+        """The session policy and policy ARNs of `groups`, as Vault gathers them: IAM
+        ListAttachedGroupPolicies, ListGroupPolicies, GetGroupPolicy with the engine's key.
+        IAM refusals are Vault's 400 with AWS's error text."""
+        iam = boto3.session.Session(
+            aws_access_key_id=config["access_key"], aws_secret_access_key=config["secret_key"],
+            region_name=config.get("region") or "us-east-1",
+        ).client("iam", endpoint_url=config.get("iam_endpoint") or None,
+                 config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=20))
+        statements, arns = [], []
+        try:
+            for group in groups:
+                arns += [p["PolicyArn"] for p in
+                         iam.list_attached_group_policies(GroupName=group)["AttachedPolicies"]]
+                for name in iam.list_group_policies(GroupName=group)["PolicyNames"]:
+                    document = iam.get_group_policy(GroupName=group, PolicyName=name)["PolicyDocument"]
+                    if isinstance(document, str):
+                        document = json.loads(unquote(document))
+                    found = document.get("Statement", [])
+                    statements += found if isinstance(found, list) else [found]
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            raise WorldError(400, f"{error.get('Code')}: {error.get('Message')}") from err
+        if not statements:
+            return policy, arns
+        if policy:
+            found = json.loads(policy).get("Statement", [])
+            statements += found if isinstance(found, list) else [found]
+        return json.dumps({"Version": "2012-10-17", "Statement": statements}), arns
 
     def roles(self, namespace: str, mount: str, name: str, params: dict, query: str) -> None:
         method = self.command
         listing = method == "LIST" or (method == "GET" and (name == "" or parse_qs(query).get("list") == ["true"]))
         w = self.world
         if listing:
-            self.authorize(f"{mount}/roles/", {"list"})
+            self.acl(namespace, mount, f"{mount}/roles")
             with w.lock:
                 keys = sorted((w.mount_state(namespace, mount) or {"roles": {}})["roles"])
             if not keys:
@@ -682,7 +810,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = f"{mount}/roles/{name}"
         if method == "GET":
-            self.authorize(path, {"read"})
+            self.acl(namespace, mount, path)
             with w.lock:
                 role = (w.mount_state(namespace, mount) or {"roles": {}})["roles"].get(name)
             if role is None:
@@ -690,9 +818,10 @@ class Handler(BaseHTTPRequestHandler):
                 return
             self.send(200, vault_response(dict(role)))
         elif method in ("POST", "PUT"):
+            # No existence check on Vault's roles path: creating a role needs `update` too.
+            self.acl(namespace, mount, path)
             with w.lock:
                 exists = name in (w.mount_state(namespace, mount) or {"roles": {}})["roles"]
-            self.authorize(path, {"update"} if exists else {"create"})
             with w.lock:
                 state = w.mount_state(namespace, mount)
                 current = dict(state["roles"].get(name) or ROLE_FIELDS)
@@ -700,7 +829,7 @@ class Handler(BaseHTTPRequestHandler):
                 state["roles"][name] = role
             self.send(204, None)
         elif method == "DELETE":
-            self.authorize(path, {"delete"})
+            self.acl(namespace, mount, path)
             with w.lock:
                 (w.mount_state(namespace, mount) or {"roles": {}})["roles"].pop(name, None)
             self.send(204, None)
@@ -712,7 +841,7 @@ class Handler(BaseHTTPRequestHandler):
         path = f"{mount}/config/root"
         w = self.world
         if method == "GET":
-            self.authorize(path, {"read"})
+            self.acl(namespace, mount, path)
             with w.lock:
                 config = (w.mount_state(namespace, mount) or {}).get("config")
             if not config:
@@ -721,9 +850,16 @@ class Handler(BaseHTTPRequestHandler):
             shown = {k: v for k, v in config.items() if k != "secret_key"}
             self.send(200, vault_response(shown))
         elif method in ("POST", "PUT"):
-            self.authorize(path, {"update", "create"})
+            with w.lock:
+                exists = bool((w.mount_state(namespace, mount) or {}).get("config"))
+            # config/root has an existence check: `create` for the first write, `update` after.
+            self.acl(namespace, mount, path, exists=exists, hide=("secret_key",))
             unknown = set(params) - set(CONFIG_FIELDS)
-            config = dict(CONFIG_FIELDS)
+            # Vault merges: given fields replace, others keep their stored values
+            # (path_config_root.go); only username_template falls back to the default.
+            with w.lock:
+                config = dict((w.mount_state(namespace, mount) or {}).get("config") or CONFIG_FIELDS)
+            config["username_template"] = ""
             for key in CONFIG_FIELDS:
                 if key in params:
                     config[key] = params[key]
@@ -740,6 +876,51 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(204, None)
         else:
             raise WorldError(405, STANDARD_ERRORS[405])
+
+    def rotate_root(self, namespace: str, mount: str) -> None:
+        """config/rotate-root as Vault does it: with the configured key, GetUser (the key's
+        own user), CreateAccessKey, store the new key, then DeleteAccessKey of the old one.
+        AWS refusals are Go errors in Vault, so they come back as 500s."""
+        if self.command not in ("POST", "PUT"):
+            raise WorldError(405, STANDARD_ERRORS[405])
+        self.acl(namespace, mount, f"{mount}/config/rotate-root")
+        w = self.world
+        with w.lock:
+            config = dict((w.mount_state(namespace, mount) or {}).get("config") or {})
+        if not config.get("access_key") or not config.get("secret_key"):
+            raise WorldError(400, "Cannot call config/rotate-root when either access_key or secret_key is empty")
+        iam = boto3.session.Session(
+            aws_access_key_id=config["access_key"], aws_secret_access_key=config["secret_key"],
+            region_name=config.get("region") or "us-east-1",
+        ).client("iam", endpoint_url=config.get("iam_endpoint") or None,
+                 config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=20))
+
+        def aws_error(what: str, err: Exception) -> WorldError:
+            if isinstance(err, ClientError):
+                error = err.response.get("Error", {})
+                return WorldError(500, f"error calling {what}: {error.get('Code')}: {error.get('Message')}")
+            return WorldError(500, f"error calling {what}: {type(err).__name__}")
+
+        try:
+            user = iam.get_user()["User"]["UserName"]
+        except (ClientError, BotoCoreError) as err:
+            raise aws_error("GetUser", err) from err
+        try:
+            created = iam.create_access_key(UserName=user)["AccessKey"]
+        except (ClientError, BotoCoreError) as err:
+            raise aws_error("CreateAccessKey", err) from err
+        record_issued(secret_key=created["SecretAccessKey"])
+        with w.lock:
+            state = w.mount_state(namespace, mount)
+            state["config"] = {**state["config"], "access_key": created["AccessKeyId"],
+                               "secret_key": created["SecretAccessKey"]}
+        try:
+            iam.delete_access_key(UserName=user, AccessKeyId=config["access_key"])
+        except (ClientError, BotoCoreError) as err:
+            error = aws_error("DeleteAccessKey", err)
+            raise WorldError(500, error.message.replace("error calling DeleteAccessKey",
+                                                        "error deleting old access key")) from err
+        self.send(200, vault_response({"access_key": created["AccessKeyId"]}))
 
     # -- control API -----------------------------------------------------------------------
     def control(self, path: str, body: bytes) -> None:
@@ -782,8 +963,7 @@ class Handler(BaseHTTPRequestHandler):
             with w.lock:
                 self.send(200, dict(w.options))
         elif sub == "options" and method in ("POST", "PUT"):
-            allowed = {"token_field": {"session_token", "security_token", "both"},
-                       "ttl_over_max": {"clamp", "error"}}
+            allowed = {"vault_version": set(VAULT_VERSIONS)}
             for key, value in spec.items():
                 if key not in allowed or value not in allowed[key]:
                     raise WorldError(400, f"unknown option {key}={value!r}; allowed: "
@@ -873,15 +1053,27 @@ def merge_role(current: dict, params: dict, creating: bool) -> dict:
                 raise WorldError(400, f'error converting input {value} for field "{key}": {err}') from err
         elif key == "policy_document" and isinstance(value, (dict, list)):
             role[key] = json.dumps(value)
+        elif key == "no_lease":
+            role[key] = value is True or str(value).lower() in ("true", "1")
         else:
             role[key] = value
     if creating and not params.get("credential_type"):
         raise WorldError(400, "did not supply credential_type")
     if role["credential_type"] not in CREDENTIAL_TYPES:
         raise WorldError(400, f"unrecognized credential_type: {role['credential_type']}")
+    # A write merges into the stored role, so fields of another credential type stay and
+    # fail here, as in Vault (docs/migration.md: clear them when switching a role's type).
+    problems = []
     if role["max_sts_ttl"] and role["default_sts_ttl"] > role["max_sts_ttl"]:
-        raise WorldError(400, f"default_sts_ttl parameter ({role['default_sts_ttl']}) cannot exceed "
-                              f"max_sts_ttl ({role['max_sts_ttl']})")
+        problems.append('"default_sts_ttl" value must be less than or equal to "max_sts_ttl" value')
+    if role["user_path"] and role["credential_type"] != "iam_user":
+        problems.append("user_path parameter only valid for iam_user credential type")
+    if role["permissions_boundary_arn"] and role["credential_type"] != "iam_user":
+        problems.append("cannot supply permissions_boundary_arn when credential_type isn't iam_user")
+    if role["role_arns"] and role["credential_type"] != "assumed_role":
+        problems.append("cannot supply role_arns when credential_type isn't assumed_role")
+    if problems:
+        raise WorldError(400, "\n".join(problems))
     return role
 
 
@@ -897,9 +1089,14 @@ def vault_secret(lease_prefix: str, ttl: int, data: dict) -> dict:
             "warnings": None, "auth": None}
 
 
+def normalize_name(name: str) -> str:
+    """Vault's normalizeDisplayName: every character STS does not take becomes "_"."""
+    return re.sub(r"[^a-zA-Z0-9+=,.@_-]", "_", name)
+
+
 def default_session_name(display_name: str, role_name: str) -> str:
     """Shaped like Vault's default username template: vault-<display>-<role>-<time>-<random>."""
-    stem = re.sub(r"[^\w+=,.@-]", "-", f"{display_name}-{role_name}")[:42]
+    stem = f"{normalize_name(display_name)}-{normalize_name(role_name)}"[:42]
     rand = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(20))
     return f"vault-{stem}-{int(time.time())}-{rand}"[:64]
 
@@ -922,11 +1119,13 @@ def main(argv=None) -> None:
     parser.add_argument("--tls-key")
     parser.add_argument("--jwt-key", help="PEM key that signs the world's k8s tokens")
     args = parser.parse_args(argv)
-    token_field = os.environ.get("FRONT_TOKEN_FIELD", "session_token")
-    if token_field not in ("session_token", "security_token", "both"):
-        sys.exit(f"front: FRONT_TOKEN_FIELD must be session_token, security_token or both, not {token_field!r}")
+    vault_version = os.environ.get("FRONT_VAULT_VERSION", "1.16")
+    if vault_version not in VAULT_VERSIONS:
+        sys.exit(f"front: FRONT_VAULT_VERSION must be one of {', '.join(VAULT_VERSIONS)}, not {vault_version!r}")
     host, _, port = args.listen.rpartition(":")
-    Handler.world = World(args.upstream, token_field)
+    # OpenBao's root token (the dev server's, world-root): mounts the KV shadows that let
+    # OpenBao's ACL judge each engine request. From the environment, so `ps` never shows it.
+    Handler.world = World(args.upstream, vault_version, os.environ.get("FRONT_ADMIN_TOKEN"))
     if args.log:
         Handler.log_file = open(args.log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
         Handler.issued_file = os.path.join(os.path.dirname(os.path.abspath(args.log)), "issued.sha256")

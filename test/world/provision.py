@@ -55,15 +55,18 @@ VAULT_ROLES = {
     # exists in the engine, but the jenkins policy denies it
     "forbidden": ["jenkins-admin-role"],
 }
-JENKINS_POLICY = """
+# Exactly the parameters withAwsRole sends to aws/sts/<role> (OpenBao's ACL checks them, as
+# Vault's does: the front replays each request on a KV shadow, see front.py check_acl).
+STS_PARAMETERS = 'allowed_parameters = { "ttl" = [] "role_session_name" = [] "role_arn" = [] }'
+JENKINS_POLICY = f"""
 # withAwsRole's pipelines may mint credentials for any role but "forbidden".
-path "aws/sts/*"           { capabilities = ["read", "update"] }
-path "aws/creds/*"         { capabilities = ["read", "update"] }
-path "aws/sts/forbidden"   { capabilities = ["deny"] }
-path "aws/creds/forbidden" { capabilities = ["deny"] }
+path "aws/sts/*"           {{ capabilities = ["read", "update"] {STS_PARAMETERS} }}
+path "aws/creds/*"         {{ capabilities = ["read", "update"] {STS_PARAMETERS} }}
+path "aws/sts/forbidden"   {{ capabilities = ["deny"] }}
+path "aws/creds/forbidden" {{ capabilities = ["deny"] }}
 # refresh: true (docs/refresh.md): a child token per block, holding one withawsrole-sts-* policy.
-path "auth/token/create"             { capabilities = ["update"] }
-path "auth/token/create/withawsrole" { capabilities = ["update"] }
+path "auth/token/create"             {{ capabilities = ["update"] }}
+path "auth/token/create/withawsrole" {{ capabilities = ["update"] }}
 """
 # refresh: true: one policy per purpose allowing only its STS path; Jenkins' logins hold them
 # (auth/token/create gives a child only policies its parent has), and the token role
@@ -256,7 +259,7 @@ def provision_refresh() -> None:
         vault("PUT", OPENBAO, f"sys/policies/acl/withawsrole-sts-{purpose}", body={
             # read too: Jenkins' logins hold these, and Vault applies the most specific path rule
             # of all a token's policies, so this one replaces the jenkins policy's aws/sts/* here.
-            "policy": f'path "aws/sts/{purpose}" {{ capabilities = ["read", "update"] }}\n'})
+            "policy": f'path "aws/sts/{purpose}" {{ capabilities = ["read", "update"] {STS_PARAMETERS} }}\n'})
     vault("POST", OPENBAO, f"auth/token/roles/{TOKEN_ROLE}", body={
         "allowed_policies_glob": ["withawsrole-sts-*"], "orphan": True, "renewable": False,
         "token_explicit_max_ttl": "24h", "token_type": "service"})

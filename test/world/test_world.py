@@ -91,6 +91,11 @@ def temp_role():
         call("DELETE", f"{mount}/roles/{name}", ROOT)
 
 
+def near(seconds: int, granted: int) -> bool:
+    """Vault's lease is the time left until AWS's Expiration: the granted ttl or a few s less."""
+    return granted - 5 <= seconds <= granted
+
+
 def errors(response) -> list[str]:
     return response.json()["errors"]
 
@@ -105,9 +110,9 @@ def test_sts_post_answers_exactly_like_vault():
                          "wrap_info", "warnings", "auth"}
     assert body["lease_id"].startswith("aws/sts/ecr-push/")
     assert body["renewable"] is False
-    assert body["lease_duration"] == 900
+    assert near(body["lease_duration"], 900)
     assert body["wrap_info"] is None and body["warnings"] is None and body["auth"] is None
-    assert set(body["data"]) == {"access_key", "secret_key", "session_token", "arn"}
+    assert set(body["data"]) == {"access_key", "secret_key", "security_token", "session_token", "arn"}
     assert body["data"]["access_key"].startswith("ASIA")
     assert body["data"]["arn"].startswith(f"arn:aws:sts::{ACCOUNT}:assumed-role/jenkins-ecr-push-role/vault-")
 
@@ -137,7 +142,7 @@ def test_forged_secret_key_is_rejected_by_moto():
 def test_sts_get_takes_query_parameters():
     response = call("GET", "aws/sts/ecr-push", params={"ttl": "1200", "role_session_name": "from-get"})
     assert response.status_code == 200, response.text
-    assert response.json()["lease_duration"] == 1200
+    assert near(response.json()["lease_duration"], 1200)
     assert response.json()["data"]["arn"].endswith("/from-get")
 
 
@@ -204,6 +209,59 @@ def test_revoked_token_is_denied():
     assert call("POST", "aws/sts/ecr-push", token).status_code == 403
 
 
+def token_with_policy(name: str, policy: str) -> str:
+    assert call("PUT", f"sys/policies/acl/{name}", ROOT, {"policy": policy}).status_code == 204
+    return call("POST", "auth/token/create", ROOT, {"policies": [name], "ttl": "5m"}
+                ).json()["auth"]["client_token"]
+
+
+LIBRARY_BODY = {"ttl": "900s", "role_session_name": "jenkins-app-main-7"}  # what the core sends
+
+
+def test_policy_without_role_session_name_refuses_the_librarys_request():
+    # docs/security.md's pinned policy minus role_session_name: a real Vault's ACL refuses the
+    # library's every request, because allowed_parameters lists what a request may carry.
+    token = token_with_policy("pytest-params", 'path "aws/sts/ecr-push" { capabilities = ["update"] '
+                                               'allowed_parameters = { "ttl" = [] "role_arn" = [] } }')
+    try:
+        refused = call("POST", "aws/sts/ecr-push", token, LIBRARY_BODY)
+        assert refused.status_code == 403 and "permission denied" in errors(refused)[0]
+        assert call("POST", "aws/sts/ecr-push", token, {"ttl": "900s"}).status_code == 200
+        assert counters()["sts_issued"] == 1
+    finally:
+        call("DELETE", "sys/policies/acl/pytest-params", ROOT)
+
+
+def test_denied_and_required_parameters_and_pinned_values_apply():
+    token = token_with_policy("pytest-params", """
+path "aws/sts/deploy" {
+  capabilities = ["update"]
+  allowed_parameters = { "role_arn" = ["%s"] "ttl" = [] "role_session_name" = ["jenkins-*"] }
+  required_parameters = ["role_session_name"]
+}""" % READONLY_ARN)
+    try:
+        ok = {"role_arn": READONLY_ARN, "ttl": "900s", "role_session_name": "jenkins-x"}
+        assert call("POST", "aws/sts/deploy", token, ok).status_code == 200
+        for bad in ({**ok, "role_arn": DEPLOY_ARN}, {**ok, "role_session_name": "other"},
+                    {"role_arn": READONLY_ARN, "ttl": "900s"}):
+            assert call("POST", "aws/sts/deploy", token, bad).status_code == 403, bad
+    finally:
+        call("DELETE", "sys/policies/acl/pytest-params", ROOT)
+    token = token_with_policy("pytest-params", 'path "aws/sts/ecr-push" { capabilities = ["update"] '
+                                               'denied_parameters = { "ttl" = [] } }')
+    try:
+        assert call("POST", "aws/sts/ecr-push", token, {"ttl": "900s"}).status_code == 403
+        assert call("POST", "aws/sts/ecr-push", token, {"role_session_name": "jenkins-x"}).status_code == 200
+    finally:
+        call("DELETE", "sys/policies/acl/pytest-params", ROOT)
+
+
+def test_world_policy_admits_exactly_what_the_library_sends():
+    assert call("POST", "aws/sts/deploy", body={**LIBRARY_BODY, "role_arn": DEPLOY_ARN}).status_code == 200
+    extra = call("POST", "aws/sts/ecr-push", body={**LIBRARY_BODY, "policy_arns": "x"})
+    assert extra.status_code == 403
+
+
 # --- roles and role_arn ---------------------------------------------------------------------------
 
 def test_unknown_role_is_a_400_naming_it():
@@ -252,6 +310,88 @@ def test_roles_api_write_read_list_delete(temp_role):
     assert call("GET", f"aws/roles/{name}", ROOT).status_code == 404
 
 
+def test_role_writes_need_update_even_to_create_like_vault():
+    name = f"pytest-{uuid.uuid4().hex[:8]}"
+    body = {"credential_type": "assumed_role", "role_arns": [ECR_ROLE_ARN]}
+    creator = token_with_policy("pytest-roles", f'path "aws/roles/{name}" {{ capabilities = ["create"] }}')
+    updater = token_with_policy("pytest-roles2", f'path "aws/roles/{name}" {{ capabilities = ["update"] }}')
+    try:
+        # Vault's roles path has no existence check: a new role is an update, never a create.
+        assert call("POST", f"aws/roles/{name}", creator, body).status_code == 403
+        assert call("POST", f"aws/roles/{name}", updater, body).status_code == 204
+    finally:
+        call("DELETE", f"aws/roles/{name}", ROOT)
+        call("DELETE", "sys/policies/acl/pytest-roles", ROOT)
+        call("DELETE", "sys/policies/acl/pytest-roles2", ROOT)
+
+
+def test_role_writes_merge_and_fields_of_another_type_fail_validation(temp_role):
+    name = temp_role(default_sts_ttl="20m")
+    assert call("POST", f"aws/roles/{name}", ROOT, {"max_sts_ttl": "1h"}).status_code == 204
+    role = call("GET", f"aws/roles/{name}", ROOT).json()["data"]
+    assert role["default_sts_ttl"] == 1200 and role["role_arns"] == [ECR_ROLE_ARN]
+    # docs/migration.md: an iam_user role switched in place keeps user_path and fails
+    iam = temp_role(credential_type="iam_user", role_arns=[], user_path="/jenkins/")
+    switched = call("POST", f"aws/roles/{iam}", ROOT, {"credential_type": "assumed_role",
+                                                        "role_arns": [ECR_ROLE_ARN]})
+    assert switched.status_code == 400
+    assert "user_path parameter only valid for iam_user" in errors(switched)[0]
+    cleared = call("POST", f"aws/roles/{iam}", ROOT, {"credential_type": "assumed_role", "user_path": "",
+                                                       "role_arns": [ECR_ROLE_ARN]})
+    assert cleared.status_code == 204
+
+
+def test_session_names_are_sanitized_like_vault(temp_role):
+    response = call("POST", "aws/sts/ecr-push", body={"role_session_name": "team a/app#7"})
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["arn"].endswith("/team_a_app_7")
+
+
+def test_iam_groups_are_read_with_the_engines_key_and_its_refusal_is_vaults_400(temp_role):
+    name = temp_role(iam_groups=["jenkins-extra"])
+    response = call("POST", f"aws/sts/{name}")
+    assert response.status_code == 400
+    assert errors(response)[0].startswith("AccessDenied: ")  # the engine user may not read IAM groups
+
+
+def test_config_root_writes_merge_like_vault():
+    control("POST", "mounts", {"mount": "aws-pytest-merge"})
+    keys = json.loads((HERE / ".run" / "moto-vault-user.json").read_text())
+    assert call("POST", "aws-pytest-merge/config/root", ROOT,
+                {**keys, "sts_endpoint": MOTO, "iam_endpoint": MOTO}).status_code == 204
+    assert call("POST", "aws-pytest-merge/config/root", ROOT, {"region": "eu-west-1"}).status_code == 204
+    data = call("GET", "aws-pytest-merge/config/root", ROOT).json()["data"]
+    assert data["region"] == "eu-west-1" and data["sts_endpoint"] == MOTO
+    assert data["access_key"] == keys["access_key"]
+
+
+def test_config_root_needs_create_first_and_update_after():
+    mount = f"aws-pytest-{uuid.uuid4().hex[:6]}"
+    control("POST", "mounts", {"mount": mount})
+    updater = token_with_policy("pytest-cfg", f'path "{mount}/config/root" {{ capabilities = ["update"] }}')
+    creator = token_with_policy("pytest-cfg2", f'path "{mount}/config/root" {{ capabilities = ["create"] }}')
+    try:
+        assert call("POST", f"{mount}/config/root", updater, {"region": "eu-west-1"}).status_code == 403
+        assert call("POST", f"{mount}/config/root", creator, {"region": "eu-west-1"}).status_code == 204
+        assert call("POST", f"{mount}/config/root", creator, {"region": "us-east-1"}).status_code == 403
+        assert call("POST", f"{mount}/config/root", updater, {"region": "us-east-1"}).status_code == 204
+    finally:
+        call("DELETE", "sys/policies/acl/pytest-cfg", ROOT)
+        call("DELETE", "sys/policies/acl/pytest-cfg2", ROOT)
+
+
+def test_rotate_root_without_a_key_is_vaults_400_and_other_paths_are_unsupported():
+    mount = f"aws-pytest-{uuid.uuid4().hex[:6]}"
+    control("POST", "mounts", {"mount": mount})
+    assert call("POST", f"{mount}/config/root", ROOT, {"region": "eu-west-1"}).status_code == 204
+    refused = call("POST", f"{mount}/config/rotate-root", ROOT)
+    assert refused.status_code == 400
+    assert errors(refused) == ["Cannot call config/rotate-root when either access_key or secret_key is empty"]
+    assert call("POST", "aws/config/lease", ROOT, {"lease": "1h"}).status_code == 404
+    # the jenkins token may not rotate: OpenBao's ACL on the engine's path
+    assert call("POST", "aws/config/rotate-root").status_code == 403
+
+
 def test_jenkins_token_cannot_write_roles_or_config():
     assert call("POST", "aws/roles/evil", body={"credential_type": "assumed_role"}).status_code == 403
     assert call("GET", "aws/config/root").status_code == 403
@@ -281,13 +421,13 @@ def test_other_mounts_work_once_declared(temp_role):
 def test_ttl_accepts_seconds_and_go_durations(ttl, seconds):
     response = call("POST", "aws/sts/ecr-push", body={"ttl": ttl})
     assert response.status_code == 200, response.text
-    assert response.json()["lease_duration"] == seconds
+    assert near(response.json()["lease_duration"], seconds)
 
 
 def test_ttl_defaults_to_3600_or_the_roles_default(temp_role):
-    assert call("POST", "aws/sts/ecr-push").json()["lease_duration"] == 3600
+    assert near(call("POST", "aws/sts/ecr-push").json()["lease_duration"], 3600)
     name = temp_role(default_sts_ttl="20m")
-    assert call("POST", f"aws/sts/{name}").json()["lease_duration"] == 1200
+    assert near(call("POST", f"aws/sts/{name}").json()["lease_duration"], 1200)
 
 
 def test_bad_ttl_is_a_400():
@@ -296,19 +436,14 @@ def test_bad_ttl_is_a_400():
     assert 'field "ttl"' in errors(response)[0]
 
 
-def test_ttl_over_max_sts_ttl_is_capped_like_vault(temp_role):
+def test_ttl_over_max_sts_ttl_is_capped_like_vault_never_an_error(temp_role):
     name = temp_role(max_sts_ttl="20m")
     response = call("POST", f"aws/sts/{name}", body={"ttl": "1h"})
     assert response.status_code == 200
-    assert response.json()["lease_duration"] == 1200
-
-
-def test_ttl_over_max_sts_ttl_can_be_an_error_instead(temp_role):
-    control("POST", "options", {"ttl_over_max": "error"})
-    name = temp_role(max_sts_ttl="20m")
-    response = call("POST", f"aws/sts/{name}", body={"ttl": "1h"})
-    assert response.status_code == 400
-    assert "max_sts_ttl" in errors(response)[0]
+    assert 1195 <= response.json()["lease_duration"] <= 1200
+    # The old front's invented "ttl exceeds max_sts_ttl" error is gone: Vault has no such option.
+    refused = requests.post(f"{CONTROL}/options", json={"ttl_over_max": "error"}, timeout=10)
+    assert refused.status_code == 400
 
 
 def test_ttl_over_the_iam_roles_max_session_duration_is_aws_error_text(temp_role):
@@ -446,16 +581,34 @@ def test_bad_fault_spec_is_refused():
 
 # --- options --------------------------------------------------------------------------------------
 
-def test_security_token_mode_answers_like_vault_before_1_16():
-    control("POST", "options", {"token_field": "security_token"})
+def test_vault_1_15_answers_security_token_only():
+    control("POST", "options", {"vault_version": "1.15"})
     data = call("POST", "aws/sts/ecr-push").json()["data"]
-    assert "security_token" in data and "session_token" not in data
+    assert set(data) == {"access_key", "secret_key", "security_token", "arn"}
+
+
+def test_vault_1_16_answers_both_token_fields_and_is_the_default():
+    data = call("POST", "aws/sts/ecr-push").json()["data"]
+    assert set(data) == {"access_key", "secret_key", "security_token", "session_token", "arn"}
+    assert data["security_token"] == data["session_token"]
+    # the old default (session_token alone) matched no Vault release
+    assert requests.post(f"{CONTROL}/options", json={"token_field": "session_token"},
+                         timeout=10).status_code == 400
 
 
 def test_reset_restores_default_options():
-    control("POST", "options", {"token_field": "security_token"})
+    control("POST", "options", {"vault_version": "1.15"})
     control("POST", "reset")
     assert "session_token" in call("POST", "aws/sts/ecr-push").json()["data"]
+
+
+@pytest.mark.parametrize("version", ["1.15", "1.16"])
+def test_no_lease_role_answers_ttl_in_data_and_no_lease(temp_role, version):
+    control("POST", "options", {"vault_version": version})
+    name = temp_role(no_lease=True, max_sts_ttl="20m")
+    body = call("POST", f"aws/sts/{name}", body={"ttl": "1h"}).json()
+    assert body["lease_duration"] == 0 and body["lease_id"] == ""
+    assert 1195 <= body["data"]["ttl"] <= 1200  # capped by max_sts_ttl, counted from AWS's expiry
 
 
 # --- proxying -------------------------------------------------------------------------------------
@@ -531,12 +684,6 @@ def test_jwt_login_refuses_expired_or_foreign_tokens(claims):
     from mint_jwt import mint
 
     assert jwt_login(mint(**claims)).status_code in (400, 403)
-
-
-def test_both_token_fields_mode_answers_like_vault_1_13_to_1_15():
-    control("POST", "options", {"token_field": "both"})
-    data = call("POST", "aws/sts/ecr-push", body={"ttl": "15m"}).json()["data"]
-    assert data["security_token"] == data["session_token"] and data["ttl"] == 900
 
 
 # --- moto_server.py's STS fixes, in-process (no waiting 15 minutes for expiry) -----------------------

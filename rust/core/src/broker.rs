@@ -928,11 +928,12 @@ fn credentials_from(
     started: SystemTime,
 ) -> Credentials {
     // Expiry counts from before the request was sent, so it errs on the early side. Without a
-    // lease_duration (unusual fronts), assume the requested ttl, else the STS minimum.
+    // lease or data.ttl, only the STS minimum is sure: Vault caps the requested ttl at the
+    // role's max_sts_ttl without saying so, and keys cached longer than granted would fail.
     let lease = Duration::from_secs(
         answer
             .lease_duration
-            .unwrap_or_else(|| u64::from(request.ttl_seconds.unwrap_or(MIN_TTL_SECONDS)))
+            .unwrap_or(u64::from(MIN_TTL_SECONDS))
             // STS sessions last at most 12 h: more is a broken answer, and 2^64-1 s would
             // overflow the SystemTime below.
             .min(u64::from(MAX_TTL_SECONDS)),
@@ -1136,6 +1137,35 @@ mod tests {
             status,
             errors: vec![msg.to_owned()],
         }
+    }
+
+    #[test]
+    fn an_answer_without_a_lease_is_trusted_for_the_sts_minimum_not_the_requested_ttl() {
+        let env = |k: &str| match k {
+            "VAULT_ADDR" => Some("http://127.0.0.1:8200".to_owned()),
+            "VAULT_TOKEN" => Some("hvs.TOKEN".to_owned()),
+            _ => None,
+        };
+        let pairs = [
+            ("purpose".into(), "ecr-push".into()),
+            ("ttl".into(), "2h".into()),
+        ];
+        let request = parse_request(&pairs, &env).unwrap();
+        assert_eq!(request.ttl_seconds, Some(7200));
+        let answer = |lease_duration| StsAnswer {
+            access_key: "ASIA".into(),
+            secret_key: "sk".into(),
+            session_token: "st".into(),
+            arn: String::new(),
+            lease_duration,
+        };
+        let started = SystemTime::now();
+        // Vault may have capped 2 h to the role's max_sts_ttl without saying so.
+        let c = credentials_from(answer(None), &request, started);
+        assert_eq!(c.lease_duration, Duration::from_secs(900));
+        assert_eq!(c.expires_at, started + Duration::from_secs(900));
+        let c = credentials_from(answer(Some(3600)), &request, started);
+        assert_eq!(c.lease_duration, Duration::from_secs(3600));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use serde::Deserialize;
 use vaultrs::api::auth::approle::requests::LoginWithApproleRequest;
 use vaultrs::api::auth::kubernetes::requests::LoginWithKubernetesRequest;
 use vaultrs::api::auth::oidc::requests::JWTLoginRequest;
-use vaultrs::api::aws::requests::GenerateCredentialsStsRequest;
 use vaultrs::api::token::requests::{LookupTokenSelfRequest, RenewTokenSelfRequest};
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
@@ -41,7 +40,8 @@ pub struct StsAnswer {
     pub secret_key: SecretString,
     pub session_token: SecretString,
     pub arn: String,
-    /// Seconds; `None` when Vault did not say.
+    /// Seconds: the lease, else `data.ttl` (a role with `no_lease` answers without a lease);
+    /// `None` when Vault said neither.
     pub lease_duration: Option<u64>,
 }
 
@@ -91,6 +91,49 @@ struct StsData {
     session_token: Option<String>,
     security_token: Option<String>,
     arn: Option<String>,
+    /// Seconds left on the keys, sent instead of a lease by roles with `no_lease`.
+    #[serde(default)]
+    ttl: Option<u64>,
+}
+
+/// `POST <mount>/sts/<role>` whose body holds exactly `role_arn` (when chosen),
+/// `role_session_name` and `ttl` (when set). vaultrs' own request also puts the role's `name`
+/// into the body, and Vault's ACL refuses a key that a policy's `allowed_parameters` does not
+/// list (docs/vault-setup.md pins these three).
+struct StsRequest<'a> {
+    mount: &'a str,
+    role: &'a str,
+    role_arn: Option<&'a str>,
+    session_name: &'a str,
+    ttl_seconds: Option<u32>,
+}
+
+impl Endpoint for StsRequest<'_> {
+    type Response = serde_json::Value;
+    const REQUEST_BODY_TYPE: rustify::enums::RequestType = rustify::enums::RequestType::JSON;
+    const RESPONSE_BODY_TYPE: rustify::enums::ResponseType = rustify::enums::ResponseType::JSON;
+
+    fn path(&self) -> String {
+        format!("{}/sts/{}", self.mount, self.role)
+    }
+
+    fn method(&self) -> rustify::enums::RequestMethod {
+        rustify::enums::RequestMethod::POST
+    }
+
+    fn body(&self) -> Result<Option<Vec<u8>>, rustify::errors::ClientError> {
+        let mut body = serde_json::Map::new();
+        if let Some(arn) = self.role_arn {
+            body.insert("role_arn".into(), arn.into());
+        }
+        body.insert("role_session_name".into(), self.session_name.into());
+        if let Some(ttl) = self.ttl_seconds {
+            body.insert("ttl".into(), format!("{ttl}s").into());
+        }
+        Ok(Some(
+            serde_json::Value::Object(body).to_string().into_bytes(),
+        ))
+    }
 }
 
 /// A client for one Vault endpoint (address, namespace, TLS settings), shared by all requests.
@@ -189,12 +232,12 @@ impl VaultConnection {
         ttl_seconds: Option<u32>,
         session_name: &str,
     ) -> Result<StsAnswer, CallError> {
-        let endpoint = GenerateCredentialsStsRequest {
-            mount: mount.to_owned(),
-            name: role.to_owned(),
-            role_arn: role_arn.map(str::to_owned),
-            role_session_name: Some(session_name.to_owned()),
-            ttl: ttl_seconds.map(|s| format!("{s}s")),
+        let endpoint = StsRequest {
+            mount,
+            role,
+            role_arn,
+            session_name,
+            ttl_seconds,
         };
         let mut body = self.exec(endpoint, Some(token)).await?;
         let parsed = parse_sts(&body);
@@ -401,7 +444,10 @@ fn parse_sts(body: &[u8]) -> Result<StsAnswer, CallError> {
         secret_key: SecretString::new(data.secret_key.ok_or_else(|| missing("secret_key"))?),
         session_token: SecretString::new(token),
         arn: data.arn.unwrap_or_default(),
-        lease_duration: envelope.lease_duration.filter(|d| *d > 0),
+        lease_duration: envelope
+            .lease_duration
+            .filter(|d| *d > 0)
+            .or(data.ttl.filter(|d| *d > 0)),
     })
 }
 
@@ -461,6 +507,14 @@ mod tests {
         assert_eq!(a.session_token.expose(), "st");
         assert_eq!(a.lease_duration, Some(3599));
         assert_eq!(a.arn, "arn:aws:sts::123456789012:assumed-role/r/s");
+    }
+
+    #[test]
+    fn sts_answer_without_a_lease_takes_data_ttl() {
+        let a = parse_sts(br#"{"lease_id":"","lease_duration":0,"data":{"access_key":"A","secret_key":"s","security_token":"t","ttl":1199}}"#).unwrap();
+        assert_eq!(a.lease_duration, Some(1199));
+        let a = parse_sts(br#"{"lease_duration":0,"data":{"access_key":"A","secret_key":"s","security_token":"t"}}"#).unwrap();
+        assert_eq!(a.lease_duration, None);
     }
 
     #[test]
