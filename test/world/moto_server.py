@@ -1,4 +1,4 @@
-"""Run moto's server with three fidelity fixes for STS, then hand over to moto.
+"""Run moto's server with three fidelity fixes for STS and one for IAM, then hand over to moto.
 
 moto is the world's AWS. It enforces signatures and IAM policies in auth mode, but its STS
 is lenient where real AWS is strict, and our client must meet the strict behaviour:
@@ -7,6 +7,9 @@ is lenient where real AWS is strict, and our client must meet the strict behavio
 2. AssumeRole ignores the role's MaxSessionDuration and the 900 s minimum; AWS refuses both
    with ValidationError (the error a too-long Vault ttl produces in real life).
 3. Assumed-role credentials never expire in moto; AWS answers ExpiredToken after expiry.
+4. moto checks IAM actions against the resource `*` only, so a policy granting a user its own
+   key management (Resource = the user's ARN, as Vault's rotate-root needs) is never matched;
+   AWS checks the user the request is about (UserName, else the caller).
 
 Each patch checks that the moto internals it wraps still exist, so a moto upgrade that moves
 them fails loudly at start instead of silently dropping a check.
@@ -100,13 +103,39 @@ def patch_expiry() -> None:
     access_control.AssumedRoleAccessKey.__init__ = init
 
 
+# IAM actions on a user's keys, whose resource is that user (AWS's service authorization reference).
+USER_KEY_ACTIONS = {"iam:GetUser", "iam:CreateAccessKey", "iam:DeleteAccessKey",
+                    "iam:ListAccessKeys", "iam:UpdateAccessKey"}
+
+
+def patch_iam_user_resources() -> None:
+    original = access_control.IAMRequestBase.check_action_permitted
+
+    def check_action_permitted(self, resource):
+        if resource == "*" and self._action in USER_KEY_ACTIONS:
+            name = self._data.get("UserName")
+            name = name[0] if isinstance(name, list) else name
+            if name:
+                try:
+                    resource = self.backend.get_user(name).arn
+                except Exception:  # noqa: BLE001 - a missing user: the ARN it would have
+                    resource = f"arn:{get_partition(self._region)}:iam::{self.account_id}:user/{name}"
+            else:
+                resource = self._access_key.arn
+        return original(self, resource)
+
+    access_control.IAMRequestBase.check_action_permitted = check_action_permitted
+
+
 def main() -> None:
     # Fail at start if moto moved what we wrap (see module docstring).
     assert hasattr(sts_responses.TokenResponse, "assume_role")
     assert hasattr(access_control.AssumedRoleAccessKey, "__init__")
     assert hasattr(sts_models.STSBackend, "assume_role")
+    assert hasattr(access_control.IAMRequestBase, "check_action_permitted")
     patch_assume_role()
     patch_expiry()
+    patch_iam_user_resources()
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])

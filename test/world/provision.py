@@ -37,6 +37,17 @@ ROOT_TOKEN = "world-root"
 REGION = "us-east-1"
 VAULT_USER = "vault-aws-engine"
 VAULT_USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/{VAULT_USER}"
+# docs/vault-setup.md, section 1: assume the Jenkins roles, and rotate its own key
+# (`vault write -f aws/config/rotate-root`: GetUser, CreateAccessKey, DeleteAccessKey).
+VAULT_USER_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{ACCOUNT}:role/jenkins-*"},
+    {"Effect": "Allow", "Action": ["iam:GetUser", "iam:CreateAccessKey", "iam:DeleteAccessKey"],
+     "Resource": VAULT_USER_ARN}]}
+# Tests' IAM administrator (IAM only, no STS): creates the users and roles a test needs, e.g.
+# an engine identity to rotate, or the IAM setup docs/vault-setup.md describes.
+IAM_ADMIN = "world-iam-admin"
+# Bumped when the fixtures change, so that `up` re-provisions a world made by an older one.
+FIXTURES_VERSION = 2
 
 # IAM role -> its inline policy. The Vault roles below map onto these.
 IAM_ROLES = {
@@ -112,8 +123,15 @@ def moto_auth(count: str) -> None:
 
 
 def moto_provisioned(keys: dict) -> bool:
-    """True when the stored vault-user key works and can assume every fixture role."""
-    if not keys.get("access_key"):
+    """True when the stored keys are the current fixtures' and work: the vault user can assume
+    every fixture role, the IAM admin can read IAM."""
+    admin = read_state("moto-iam-admin.json")
+    if not keys.get("access_key") or keys.get("fixtures") != FIXTURES_VERSION or not admin.get("access_key"):
+        return False
+    try:
+        boto3.client("iam", endpoint_url=MOTO, region_name=REGION, aws_access_key_id=admin["access_key"],
+                     aws_secret_access_key=admin["secret_key"]).get_user(UserName=IAM_ADMIN)
+    except ClientError:
         return False
     sts = boto3.client("sts", endpoint_url=MOTO, region_name=REGION,
                        aws_access_key_id=keys["access_key"], aws_secret_access_key=keys["secret_key"])
@@ -141,20 +159,31 @@ def provision_moto() -> dict:
             iam.create_user(UserName=VAULT_USER)
         except iam.exceptions.EntityAlreadyExistsException:
             pass
-        iam.put_user_policy(UserName=VAULT_USER, PolicyName="assume-jenkins-roles", PolicyDocument=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                           "Resource": f"arn:aws:iam::{ACCOUNT}:role/jenkins-*"}]}))
+        iam.put_user_policy(UserName=VAULT_USER, PolicyName="assume-jenkins-roles",
+                            PolicyDocument=json.dumps(VAULT_USER_POLICY))
         live = {k["AccessKeyId"] for k in iam.list_access_keys(UserName=VAULT_USER)["AccessKeyMetadata"]}
         if keys.get("access_key") not in live:
             for key_id in live:
                 iam.delete_access_key(UserName=VAULT_USER, AccessKeyId=key_id)
             created = iam.create_access_key(UserName=VAULT_USER)["AccessKey"]
             keys = {"access_key": created["AccessKeyId"], "secret_key": created["SecretAccessKey"]}
-            write_private("moto-vault-user.json", json.dumps(keys))
             step(f"moto: user {VAULT_USER} with a new access key")
         else:
             step(f"moto: user {VAULT_USER} (access key reused)")
+        keys["fixtures"] = FIXTURES_VERSION
+        write_private("moto-vault-user.json", json.dumps(keys))
+        try:
+            iam.create_user(UserName=IAM_ADMIN)
+        except iam.exceptions.EntityAlreadyExistsException:
+            pass
+        iam.put_user_policy(UserName=IAM_ADMIN, PolicyName="iam-admin", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}))
+        for old in iam.list_access_keys(UserName=IAM_ADMIN)["AccessKeyMetadata"]:
+            iam.delete_access_key(UserName=IAM_ADMIN, AccessKeyId=old["AccessKeyId"])
+        created = iam.create_access_key(UserName=IAM_ADMIN)["AccessKey"]
+        write_private("moto-iam-admin.json", json.dumps(
+            {"access_key": created["AccessKeyId"], "secret_key": created["SecretAccessKey"]}))
+        step(f"moto: user {IAM_ADMIN} (iam:* only, for tests; key in .run/moto-iam-admin.json)")
         trust = json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"AWS": VAULT_USER_ARN}, "Action": "sts:AssumeRole"}]})
         for name, statements in IAM_ROLES.items():

@@ -91,6 +91,12 @@ def temp_role():
         call("DELETE", f"{mount}/roles/{name}", ROOT)
 
 
+def moto_keys(name: str) -> dict:
+    """An IAM user's key kept by provision.py in .run/ (the engine's, or the IAM admin's)."""
+    stored = json.loads((HERE / ".run" / name).read_text())
+    return {"access_key": stored["access_key"], "secret_key": stored["secret_key"]}
+
+
 def near(seconds: int, granted: int) -> bool:
     """Vault's lease is the time left until AWS's Expiration: the granted ttl or a few s less."""
     return granted - 5 <= seconds <= granted
@@ -356,7 +362,7 @@ def test_iam_groups_are_read_with_the_engines_key_and_its_refusal_is_vaults_400(
 
 def test_config_root_writes_merge_like_vault():
     control("POST", "mounts", {"mount": "aws-pytest-merge"})
-    keys = json.loads((HERE / ".run" / "moto-vault-user.json").read_text())
+    keys = moto_keys("moto-vault-user.json")
     assert call("POST", "aws-pytest-merge/config/root", ROOT,
                 {**keys, "sts_endpoint": MOTO, "iam_endpoint": MOTO}).status_code == 204
     assert call("POST", "aws-pytest-merge/config/root", ROOT, {"region": "eu-west-1"}).status_code == 204
@@ -378,6 +384,64 @@ def test_config_root_needs_create_first_and_update_after():
     finally:
         call("DELETE", "sys/policies/acl/pytest-cfg", ROOT)
         call("DELETE", "sys/policies/acl/pytest-cfg2", ROOT)
+
+
+@pytest.fixture
+def iam_user():
+    """A fresh moto IAM user with one access key, made by the world's IAM admin; deleted after.
+    `rotatable=True` lets it rotate its own key (docs/vault-setup.md, section 1)."""
+    admin = moto_keys("moto-iam-admin.json")
+    iam = boto3.client("iam", endpoint_url=MOTO, region_name="us-east-1",
+                       aws_access_key_id=admin["access_key"], aws_secret_access_key=admin["secret_key"])
+    made = []
+
+    def make(rotatable: bool):
+        name = f"pytest-engine-{uuid.uuid4().hex[:8]}"
+        iam.create_user(UserName=name)
+        made.append(name)
+        if rotatable:
+            iam.put_user_policy(UserName=name, PolicyName="rotate", PolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Action": ["iam:GetUser", "iam:CreateAccessKey", "iam:DeleteAccessKey"],
+                    "Resource": f"arn:aws:iam::{ACCOUNT}:user/{name}"}]}))
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return name, {"access_key": key["AccessKeyId"], "secret_key": key["SecretAccessKey"]}
+
+    yield make, iam
+    for name in made:
+        for key in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]:
+            iam.delete_access_key(UserName=name, AccessKeyId=key["AccessKeyId"])
+        for policy in iam.list_user_policies(UserName=name)["PolicyNames"]:
+            iam.delete_user_policy(UserName=name, PolicyName=policy)
+        iam.delete_user(UserName=name)
+
+
+def test_rotate_root_replaces_the_engines_key_like_vault(iam_user):
+    make, iam = iam_user
+    name, keys = make(rotatable=True)
+    mount = f"aws-pytest-{uuid.uuid4().hex[:6]}"
+    control("POST", "mounts", {"mount": mount})
+    assert call("POST", f"{mount}/config/root", ROOT, {**keys, "iam_endpoint": MOTO}).status_code == 204
+    seen = [keys["access_key"]]
+    for _ in range(2):  # the second rotation works only if the first stored the new secret
+        rotated = call("POST", f"{mount}/config/rotate-root", ROOT)
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["data"]["access_key"]
+        assert new not in seen
+        assert [k["AccessKeyId"] for k in iam.list_access_keys(UserName=name)["AccessKeyMetadata"]] == [new]
+        assert call("GET", f"{mount}/config/root", ROOT).json()["data"]["access_key"] == new
+        seen.append(new)
+
+
+def test_rotate_root_without_iam_permissions_is_vaults_500(iam_user):
+    make, _ = iam_user
+    _, keys = make(rotatable=False)  # the docs' policy before issue 17: sts:AssumeRole only
+    mount = f"aws-pytest-{uuid.uuid4().hex[:6]}"
+    control("POST", "mounts", {"mount": mount})
+    assert call("POST", f"{mount}/config/root", ROOT, {**keys, "iam_endpoint": MOTO}).status_code == 204
+    refused = call("POST", f"{mount}/config/rotate-root", ROOT)
+    assert refused.status_code == 500
+    assert errors(refused)[0].startswith("error calling GetUser: AccessDenied")
 
 
 def test_rotate_root_without_a_key_is_vaults_400_and_other_paths_are_unsupported():
@@ -405,7 +469,7 @@ def test_config_root_never_returns_the_secret_key():
 
 def test_other_mounts_work_once_declared(temp_role):
     control("POST", "mounts", {"mount": "aws-pytest"})
-    keys = json.loads((HERE / ".run" / "moto-vault-user.json").read_text())
+    keys = moto_keys("moto-vault-user.json")
     assert call("POST", "aws-pytest/config/root", ROOT, {**keys, "sts_endpoint": MOTO}).status_code == 204
     name = temp_role(mount="aws-pytest")
     response = call("POST", f"aws-pytest/sts/{name}", ROOT)
