@@ -3,6 +3,12 @@
 import org.withawsrole.AwsRole
 import org.withawsrole.EcrLogin
 
+// ecrLogin() or ecrLogin(email: ..., registryIds: [...]): the pipeline-aws plugin's step, whose login
+// command it returns (EcrLogin.PLUGIN_OPTIONS), so pipelines written for that plugin keep working.
+def call() {
+    return AwsRole.ecrLogin(this, [:])
+}
+
 def call(Map options) {
     return AwsRole.ecrLogin(this, options)
 }

@@ -21,6 +21,13 @@ class EcrLogin implements Serializable {
 
     static final String EXAMPLE = "call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')"
 
+    /**
+     * The options of the pipeline-aws plugin's ecrLogin step. A call with only these (or none) is
+     * the plugin's: Jenkins resolves `ecrLogin` to this library's global variable first, so such a
+     * call goes on to the plugin's step, and pipelines that used it keep working.
+     */
+    static final List<String> PLUGIN_OPTIONS = ['email', 'registryIds'].asImmutable()
+
     /** Options of ecrLogin: the registry, and withAwsRole's except region, which the registry names. */
     static final List<String> OWN_OPTIONS = ['registry'].asImmutable()
 
@@ -31,6 +38,9 @@ class EcrLogin implements Serializable {
     }
 
     def run(Map options, Closure body) {
+        if (body == null && madeThePluginsWay(options)) {
+            return pluginStep(options)
+        }
         String problem = problemWith(options)
         if (problem != null) {
             script.error(StepMessages.oneLine("ecrLogin: ${problem}"))
@@ -59,6 +69,21 @@ class EcrLogin implements Serializable {
             password=\$(aws ecr get-login-password --region '${regionOf(registry)}')
             printf '%s' "\$password" | docker login --username AWS --password-stdin '${registry}'
             """.stripIndent())
+    }
+
+    /**
+     * The pipeline-aws plugin's ecrLogin, called through the DSL (`steps`) so that this global is
+     * skipped; returns its login command. Without the plugin, the DSL throws NoSuchMethodError (an
+     * Error, so the catch is narrow on purpose): it becomes one line that says what to call instead.
+     */
+    @SuppressWarnings('CatchError')
+    def pluginStep(Map options) {
+        try {
+            return script.steps.ecrLogin(options)
+        } catch (NoSuchMethodError ignored) {
+            script.error("ecrLogin: a call without registry and role is the pipeline-aws plugin's ecrLogin(), which is not installed; " +
+                    "to log in with a withAwsRole role, ${EXAMPLE}")
+        }
     }
 
     def withPrivateDockerConfig(Closure block) {
@@ -90,6 +115,11 @@ class EcrLogin implements Serializable {
                     '123456789012.dkr.ecr.eu-west-1.amazonaws.com (no https://, no repository path); the region comes from it'
         }
         return null
+    }
+
+    @NonCPS
+    static boolean madeThePluginsWay(Map options) {
+        return options.keySet().every { Object name -> name in PLUGIN_OPTIONS }
     }
 
     @NonCPS

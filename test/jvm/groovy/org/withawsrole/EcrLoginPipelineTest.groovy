@@ -131,6 +131,64 @@ class EcrLoginPipelineTest {
         assertFalse('docker was never called', record.exists())
     }
 
+    /**
+     * Jenkins resolves `ecrLogin` to this library's global before the pipeline-aws plugin's step; a
+     * call made the plugin's way (no registry, no role) still reaches the plugin's step and returns
+     * its login command, in the same build as the library's own form.
+     */
+    @Test
+    void both_forms_work_next_to_the_pipeline_aws_plugin() {
+        runner.plugins << 'pipeline-aws'
+        BuildResult build = runner.run("""
+            node {
+                withAwsRole(role: 'ecr-push', region: 'eu-west-1') {
+                    String plain = ecrLogin()
+                    String withOptions = ecrLogin(email: true, registryIds: ['123456789012'])
+                    String expected = sh(script: 'set +x; aws ecr get-login-password', returnStdout: true).trim()
+                    if (plain != "docker login -u AWS -p \${expected}  https://${REGISTRY}") {
+                        error('the plugin form did not return the login command of the plugin step')
+                    }
+                    if (withOptions != "docker login -u AWS -p \${expected} -e none https://${REGISTRY}") {
+                        error('the plugin form did not pass its options to the plugin step')
+                    }
+                    echo 'plugin form: login command as the plugin builds it'
+                }
+                ecrLogin(registry: '${REGISTRY}', role: 'ecr-push')
+            }
+        """)
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('plugin form: login command as the plugin builds it'))
+        assertEquals('the plugin step ran twice', 2, build.log.count('[Pipeline] ecrLogin'))
+        assertEquals('the library form logged in once', REGISTRY, loginRecorded().registry)
+    }
+
+    @Test
+    void plugin_form_without_the_plugin_says_what_to_call() {
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', region: 'eu-west-1') { sh ecrLogin() }")
+        assertFailedWithOneLine(build, "ecrLogin: a call without registry and role is the pipeline-aws plugin's ecrLogin(), " +
+                "which is not installed; to log in with a withAwsRole role, call it as ecrLogin(registry: ")
+        assertFalse('docker was never called', record.exists())
+    }
+
+    /** As CpsScript.invokeMethod: the global wins over the step; `steps.ecrLogin` is the plugin's step itself. */
+    @Test
+    void the_runner_resolves_the_name_as_jenkins_does() {
+        runner.plugins << 'pipeline-aws'
+        BuildResult build = runner.run("""
+            withAwsRole(role: 'ecr-push', region: 'eu-west-1') {
+                echo(steps.ecrLogin().startsWith('docker login -u AWS -p ') ? 'steps.ecrLogin: the plugin' : 'other')
+            }
+            ecrLogin(role: 'ecr-push')
+        """)
+        assertTrue(build.log, build.log.contains('steps.ecrLogin: the plugin'))
+        assertFailedWithOneLine(build, 'ecrLogin: name the registry: ')
+        PipelineRunner withoutLibrary = new PipelineRunner(new File(workspace.root, 'no-library'))
+        withoutLibrary.baseEnvironment.putAll(runner.baseEnvironment)
+        withoutLibrary.plugins << 'pipeline-aws'
+        BuildResult plugin = withoutLibrary.run("withEnv(['AWS_REGION=eu-west-1']) { echo(ecrLogin() ?: 'no command') }")
+        assertTrue('without the library, ecrLogin is the plugin step:\n' + plugin.log, plugin.log.contains('[Pipeline] ecrLogin'))
+    }
+
     /** The fake docker's one login line as a map. */
     private Map<String, String> loginRecorded() {
         assertTrue('docker was called', record.isFile())

@@ -36,10 +36,18 @@ abstract class PipelineScript extends Script {
         return pipelineRun.params
     }
 
+    /** `steps`: a step by its name, even when a library's global variable has the same name. */
+    DslSteps getSteps() {
+        return new DslSteps(this)
+    }
+
     def methodMissing(String name, Object args) {
         PipelineScript global = pipelineRun.globalVariable(name)
         if (global != null) {
             return global.invokeMethod('call', args)
+        }
+        if (PluginSteps.provides(pipelineRun.runner.plugins, name)) {
+            return PluginSteps.invoke(this, name, args as Object[])
         }
         throw new MissingMethodException(name, getClass(), args as Object[]) {
             @Override
