@@ -661,6 +661,8 @@ class Handler(BaseHTTPRequestHandler):
                 params = json.loads(body)
             except ValueError as err:
                 raise WorldError(400, f"failed to parse JSON input: {err}") from err
+            if params is None:
+                params = {}  # `vault write -f` sends `null`, which Vault takes as no parameters
             if not isinstance(params, dict):
                 raise WorldError(400, "failed to parse JSON input: not an object")
         else:
