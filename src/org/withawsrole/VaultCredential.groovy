@@ -6,9 +6,11 @@ import com.cloudbees.groovy.cps.NonCPS
  * A Vault login from a Jenkins credential named by `vaultCredentialsId`, for jobs that must not
  * use the controller's own Vault identity.
  *
- * The kind is found the way a Jenkins user would try it by hand, without ever printing a value:
- * bind it as a username/password (an AppRole: username = role_id, password = secret_id); if
- * Jenkins says it is not one, bind it as secret text. Secret text that is a JWT (three base64url
+ * The kind comes from the Credentials plugin (CredentialsProvider.findCredentialById for the
+ * running build, which reads types, never values): a username/password is an AppRole (username =
+ * role_id, password = secret_id), secret text is a token. Only when Jenkins cannot say (the ID is
+ * unknown, or the lookup API is missing) is it bound as username/password first, then as secret
+ * text: each failed binding is a failed (red) step in the build. Secret text that is a JWT (three base64url
  * parts, the first starting with `eyJ`, the encoding of `{"`) is an id token from the OpenID
  * Connect provider plugin, for Vault's JWT login with `jwtRole`; any other
  * secret text is a Vault token. Binding happens only around the Vault call, so the block itself
@@ -23,6 +25,14 @@ class VaultCredential implements Serializable {
     static final String ROLE_ID_VARIABLE = 'WITHAWSROLE_VAULT_ROLE_ID'
     static final String SECRET_ID_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_ID'
     static final String SECRET_TEXT_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_TEXT'
+
+    static final String USERNAME_PASSWORD_KIND = 'usernamePassword'
+    static final String SECRET_TEXT_KIND = 'secretText'
+    /** The Credentials plugin's types (OIDC id token credentials are secret text too). */
+    static final Map<String, String> CREDENTIAL_TYPE_OF_KIND = [
+            (USERNAME_PASSWORD_KIND): 'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials',
+            (SECRET_TEXT_KIND)      : 'org.jenkinsci.plugins.plaincredentials.StringCredentials',
+    ].asImmutable()
 
     static final String JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/
 
@@ -49,6 +59,9 @@ class VaultCredential implements Serializable {
         String notUsernamePassword = 'not tried: the controller names it as the builds\' id token'
         if (idToken) {
             return fetchAsSecretText(request, callVault, notUsernamePassword)
+        }
+        if (kindInJenkins(credentialsId) == SECRET_TEXT_KIND) {
+            return fetchAsSecretText(request, callVault, 'not tried: Jenkins lists it as secret text')
         }
         try {
             script.withCredentials([script.usernamePassword(credentialsId: credentialsId,
@@ -108,6 +121,28 @@ class VaultCredential implements Serializable {
                 "(as username/password: ${asUsernamePassword}; as secret text: ${asSecretText}); create it as " +
                 "'Username with password' (AppRole role_id/secret_id), 'Secret text' (Vault token) or " +
                 "'OpenID Connect id token', in a folder this job sees or globally"
+    }
+
+    /**
+     * USERNAME_PASSWORD_KIND or SECRET_TEXT_KIND as the Credentials plugin knows the credential for
+     * the running build, or null when it cannot say (no such ID, or not in a Jenkins with those
+     * plugins). Library code is trusted: it may use Jenkins' API, through the library's own loader.
+     */
+    @NonCPS
+    @SuppressWarnings('CatchException') // any failure of the lookup means "cannot say", never a failed build
+    static String kindInJenkins(String credentialsId) {
+        String found = null
+        try {
+            ClassLoader loader = VaultCredential.classLoader
+            Object run = loader.loadClass('org.jenkinsci.plugins.workflow.cps.CpsThread').current()?.execution?.owner?.executable
+            Class provider = loader.loadClass('com.cloudbees.plugins.credentials.CredentialsProvider')
+            found = run == null ? null : CREDENTIAL_TYPE_OF_KIND.findResult { String kind, String type ->
+                provider.findCredentialById(credentialsId, loader.loadClass(type), run) != null ? kind : null
+            }
+        } catch (Exception cannotSay) {
+            found = null
+        }
+        return found
     }
 
     @NonCPS

@@ -101,6 +101,7 @@ class VaultCredentialsPipelineTest {
         assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
         assertTrue(build.log, build.log.contains('vault login in the block: []'))
         assertFalse(build.log, build.log.contains(System.getenv('VAULT_TOKEN')))
+        assertBoundOnce(build)
     }
 
     @Test
@@ -133,6 +134,7 @@ class VaultCredentialsPipelineTest {
         assertEquals(build.log, 1, World.proxiedCalls('auth/jwt/login'))
         assertEquals('a fresh id token per binding, as the OIDC plugin does', 1, minted.size())
         assertFalse(build.log, build.log.contains(minted[0]))
+        assertBoundOnce(build)
     }
 
     @Test
@@ -185,6 +187,23 @@ class VaultCredentialsPipelineTest {
                 "'no-such-credential'; as secret text: Could not find credentials entry with ID 'no-such-credential'); " +
                 "create it as 'Username with password' (AppRole role_id/secret_id), 'Secret text' (Vault token) or " +
                 "'OpenID Connect id token'")
+    }
+
+    @Test
+    void approle_credential_is_bound_once() {
+        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle') { echo 'inside' }")
+        assertTrue(build.log, build.success)
+        assertBoundOnce(build)
+    }
+
+    /**
+     * Jenkins says which kind a credential is (CredentialsProvider), so it is bound once, as that
+     * kind: a binding of the wrong kind would fail and show as a failed (red) step in every build.
+     */
+    private static void assertBoundOnce(BuildResult build) {
+        assertEquals(build.log, 1, build.log.readLines().count { it.trim() == '[Pipeline] withCredentials' })
+        assertFalse(build.log, build.log.contains('where \'com.cloudbees.plugins.credentials.common.'))
     }
 
     @Test

@@ -1,5 +1,6 @@
 package org.withawsrole.replay
 
+import com.cloudbees.plugins.credentials.CredentialsProvider
 import groovy.json.JsonSlurper
 
 import java.util.concurrent.ConcurrentHashMap
@@ -13,7 +14,7 @@ import java.util.concurrent.ConcurrentHashMap
  * "Username with password", `string` binds a "Secret text" and the OpenID Connect provider's
  * "OpenID Connect id token", which mints a fresh token every time it is bound.
  */
-class CredentialsStore {
+class CredentialsStore implements CredentialsProvider.ReplayStore {
     static final String USERNAME_PASSWORD = 'Username with password'
     static final String SECRET_TEXT = 'Secret text'
     static final String ID_TOKEN = 'OpenID Connect id token'
@@ -101,6 +102,14 @@ class CredentialsStore {
             throw new PipelineFailure("Could not find credentials entry with ID '${id}'")
         }
         return entry.kind
+    }
+
+    /** What CredentialsProvider.findCredentialById answers: whether a credential of this ID has this type. */
+    @Override
+    boolean has(String id, String typeName) {
+        Entry entry = entries[id]
+        String binding = EXPECTED_TYPE_OF_BINDING.find { String name, String type -> type == typeName }?.key
+        return entry != null && binding != null && entry.kind in KINDS_OF_BINDING[binding]
     }
 
     private static String commandOutput(List<String> command) {

@@ -1,5 +1,6 @@
 package org.withawsrole.replay
 
+import com.cloudbees.plugins.credentials.CredentialsProvider
 import org.jenkinsci.plugins.workflow.cps.CpsFlowExecution
 import org.jenkinsci.plugins.workflow.cps.CpsThread
 
@@ -48,6 +49,7 @@ class PipelineRun {
         console.println("Started by user replay (build #${number} of ${runner.jobName})")
         CpsThread.ReplayScope pipelineThread = CpsThread.enterForReplay(runner.jobName, number)
         execution = CpsThread.current().execution
+        CredentialsProvider.storeForReplay(execution.owner.executable, runner.credentials)
         try {
             rootContext = new StepContext(this, [:], [], null, runner.workspace, null)
             contexts.set(rootContext)
