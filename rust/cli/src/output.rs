@@ -95,6 +95,7 @@ mod tests {
             }),
             cache: CacheStatus::Miss,
             region: region.map(str::to_owned),
+            hide_account_id: false,
         }
     }
 

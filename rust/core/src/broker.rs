@@ -57,6 +57,14 @@ pub struct IssuedCredentials {
     pub credentials: Arc<Credentials>,
     pub cache: CacheStatus,
     pub region: Option<String>,
+    /// The log must not show the account id (the step masks it in the block's output too).
+    pub hide_account_id: bool,
+}
+
+/// The 12-digit account id in an ARN (`arn:aws:sts::123456789012:assumed-role/...`).
+pub fn account_id_of(arn: &str) -> Option<&str> {
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
 }
 
 impl IssuedCredentials {
@@ -82,9 +90,20 @@ impl IssuedCredentials {
                 Cow::Owned(c.lease_duration.as_secs().to_string()),
             ),
             ("cache", Cow::Borrowed(self.cache.as_str())),
+            (
+                "account_id_hidden",
+                Cow::Borrowed(if self.hide_account_id {
+                    "true"
+                } else {
+                    "false"
+                }),
+            ),
         ];
         if let Some(r) = &self.region {
             out.push(("region", Cow::Borrowed(r.as_str())));
+        }
+        if let Some(account) = account_id_of(&c.arn) {
+            out.push(("account_id", Cow::Borrowed(account)));
         }
         out
     }
@@ -342,6 +361,7 @@ impl CredentialBroker {
                 credentials,
                 cache: CacheStatus::Hit,
                 region: parsed.request.region.clone(),
+                hide_account_id: parsed.request.hide_account_id,
             });
         }
         self.runtime.block_on(
@@ -485,6 +505,7 @@ impl CredentialBroker {
         Ok(IssuedCredentials {
             credentials: Arc::new(credentials),
             cache: CacheStatus::Miss,
+            hide_account_id: request.hide_account_id,
             region: request.region,
         })
     }
@@ -561,6 +582,7 @@ impl Inner {
         Ok(IssuedCredentials {
             credentials,
             cache,
+            hide_account_id: request.hide_account_id,
             region: request.region,
         })
     }
@@ -1269,6 +1291,7 @@ mod tests {
             }),
             cache: CacheStatus::Miss,
             region: Some("eu-west-1".into()),
+            hide_account_id: true,
         };
         let keys: Vec<_> = issued.pairs().iter().map(|(k, _)| *k).collect();
         assert_eq!(
@@ -1283,10 +1306,14 @@ mod tests {
                 "session_name",
                 "lease_duration_seconds",
                 "cache",
-                "region"
+                "account_id_hidden",
+                "region",
+                "account_id"
             ]
         );
         let map: HashMap<_, _> = issued.pairs().into_iter().collect();
+        assert_eq!(map["account_id"], "123456789012");
+        assert_eq!(map["account_id_hidden"], "true");
         assert_eq!(map["expiration"], "2024-12-31T23:59:59Z");
         assert_eq!(map["expires_at_epoch_seconds"], "1735689599");
         assert_eq!(map["cache"], "miss");

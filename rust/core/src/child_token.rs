@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::broker::CredentialBroker;
+use crate::broker::{account_id_of, CredentialBroker};
 use crate::clock::{epoch_seconds, rfc3339_utc};
 use crate::config::ConfigCache;
 use crate::error::{truncate, BrokerError};
@@ -183,6 +183,13 @@ impl ChildToken {
         if let Some(region) = &r.region {
             out.push(("region", Cow::Borrowed(region.as_str())));
         }
+        if let Some(account) = r.role_arn.as_deref().and_then(account_id_of) {
+            out.push(("account_id", Cow::Borrowed(account)));
+        }
+        out.push((
+            "account_id_hidden",
+            Cow::Borrowed(if r.hide_account_id { "true" } else { "false" }),
+        ));
         out
     }
 }
@@ -470,6 +477,7 @@ pub fn parse_revoke_request(
         ttl_seconds: None,
         session_name: String::new(),
         region: None,
+        hide_account_id: false,
     })
 }
 

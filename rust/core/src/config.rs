@@ -44,9 +44,17 @@ pub const PURPOSE_KEYS: &[&str] = &[
     "max_ttl",
     "region",
     "jobs",
+    "hide_account_id",
 ];
 /// The keys the `[defaults]` table may hold (per-purpose identities make no sense there).
-pub const DEFAULT_KEYS: &[&str] = &["mount", "ttl", "max_ttl", "region", "jobs"];
+pub const DEFAULT_KEYS: &[&str] = &[
+    "mount",
+    "ttl",
+    "max_ttl",
+    "region",
+    "jobs",
+    "hide_account_id",
+];
 
 /// One purpose's settings from the file (each may be absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,6 +72,8 @@ pub struct PurposeConfig {
     pub region: Option<String>,
     /// Globs on the job's full name (`team-a/**`, `app/*`); absent: every job.
     pub jobs: Option<Vec<String>>,
+    /// Keep the AWS account id out of the build log (a pipeline cannot show it again).
+    pub hide_account_id: Option<bool>,
 }
 
 impl PurposeConfig {
@@ -79,6 +89,7 @@ impl PurposeConfig {
             max_ttl_seconds: self.max_ttl_seconds.or(defaults.max_ttl_seconds),
             region: self.region.clone().or_else(|| defaults.region.clone()),
             jobs: self.jobs.clone().or_else(|| defaults.jobs.clone()),
+            hide_account_id: self.hide_account_id.or(defaults.hide_account_id),
         }
     }
 
@@ -189,7 +200,7 @@ impl PurposesConfig {
                     None => errors.push((
                         value.span(),
                         "defaults".into(),
-                        "expected a table [defaults] with mount, ttl, max_ttl, region, jobs".into(),
+                        "expected a table [defaults] with mount, ttl, max_ttl, region, jobs, hide_account_id".into(),
                     )),
                 },
                 other => errors.push((
@@ -263,6 +274,7 @@ fn read_table(
                 "max_ttl" => c.max_ttl_seconds = v.ttl,
                 "region" => c.region = v.text,
                 "jobs" => c.jobs = v.list,
+                "hide_account_id" => c.hide_account_id = v.flag,
                 _ => unreachable!("checked against the allowed keys"),
             },
             Err(reason) => errors.push((value.span(), full, reason)),
@@ -276,6 +288,7 @@ struct Read {
     text: Option<String>,
     ttl: Option<u32>,
     list: Option<Vec<String>>,
+    flag: Option<bool>,
 }
 
 /// A list of strings (`role_arns`, `jobs`), each checked like the single value.
@@ -332,6 +345,18 @@ fn check_job_glob(glob: &str) -> Result<(), String> {
 fn read_value(key: &str, value: &Spanned<DeValue<'_>>) -> Result<Read, String> {
     if matches!(key, "role_arns" | "jobs") {
         return read_list(key, value);
+    }
+    if key == "hide_account_id" {
+        return match value.get_ref() {
+            DeValue::Boolean(b) => Ok(Read {
+                flag: Some(*b),
+                ..Read::default()
+            }),
+            other => Err(format!(
+                "expected true or false, found {}",
+                other.type_str()
+            )),
+        };
     }
     let text = match value.get_ref() {
         DeValue::String(s) => s.to_string(),
@@ -554,7 +579,7 @@ region = "us-east-1"
         let msg = message("[purposes.deploy]\nvault_role = \"deploy\"\nrolearn = \"x\"\n");
         assert!(
             msg.starts_with(
-                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.rolearn`: unknown key; valid keys are mount, vault_role, role_arn, role_arns, ttl, max_ttl, region, jobs"
+                "invalid purposes config org/withawsrole/purposes.toml, line 3, key `purposes.deploy.rolearn`: unknown key; valid keys are mount, vault_role, role_arn, role_arns, ttl, max_ttl, region, jobs, hide_account_id"
             ),
             "{msg}"
         );
@@ -599,7 +624,7 @@ region = "us-east-1"
         assert!(msg.contains("key `purposes`: expected tables"), "{msg}");
         let msg = message("[defaults]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\n");
         assert!(
-            msg.contains("valid keys are mount, ttl, max_ttl, region, jobs"),
+            msg.contains("valid keys are mount, ttl, max_ttl, region, jobs, hide_account_id"),
             "{msg}"
         );
         let msg = message("[purposes.\"a/b\"]\nttl = \"1h\"\n");

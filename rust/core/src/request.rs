@@ -36,6 +36,7 @@ pub const REQUEST_KEYS: &[(&str, Option<&str>)] = &[
     ("job", None),
     ("build", None),
     ("region", None),
+    ("hide_account_id", None),
     ("vault_addr", Some("VAULT_ADDR")),
     ("vault_namespace", Some("VAULT_NAMESPACE")),
     ("vault_cacert", Some("VAULT_CACERT")),
@@ -246,6 +247,8 @@ pub struct CredentialRequest {
     pub ttl_seconds: Option<u32>,
     pub session_name: String,
     pub region: Option<String>,
+    /// Keep the AWS account id out of the build log (it does not change the credentials).
+    pub hide_account_id: bool,
 }
 
 impl CredentialRequest {
@@ -490,6 +493,9 @@ pub fn parse_request_with(
         authorize(&v, &purpose, &config, &name)?;
     }
 
+    let config_name = source.as_ref().map(ConfigSource::name);
+    let hide_account_id = hide_account_id(&v, &purpose, &config, config_name.as_deref())?;
+
     let mount = v
         .pair("mount")
         .or(config.mount)
@@ -546,7 +552,33 @@ pub fn parse_request_with(
         ttl_seconds,
         session_name,
         region,
+        hide_account_id,
     })
+}
+
+/// Whether the log hides the account id: the request's choice, except that a purpose whose config
+/// hides it stays hidden (a team that treats its account ids as sensitive decides, not a
+/// Jenkinsfile).
+fn hide_account_id(
+    v: &Values<'_>,
+    purpose: &str,
+    config: &PurposeConfig,
+    config_name: Option<&str>,
+) -> Result<bool, BrokerError> {
+    let asked = match v.pair("hide_account_id") {
+        Some(s) => Some(parse_bool("hide_account_id", &s)?),
+        None => None,
+    };
+    match (asked, config.hide_account_id) {
+        (Some(false), Some(true)) => Err(BrokerError::ChoiceNotAllowed {
+            purpose: purpose.to_owned(),
+            what: "show the AWS account id in the build log".to_owned(),
+            fix: "leave hideAccountId out; hide_account_id = true is set".to_owned(),
+            config: config_name.unwrap_or("the purposes config").to_owned(),
+        }),
+        (Some(asked), _) => Ok(asked),
+        (None, configured) => Ok(configured.unwrap_or(false)),
+    }
 }
 
 /// The purposes config as an authorization boundary: the purpose must be listed, the job admitted,
@@ -1656,6 +1688,42 @@ jobs = ["ops/nightly"]
         ])
         .unwrap_err();
         assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn hiding_the_account_id_is_the_configs_floor_and_a_pipelines_choice_above_it() {
+        let config = "[defaults]\nhide_account_id = true\n\n[purposes.quiet]\n\n[purposes.open]\nhide_account_id = false\n";
+        let hidden = |p: &[(&str, &str)]| governed_by(Some(config), p).map(|r| r.hide_account_id);
+        assert!(
+            hidden(&[("purpose", "quiet")]).unwrap(),
+            "[defaults] applies"
+        );
+        assert!(
+            !hidden(&[("purpose", "open")]).unwrap(),
+            "the purpose's own wins"
+        );
+        assert!(hidden(&[("purpose", "open"), ("hide_account_id", "true")]).unwrap());
+        let e = hidden(&[("purpose", "quiet"), ("hide_account_id", "false")]).unwrap_err();
+        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        assert!(e.to_string().contains("leave hideAccountId out"), "{e}");
+        let e = hidden(&[("purpose", "open"), ("hide_account_id", "maybe")]).unwrap_err();
+        assert!(matches!(e, BrokerError::InvalidValue { .. }), "{e:?}");
+        // Without any config: shown unless asked.
+        assert!(
+            !governed(&[("purpose", "ecr-push")])
+                .unwrap()
+                .hide_account_id
+        );
+        let e = crate::config::PurposesConfig::parse(
+            "t.toml",
+            "[purposes.x]\nhide_account_id = \"yes\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("expected true or false, found string"),
+            "{e}"
+        );
     }
 
     #[test]

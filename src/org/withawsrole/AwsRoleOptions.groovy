@@ -24,6 +24,7 @@ class AwsRoleOptions implements Serializable {
             roleArn: 'role_arn',
             region : 'region',
             jwtRole: 'vault_jwt_role',
+            hideAccountId: 'hide_account_id',
     ].asImmutable()
 
     /**
@@ -44,6 +45,9 @@ class AwsRoleOptions implements Serializable {
 
     /** Options of the step itself, not sent to Vault as they are. */
     static final List<String> STEP_OPTIONS = ['vaultCredentialsId', 'mask'].asImmutable()
+
+    /** Options that are true or false. */
+    static final List<String> BOOLEAN_OPTIONS = ['mask', 'hideAccountId'].asImmutable()
 
     /** Options that take a number of seconds as well as a string. */
     static final List<String> NUMBER_OPTIONS = ['ttl'].asImmutable()
@@ -83,12 +87,15 @@ class AwsRoleOptions implements Serializable {
             return 'jwtRole names the Vault JWT role for the id token in vaultCredentialsId; give both, or neither ' +
                     "(the controller's own login is its setting)"
         }
-        if (given.containsKey('mask') && !(given.mask instanceof Boolean)) {
-            return "mask must be true or false, not ${describe(given.mask)}; ${validList}"
+        String notBoolean = BOOLEAN_OPTIONS.find { String option ->
+            given.containsKey(option) && !(given[option] instanceof Boolean)
+        }
+        if (notBoolean != null) {
+            return "${notBoolean} must be true or false, not ${describe(given[notBoolean])}; ${validList}"
         }
         for (String option : valid) {
             Object value = given[option]
-            if (value == null || option == 'mask') {
+            if (value == null || option in BOOLEAN_OPTIONS) {
                 continue
             }
             boolean number = option in NUMBER_OPTIONS && value instanceof Number

@@ -200,8 +200,32 @@ class AwsRoleStep implements Serializable {
 
     @NonCPS
     static String summaryLine(String role, Map<String, String> credentials) {
-        return "withAwsRole: ${role} as ${credentials.arn}, expires ${credentials.expiration} " +
+        return "withAwsRole: ${role} as ${loggedArn(credentials)}, expires ${credentials.expiration} " +
                 "(cache ${credentials.cache})"
+    }
+
+    /** The assumed-role ARN as the log shows it: arn:aws:sts::***:assumed-role/... when the account id is hidden. */
+    @NonCPS
+    static String loggedArn(Map<String, String> credentials) {
+        if (!accountIdHidden(credentials) || !credentials.account_id) {
+            return credentials.arn
+        }
+        return credentials.arn.replace(":${credentials.account_id}:", ':***:')
+    }
+
+    /** The core decided (hideAccountId, or the purposes config's hide_account_id). */
+    @NonCPS
+    static boolean accountIdHidden(Map<String, String> credentials) {
+        return credentials.account_id_hidden == 'true'
+    }
+
+    /** The account id as a value to mask in the block's output, when it is hidden; none otherwise. */
+    @NonCPS
+    static List<Map<String, String>> maskedAccountIdOf(Map<String, String> result) {
+        if (!accountIdHidden(result) || !result.account_id) {
+            return []
+        }
+        return [[var: 'AWS_ACCOUNT_ID', password: result.account_id]]
     }
 
     /** The block's environment: the AWS SDKs' and CLI's standard variables. */
@@ -227,6 +251,6 @@ class AwsRoleStep implements Serializable {
                 [var: 'AWS_ACCESS_KEY_ID', password: credentials.access_key_id],
                 [var: 'AWS_SECRET_ACCESS_KEY', password: credentials.secret_access_key],
                 [var: 'AWS_SESSION_TOKEN', password: credentials.session_token],
-        ].findAll { Map<String, String> pair -> pair.password } as List<Map<String, String>>
+        ].findAll { Map<String, String> pair -> pair.password } + maskedAccountIdOf(credentials) as List<Map<String, String>>
     }
 }

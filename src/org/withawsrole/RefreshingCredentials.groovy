@@ -74,7 +74,8 @@ class RefreshingCredentials implements Serializable {
         try {
             directory = prepareAgent(role, child)
             List<String> environment = environmentOf(child, directory)
-            List<Map<String, String>> secrets = [[var: 'VAULT_TOKEN', password: child.token]]
+            List<Map<String, String>> secrets = [[var: 'VAULT_TOKEN', password: child.token]] +
+                    AwsRoleStep.maskedAccountIdOf(child)
             script.echo(summaryLine(role, child, timeoutSeconds))
             child = null
             return new AwsRoleStep(script).maskedBlock(role, AwsRoleOptions.maskWanted(stepOptions), secrets) {
