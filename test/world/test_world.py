@@ -262,6 +262,13 @@ path "aws/sts/deploy" {
         call("DELETE", "sys/policies/acl/pytest-params", ROOT)
 
 
+def test_an_unknown_namespace_is_openbaos_404_not_a_policy_pass():
+    response = call("POST", "aws/sts/ecr-push", body={"ttl": "900s"},
+                    headers={"X-Vault-Namespace": "no-such-team"})
+    assert response.status_code == 404 and errors(response) == ["namespace not found"]
+    assert counters()["sts_issued"] == 0
+
+
 def test_world_policy_admits_exactly_what_the_library_sends():
     assert call("POST", "aws/sts/deploy", body={**LIBRARY_BODY, "role_arn": DEPLOY_ARN}).status_code == 200
     extra = call("POST", "aws/sts/ecr-push", body={**LIBRARY_BODY, "policy_arns": "x"})
