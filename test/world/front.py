@@ -617,22 +617,34 @@ class Handler(BaseHTTPRequestHandler):
         write). `exists` says whether Vault's existence check would find the entry (writes).
         """
         method = self.command
-        if method in ("POST", "PUT"):
-            self.ensure_shadow(namespace, mount, rel, exists)
-        else:
-            self.ensure_shadow(namespace, mount, None, True)
         headers = self.caller_headers()
         if "X-Vault-Token" not in headers:
             raise WorldError(403, "permission denied")
         target = f"/v1/{rel}" + (f"?{query}" if query else "")
-        try:
-            status, _, payload = self.upstream_request(method, target, body, headers)
-        except (HTTPException, OSError) as err:
-            raise WorldError(502, f"world front: OpenBao unreachable ({type(err).__name__})") from err
-        try:
-            message = json.loads(payload)["errors"][0]
-        except Exception:  # noqa: BLE001
-            message = STANDARD_ERRORS.get(status, "upstream error")
+        w = self.world
+        for attempt in (1, 2):
+            if method in ("POST", "PUT"):
+                self.ensure_shadow(namespace, mount, rel, exists)
+            else:
+                self.ensure_shadow(namespace, mount, None, True)
+            try:
+                status, _, payload = self.upstream_request(method, target, body, headers)
+            except (HTTPException, OSError) as err:
+                raise WorldError(502, f"world front: OpenBao unreachable ({type(err).__name__})") from err
+            try:
+                message = json.loads(payload)["errors"][0]
+            except Exception:  # noqa: BLE001
+                message = STANDARD_ERRORS.get(status, "upstream error")
+            stale = (status == 404 and "no handler for route" in message) or \
+                (status in (401, 403) and method in ("POST", "PUT") and exists)
+            if attempt == 1 and stale:
+                # An OpenBao restarted under the front lost the shadow (or its entry), and a
+                # missing entry turns the caller's write into a `create`: set it up again, once.
+                with w.lock:
+                    w.shadow_mounts.discard((namespace, mount))
+                    w.shadow_entries.discard((namespace, rel))
+                continue
+            break
         if status in (401, 403):
             raise WorldError(403, message)
         if status >= 500 or status == 429 or (status == 404 and payload.strip() != b'{"errors":[]}') \
@@ -641,8 +653,8 @@ class Handler(BaseHTTPRequestHandler):
             # one. (After the ACL, KV answers only 404 with no error or "missing data fields".)
             raise WorldError(status, message)
         if method == "DELETE" and status < 300:
-            with self.world.lock:
-                self.world.shadow_entries.discard((namespace, rel))
+            with w.lock:
+                w.shadow_entries.discard((namespace, rel))
 
     def display_name(self) -> str:
         """The token's display name, for Vault's default role_session_name."""

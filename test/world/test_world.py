@@ -269,6 +269,14 @@ def test_an_unknown_namespace_is_openbaos_404_not_a_policy_pass():
     assert counters()["sts_issued"] == 0
 
 
+def test_a_lost_acl_shadow_is_set_up_again():
+    # As after an OpenBao restart under a running front: the KV shadow and its entries are gone.
+    assert call("POST", "aws/sts/ecr-push", body=LIBRARY_BODY).status_code == 200
+    assert call("DELETE", "sys/mounts/aws", ROOT, base=OPENBAO).status_code == 204
+    assert call("POST", "aws/sts/ecr-push", body=LIBRARY_BODY).status_code == 200
+    assert call("POST", "aws/sts/forbidden", body=LIBRARY_BODY).status_code == 403
+
+
 def test_world_policy_admits_exactly_what_the_library_sends():
     assert call("POST", "aws/sts/deploy", body={**LIBRARY_BODY, "role_arn": DEPLOY_ARN}).status_code == 200
     extra = call("POST", "aws/sts/ecr-push", body={**LIBRARY_BODY, "policy_arns": "x"})
