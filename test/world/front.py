@@ -1084,6 +1084,10 @@ def merge_role(current: dict, params: dict, creating: bool) -> dict:
     problems = []
     if role["max_sts_ttl"] and role["default_sts_ttl"] > role["max_sts_ttl"]:
         problems.append('"default_sts_ttl" value must be less than or equal to "max_sts_ttl" value')
+    for field in ("default_sts_ttl", "max_sts_ttl"):
+        if role[field] and role["credential_type"] == "iam_user":
+            problems.append(f"{field} parameter only valid for assumed_role, federation_token, "
+                            "and session_token credential types")
     if role["user_path"] and role["credential_type"] != "iam_user":
         problems.append("user_path parameter only valid for iam_user credential type")
     if role["permissions_boundary_arn"] and role["credential_type"] != "iam_user":

@@ -360,6 +360,11 @@ def test_role_writes_merge_and_fields_of_another_type_fail_validation(temp_role)
     cleared = call("POST", f"aws/roles/{iam}", ROOT, {"credential_type": "assumed_role", "user_path": "",
                                                        "role_arns": [ECR_ROLE_ARN]})
     assert cleared.status_code == 204
+    # and back: the assumed_role role's ttls and ARNs stay, which an iam_user role may not have
+    back = call("POST", f"aws/roles/{name}", ROOT, {"credential_type": "iam_user"})
+    assert back.status_code == 400
+    assert "default_sts_ttl parameter only valid for" in errors(back)[0]
+    assert "cannot supply role_arns when credential_type isn't assumed_role" in errors(back)[0]
 
 
 def test_session_names_are_sanitized_like_vault(temp_role):
