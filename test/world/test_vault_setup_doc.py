@@ -48,11 +48,11 @@ def doc_blocks(text: str):
     lines = text.splitlines()
     i = 0
     while i < len(lines):
-        opening = re.match(r"^(\s*)```(\w*)\s*$", lines[i])
+        opening = re.match(r"^\s*```(\w*)\s*$", lines[i])
         if not opening:
             i += 1
             continue
-        indent, language = opening.group(1), opening.group(2)
+        language = opening.group(1)
         paragraph = []
         for line in reversed(lines[:i]):
             if not line.strip() and paragraph:
@@ -66,8 +66,7 @@ def doc_blocks(text: str):
             body.append(lines[i])
             i += 1
         i += 1
-        yield language, textwrap.dedent("\n".join(body)).replace("\n" + indent, "\n"), \
-            named.group(1) if named else None
+        yield language, textwrap.dedent("\n".join(body)), named.group(1) if named else None
 
 
 def commands(script: str):
