@@ -4,10 +4,13 @@ OpenBao has no AWS secrets engine, so this process plays that one engine and not
 
 * `<mount>/sts/<role>`, `<mount>/creds/<role>`  (assumed_role only) -> moto's STS AssumeRole
 * `<mount>/roles[/<role>]`, `<mount>/config/root`                    -> kept in memory
+* `<mount>/config/rotate-root`                                         -> moto's IAM
+* any other path inside a mount                                        -> 404 unsupported path
 * every other `/v1/...` path                                           -> proxied to OpenBao unchanged
 
-Authorisation is OpenBao's: the caller's token is checked with `sys/capabilities-self`, so
-policies, AppRole/JWT logins, namespaces, token expiry and renewal are all real.
+Authorisation is OpenBao's: each engine request is replayed with the caller's token on a KV v1
+shadow mounted at the engine's path (Handler.check_acl), so policies with their parameter
+rules, AppRole/JWT logins, namespaces, token expiry and renewal are all real.
 
 `/_world/...` is the control API (loopback only): counters, fault injection, options, mounts.
 See README.md beside this file.
