@@ -10,7 +10,16 @@ class BuildResult {
     /** The classloader that compiled the library for this build. */
     final ClassLoader libraryClassLoader
 
-    BuildResult(int number, String result, String log, Throwable failure, ClassLoader libraryClassLoader) {
+    /** Files archiveArtifacts recorded (relative paths) and what junit recorded ([file:, tests:, failures:, ...]). */
+    final List<String> artifacts
+    /** The stages entered, in order, skipped ones included. */
+    final List<String> stages
+    final List<Map<String, Object>> testReports
+
+    BuildResult(int number, String result, String log, Throwable failure, ClassLoader libraryClassLoader, PipelineRun run = null) {
+        this.stages = run == null ? [] : new ArrayList<String>(run.stages)
+        this.artifacts = run == null ? [] : new ArrayList<String>(run.artifacts)
+        this.testReports = run == null ? [] : new ArrayList<Map<String, Object>>(run.testReports)
         this.number = number
         this.result = result
         this.log = log

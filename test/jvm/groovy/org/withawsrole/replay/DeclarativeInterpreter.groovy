@@ -28,6 +28,7 @@ import java.util.regex.Pattern
 class DeclarativeInterpreter {
     private static final String SKIPPED_BY_WHEN = 'Stage "%s" skipped due to when conditional'
     private static final String SKIPPED_BY_FAILURE = 'Stage "%s" skipped due to earlier failure(s)'
+    private static final String SKIPPED_BY_UNSTABLE = 'Stage "%s" skipped due to earlier stage(s) marking the build as unstable'
 
     final PipelineScript script
     final PipelineRun run
@@ -47,13 +48,16 @@ class DeclarativeInterpreter {
             inAgent(root.agent) {
                 withEnvironment(root.environment) {
                     inOptions(root.options) {
-                        firstError = evaluateSequentialStages(root.stages, null, null, null)
-                        try {
-                            postBuildRun = true
-                            executePostBuild(firstError)
-                        } catch (Throwable e) {
-                            if (firstError == null) {
-                                firstError = e
+                        firstError = null // a retry option runs all of this again
+                        withTools(root.tools) {
+                            firstError = evaluateSequentialStages(root.stages, null, null, null)
+                            try {
+                                postBuildRun = true
+                                executePostBuild(firstError)
+                            } catch (Throwable e) {
+                                if (firstError == null) {
+                                    firstError = e
+                                }
                             }
                         }
                         if (firstError != null) {
@@ -111,39 +115,23 @@ class DeclarativeInterpreter {
                 } else if (firstError != null) {
                     skippedReason = SKIPPED_BY_FAILURE
                     skipStage(stage, firstError, skippedReason)
+                } else if (run.currentBuild.result == 'UNSTABLE' && root.options?.declarative?.containsKey('skipStagesAfterUnstable')) {
+                    skippedReason = SKIPPED_BY_UNSTABLE
+                    skipStage(stage, firstError, skippedReason)
                 } else {
                     Boolean passed = stage.when == null ? Boolean.TRUE : null
-                    if (stage.when?.beforeOptions) {
-                        passed = whenPasses(stage.when)
-                    }
-                    if (passed != Boolean.FALSE) {
-                        inOptions(stage.options) {
-                            if (stage.parallel != null) {
-                                passed = passed ?: whenPasses(stage.when)
-                                if (passed) {
-                                    withEnvironment(stage.environment) {
-                                        script.parallel(parallelStages(stage, null))
-                                    }
-                                }
-                            } else {
-                                if (passed == null && stage.when.beforeAgent) {
+                    withCell(stage) {
+                        if (stage.when?.beforeOptions) {
+                            passed = whenPasses(stage.when)
+                        }
+                        if (passed != Boolean.FALSE) {
+                            inOptions(stage.options) {
+                                if (passed == null && stage.when.beforeInput) {
                                     passed = whenPasses(stage.when)
                                 }
                                 if (passed != Boolean.FALSE) {
-                                    inAgent(stage.agent) {
-                                        passed = passed ?: whenPasses(stage.when)
-                                        if (passed) {
-                                            withEnvironment(stage.environment) {
-                                                if (stage.stages != null) {
-                                                    Throwable nested = evaluateSequentialStages(stage.stages, null, stage, null)
-                                                    if (nested != null) {
-                                                        throw nested
-                                                    }
-                                                } else {
-                                                    executeSingleStage(stage)
-                                                }
-                                            }
-                                        }
+                                    withInput(stage.input) {
+                                        evaluateStageInInput(stage, passed) { Boolean after -> passed = after }
                                     }
                                 }
                             }
@@ -168,6 +156,96 @@ class DeclarativeInterpreter {
                 throw firstError
             }
         }
+    }
+
+    /** The part of a stage inside its options and input: agent, when, credentials, environment, tools, the steps. */
+    private void evaluateStageInInput(Stage stage, Boolean passedSoFar, Closure<Void> record) {
+        Boolean passed = passedSoFar
+        try {
+            if (stage.parallel != null) {
+                passed = passed ?: whenPasses(stage.when)
+                if (passed) {
+                    withEnvironment(stage.environment) {
+                        script.parallel(parallelStages(stage, null))
+                    }
+                }
+                return
+            }
+            if (passed == null && stage.when.beforeAgent) {
+                passed = whenPasses(stage.when)
+            }
+            if (passed == Boolean.FALSE) {
+                return
+            }
+            inAgent(stage.agent) {
+                passed = passed ?: whenPasses(stage.when)
+                if (passed) {
+                    withEnvironment(stage.environment) {
+                        withTools(stage.tools) {
+                            if (stage.stages != null) {
+                                Throwable nested = evaluateSequentialStages(stage.stages, null, stage, null)
+                                if (nested != null) {
+                                    throw nested
+                                }
+                            } else {
+                                executeSingleStage(stage)
+                            }
+                        }
+                    }
+                }
+            }
+        } finally {
+            record.call(passed)
+        }
+    }
+
+    /** A matrix cell's axis values are its environment before anything else of the stage is evaluated. */
+    private void withCell(Stage stage, Closure body) {
+        if (stage.cell == null) {
+            body.call()
+        } else {
+            script.withEnv(stage.cell.collect { String name, String value -> "${name}=${value}".toString() }, body)
+        }
+    }
+
+    /** A stage's input: asked before its agent; its parameters become the stage's environment variables. */
+    private void withInput(DeclarativeModel.Input input, Closure body) {
+        if (input == null) {
+            body.call()
+            return
+        }
+        Map<String, Object> settings = new LinkedHashMap<String, Object>(input.settings)
+        settings.parameters = input.parameters
+        Object submitted = script.input(settings)
+        List<String> variables = []
+        if (submitted instanceof Map) {
+            variables = ((Map) submitted).collect { name, value -> "${name}=${value}".toString() }
+        } else if (input.settings.submitterParameter != null) {
+            variables = ["${input.settings.submitterParameter}=${submitted}".toString()]
+        } else if (input.parameters.size() == 1) {
+            variables = ["${input.parameters[0].name}=${submitted}".toString()]
+        }
+        if (variables.isEmpty()) {
+            body.call()
+        } else {
+            script.withEnv(variables, body)
+        }
+    }
+
+    /**
+     * tools { maven 'M3' }: each installation's bin/ goes first on PATH, as Jenkins' tools block does; the
+     * replay knows the installations REPLAY_TOOLS names, and fails in Jenkins' words for others.
+     */
+    private void withTools(Map<String, String> tools, Closure body) {
+        if (!tools) {
+            body.call()
+            return
+        }
+        List<String> paths = tools.collect { String type, String name ->
+            String home = script.tool(name: name, type: type)
+            "PATH+${type.toUpperCase()}=${home}/bin".toString()
+        }
+        script.withEnv(paths, body)
     }
 
     private Map<String, Object> parallelStages(Stage stage, String skippedReason) {
@@ -257,8 +335,12 @@ class DeclarativeInterpreter {
         return CurrentBuild.worse(run.currentBuild.result ?: 'SUCCESS', fromError)
     }
 
-    private static boolean meets(String condition, String result) {
+    private boolean meets(String condition, String result) {
+        String previous = run.previousResult
         switch (condition) {
+            case 'changed': return previous == null || result != previous
+            case 'fixed': return previous != null && result == 'SUCCESS' && previous in ['FAILURE', 'UNSTABLE']
+            case 'regression': return previous != null && CurrentBuild.RESULTS.indexOf(result) > CurrentBuild.RESULTS.indexOf(previous)
             case 'always': return true
             case 'cleanup': return true
             case 'success': return result == 'SUCCESS'
@@ -286,11 +368,37 @@ class DeclarativeInterpreter {
         }
         if (!agentNoticeLogged) {
             agentNoticeLogged = true
-            log("[replay] agent ${agent.describe()}: every agent runs on this machine, in ${run.runner.workspace} (no labels, no containers)")
+            log("[replay] agent ${agent.describe()}: every agent runs on this machine, in ${run.workspace} (no labels, no containers)")
         }
         String label = agent.type == 'label' ? String.valueOf(agent.argument) :
                 agent.argument instanceof Map && ((Map) agent.argument).label ? String.valueOf(((Map) agent.argument).label) : ''
-        script.node(label, body)
+        script.node(label) {
+            checkoutScm(agent.is(root.agent))
+            body.call()
+        }
+    }
+
+    /**
+     * Declarative checks out `scm` as soon as an agent starts (the top-level one in a stage of its own),
+     * unless skipDefaultCheckout; a job without an SCM (an inline script) has nothing to check out.
+     */
+    private void checkoutScm(boolean topLevel) {
+        Map<String, Object> declarative = root.options?.declarative ?: [:]
+        if (run.runner.scm == null || declarative.skipDefaultCheckout) {
+            return
+        }
+        Closure checkout = {
+            if (declarative.checkoutToSubdirectory) {
+                script.dir(String.valueOf(declarative.checkoutToSubdirectory)) { script.checkout(run.runner.scm) }
+            } else {
+                script.checkout(run.runner.scm)
+            }
+        }
+        if (topLevel) {
+            script.stage('Declarative: Checkout SCM', checkout)
+        } else {
+            checkout.call()
+        }
     }
 
     private void inOptions(Options options, Closure body) {
@@ -304,10 +412,13 @@ class DeclarativeInterpreter {
             return
         }
         String wrapper = remaining.remove(0)
-        if (wrapper == 'timeout') {
-            script.timeout((Map) options.wrappers.timeout) { inWrappers(options, remaining, body) }
+        Object arguments = options.wrappers[wrapper]
+        // As Jenkins' recursiveWrappers: the option is the step of the same name around the rest.
+        Closure rest = { inWrappers(options, new ArrayList<String>(remaining), body) }
+        if (arguments == null) {
+            script.invokeMethod(wrapper, [rest] as Object[])
         } else {
-            inWrappers(options, remaining, body) // timestamps: this log has no timestamps to add
+            script.invokeMethod(wrapper, [arguments, rest] as Object[])
         }
     }
 
@@ -356,15 +467,37 @@ class DeclarativeInterpreter {
             case 'anyOf': return condition.children.any { passes(it) }
             case 'not': return !passes(condition.children[0])
             case 'expression': return runBody(condition.expression) as boolean
-            case 'branch':
-                String branch = run.currentContext().environment().BRANCH_NAME
-                return branch != null && glob(String.valueOf(condition.argument)).matcher(branch).matches()
+            case 'branch': return compare(condition.argument, run.currentContext().environment().BRANCH_NAME)
+            case 'tag': return compare(condition.argument, run.currentContext().environment().TAG_NAME)
+            case 'buildingTag': return run.currentContext().environment().TAG_NAME != null
+            case 'changeRequest': return run.currentContext().environment().CHANGE_ID != null
+            case 'triggeredBy':
+                String cause = String.valueOf(condition.argument instanceof Map ? ((Map) condition.argument).cause : condition.argument)
+                return cause in ['UserIdCause', 'hudson.model.Cause$UserIdCause']
+            case 'equals':
+                Map settings = (Map) condition.argument
+                Object actual = settings.actual instanceof Closure ? runBody((Closure) settings.actual) : settings.actual
+                return String.valueOf(settings.expected) == String.valueOf(actual)
             case 'environment':
                 Map settings = (Map) condition.argument
                 String actual = run.currentContext().environment()[String.valueOf(settings.name)]
                 String expected = String.valueOf(settings.value)
                 return actual != null && (settings.ignoreCase ? actual.equalsIgnoreCase(expected) : actual == expected)
             default: throw new IllegalStateException("when condition ${condition.type}")
+        }
+    }
+
+    /** branch/tag: 'pattern' or pattern: '...', comparator: 'GLOB' (default), 'REGEXP' or 'EQUALS'. */
+    private static boolean compare(Object argument, String actual) {
+        if (actual == null) {
+            return false
+        }
+        Map settings = argument instanceof Map ? (Map) argument : [pattern: argument]
+        String pattern = String.valueOf(settings.pattern)
+        switch (String.valueOf(settings.comparator ?: 'GLOB')) {
+            case 'REGEXP': return actual ==~ pattern
+            case 'EQUALS': return actual == pattern
+            default: return glob(pattern).matcher(actual).matches()
         }
     }
 

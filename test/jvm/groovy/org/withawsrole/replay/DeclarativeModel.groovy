@@ -11,18 +11,28 @@ class DeclarativeModel {
     /** BuildCondition order in Jenkins (by extension ordinal): always first, cleanup last. */
     static final List<String> POST_CONDITIONS = ['always', 'changed', 'fixed', 'regression', 'aborted', 'success',
                                                  'unsuccessful', 'unstable', 'failure', 'notBuilt', 'cleanup'].asImmutable()
-    static final List<String> UNSUPPORTED_POST_CONDITIONS = ['changed', 'fixed', 'regression'].asImmutable()
-    static final List<String> WHEN_CONDITIONS = ['allOf', 'anyOf', 'branch', 'environment', 'expression', 'not'].asImmutable()
-    static final List<String> OPTIONS = ['buildDiscarder', 'disableConcurrentBuilds', 'parallelsAlwaysFailFast',
-                                         'skipDefaultCheckout', 'timeout', 'timestamps'].asImmutable()
-    static final List<String> PARAMETER_TYPES = ['booleanParam', 'choice', 'string', 'text'].asImmutable()
+    static final List<String> WHEN_CONDITIONS = ['allOf', 'anyOf', 'branch', 'buildingTag', 'changeRequest', 'environment', 'equals',
+                                                 'expression', 'not', 'tag', 'triggeredBy'].asImmutable()
+    /** Options that wrap the pipeline or stage, in the order given (each a step of the same name). */
+    static final List<String> WRAPPER_OPTIONS = ['ansiColor', 'lock', 'retry', 'timeout', 'timestamps'].asImmutable()
+    /** Options Declarative itself acts on. */
+    static final List<String> DECLARATIVE_OPTIONS = ['checkoutToSubdirectory', 'parallelsAlwaysFailFast', 'skipDefaultCheckout',
+                                                     'skipStagesAfterUnstable'].asImmutable()
+    /** Job properties: accepted, nothing to do in one replay (there is no job to keep builds of, no queue). */
+    static final List<String> JOB_PROPERTY_OPTIONS = ['buildDiscarder', 'copyArtifactPermission', 'disableConcurrentBuilds',
+                                                      'disableResume', 'durabilityHint', 'newContainerPerStage', 'overrideIndexTriggers',
+                                                      'preserveStashes', 'quietPeriod', 'rateLimitBuilds'].asImmutable()
+    static final List<String> OPTIONS = (WRAPPER_OPTIONS + DECLARATIVE_OPTIONS + JOB_PROPERTY_OPTIONS).sort().asImmutable()
+    static final List<String> TRIGGERS = ['cron', 'githubPush', 'pollSCM', 'upstream', 'gitlab', 'bitbucketPush',
+                                          'GenericTrigger', 'issueCommentTrigger', 'parameterizedCron'].asImmutable()
     static final List<String> AGENT_TYPES = ['any', 'docker', 'dockerfile', 'kubernetes', 'label', 'node', 'none'].asImmutable()
 
     static class Root {
         Agent agent
         Closure environment
         Options options
-        List<Parameter> parameters = []
+        Map<String, String> tools
+        List<ParameterDefinition> parameters = []
         List<Stage> stages
         Map<String, Closure> post
     }
@@ -32,6 +42,10 @@ class DeclarativeModel {
         Agent agent
         Closure environment
         Options options
+        Map<String, String> tools
+        Input input
+        /** A matrix cell: its axis values (NAME -> value), set before anything else of the stage. */
+        Map<String, String> cell
         When when
         Closure steps
         List<Stage> stages
@@ -51,21 +65,27 @@ class DeclarativeModel {
     }
 
     static class Options {
-        /** Wrapper options in the order given: name -> arguments (timeout, timestamps). */
+        /** Wrapper options in the order given: name -> arguments (timeout, retry, timestamps, ...). */
         Map<String, Object> wrappers = new LinkedHashMap<String, Object>()
-        boolean parallelsAlwaysFailFast
+        /** Declarative's own options given: name -> arguments. */
+        Map<String, Object> declarative = new LinkedHashMap<String, Object>()
+
+        boolean isParallelsAlwaysFailFast() {
+            return declarative.containsKey('parallelsAlwaysFailFast')
+        }
     }
 
-    static class Parameter {
-        String type
-        String name
-        Object defaultValue
+    /** A stage's `input { }`: the input step's arguments. */
+    static class Input {
+        Map<String, Object> settings = new LinkedHashMap<String, Object>()
+        List<ParameterDefinition> parameters = []
     }
 
     static class When {
         Condition condition
         boolean beforeAgent
         boolean beforeOptions
+        boolean beforeInput
     }
 
     static class Condition {
@@ -117,7 +137,7 @@ class DeclarativeModel {
         Root root = new Root()
         Set<String> seen = new HashSet<String>()
         readWith(pipeline, new DeclarativeSection(this, 'pipeline', { String name, Object[] args ->
-                if (!seen.add(name) && name in ['agent', 'environment', 'options', 'parameters', 'stages', 'post']) {
+                if (!seen.add(name) && name in ['agent', 'environment', 'options', 'parameters', 'stages', 'post', 'tools', 'triggers']) {
                     errors << "Multiple occurrences of the ${name} section".toString()
                 }
                 switch (name) {
@@ -127,7 +147,9 @@ class DeclarativeModel {
                     case 'parameters': root.parameters = readParameters(block(name, args)); break
                     case 'stages': root.stages = readStages(block(name, args), false); break
                     case 'post': root.post = readPost(block(name, args)); break
-                    case ['tools', 'triggers', 'libraries']:
+                    case 'tools': root.tools = readTools(block(name, args)); break
+                    case 'triggers': readTriggers(block(name, args)); break
+                    case 'libraries':
                         errors << "The ${name} section is not supported by the replay runner".toString(); break
                     default: errors << "Undefined section \"${name}\"".toString()
                 }
@@ -192,49 +214,93 @@ class DeclarativeModel {
         if (closure == null) {
             return options
         }
+        Set<String> seen = new HashSet<String>()
         readWith(closure, new DeclarativeSection(this, 'options', { String name, Object[] args ->
                 if (name == 'logRotator') {
                     return [logRotator: args.toList()] // buildDiscarder(logRotator(...))'s argument
                 }
                 if (!(name in OPTIONS)) {
                     errors << "Invalid option type \"${name}\". Valid option types: ${OPTIONS}".toString()
-                } else if (name in options.wrappers.keySet()) {
+                } else if (!seen.add(name)) {
                     errors << "Duplicate option name: \"${name}\"".toString()
                 } else if (name == 'timeout') {
                     options.wrappers.timeout = args.length == 1 && args[0] instanceof Map ? args[0] : [time: args[0], unit: 'MINUTES']
-                } else if (name == 'timestamps') {
-                    options.wrappers.timestamps = null
-                } else if (name == 'parallelsAlwaysFailFast') {
-                    options.parallelsAlwaysFailFast = true
+                } else if (name == 'retry') {
+                    options.wrappers.retry = args.length == 1 && args[0] instanceof Map ? args[0] : [count: args.length ? args[0] : null]
+                } else if (name in WRAPPER_OPTIONS) {
+                    options.wrappers[name] = args.length == 0 ? null : args[0]
+                } else if (name in DECLARATIVE_OPTIONS) {
+                    options.declarative[name] = args.length == 0 ? true : args[0]
                 }
                 return null
             }))
         return options
     }
 
-    List<Parameter> readParameters(Closure closure) {
-        List<Parameter> parameters = []
+    /** tools { maven 'M3'; jdk 'temurin-17' }: tool type -> installation name. */
+    Map<String, String> readTools(Closure closure) {
+        Map<String, String> tools = new LinkedHashMap<String, String>()
+        if (closure != null) {
+            readWith(closure, new DeclarativeSection(this, 'tools', { String type, Object[] args ->
+                    if (args.length != 1 || args[0] instanceof Closure) {
+                        errors << "Expected a tool installation name for ${type}".toString()
+                    } else {
+                        tools[type] = String.valueOf(args[0])
+                    }
+                    return null
+                }))
+        }
+        return tools
+    }
+
+    /** triggers { cron('H 4 * * *') }: checked, then accepted; a replay is one build started by hand. */
+    void readTriggers(Closure closure) {
+        if (closure == null) {
+            return
+        }
+        readWith(closure, new DeclarativeSection(this, 'triggers', { String type, Object[] args ->
+                if (!(type in TRIGGERS)) {
+                    errors << "Invalid trigger type \"${type}\". Valid trigger types: ${TRIGGERS}".toString()
+                }
+                return null
+            }))
+    }
+
+    /** input { message '...'; ok '...'; submitter '...'; parameters { ... } } in a stage. */
+    Input readInput(Closure closure) {
+        Input input = new Input()
+        if (closure == null) {
+            return input
+        }
+        readWith(closure, new DeclarativeSection(this, 'input', { String key, Object[] args ->
+                if (key == 'parameters') {
+                    input.parameters = readParameters(block(key, args))
+                } else if (key in ['message', 'id', 'ok', 'submitter', 'submitterParameter']) {
+                    input.settings[key] = args.length == 1 ? args[0] : null
+                } else {
+                    errors << "Invalid input directive entry \"${key}\"".toString()
+                }
+                return null
+            }))
+        if (input.settings.message == null) {
+            errors << 'Missing required parameter: "message"'
+        }
+        return input
+    }
+
+    List<ParameterDefinition> readParameters(Closure closure) {
+        List<ParameterDefinition> parameters = []
         if (closure == null) {
             return parameters
         }
         readWith(closure, new DeclarativeSection(this, 'parameters', { String type, Object[] args ->
                 Map settings = args.length == 1 && args[0] instanceof Map ? (Map) args[0] : null
-                if (!(type in PARAMETER_TYPES)) {
-                    errors << "Invalid build parameter type \"${type}\". Valid build parameter types: ${PARAMETER_TYPES}".toString()
+                if (!(type in ParameterDefinition.TYPES)) {
+                    errors << "Invalid build parameter type \"${type}\". Valid build parameter types: ${ParameterDefinition.TYPES}".toString()
                 } else if (settings?.name == null) {
                     errors << "Missing required parameter: \"name\"".toString()
                 } else {
-                    Object defaultValue = settings.defaultValue
-                    if (type == 'choice') {
-                        Object choices = settings.choices
-                        List list = choices instanceof Collection ? choices as List : String.valueOf(choices ?: '').readLines()
-                        defaultValue = list ? String.valueOf(list[0]) : null
-                    } else if (type == 'booleanParam') {
-                        defaultValue = defaultValue as boolean
-                    } else {
-                        defaultValue = defaultValue == null ? '' : String.valueOf(defaultValue)
-                    }
-                    parameters << new Parameter(type: type, name: String.valueOf(settings.name), defaultValue: defaultValue)
+                    parameters << new ParameterDefinition(type, settings)
                 }
                 return null
             }))
@@ -287,8 +353,14 @@ class DeclarativeModel {
                         stage.parallel = readStages(block(section, args), true)
                         break
                     case 'failFast': stage.failFast = args.length == 1 && args[0] as boolean; break
-                    case ['input', 'tools', 'matrix']:
-                        errors << "The ${section} section of stage \"${name}\" is not supported by the replay runner".toString(); break
+                    case 'tools': stage.tools = readTools(block(section, args)); break
+                    case 'input': stage.input = readInput(block(section, args)); break
+                    case 'matrix':
+                        if (inParallel) {
+                            errors << '"matrix" or "parallel" cannot be nested inside another "matrix" or "parallel".'
+                        }
+                        stage.parallel = readMatrix(name, block(section, args))
+                        break
                     default:
                         errors << ("Unknown stage section \"${section}\". Starting with version 0.5, steps in a stage " +
                                 'must be in a \u2018steps\u2019 block.').toString()
@@ -328,11 +400,7 @@ class DeclarativeModel {
         List<Condition> conditions = []
         readWith(closure, new DeclarativeSection(this, 'when', { String type, Object[] args ->
                 if (when != null && type in ['beforeAgent', 'beforeOptions', 'beforeInput']) {
-                    if (type == 'beforeAgent') {
-                        when.beforeAgent = args.length == 1 && args[0] as boolean
-                    } else if (type == 'beforeOptions') {
-                        when.beforeOptions = args.length == 1 && args[0] as boolean
-                    }
+                    when[type] = args.length == 1 && args[0] as boolean
                     return null
                 }
                 if (!(type in WHEN_CONDITIONS)) {
@@ -349,6 +417,8 @@ class DeclarativeModel {
                     }
                 } else if (type == 'expression') {
                     condition.expression = block(type, args)
+                } else if (type in ['buildingTag', 'changeRequest', 'triggeredBy']) {
+                    condition.argument = args.length == 1 ? args[0] : null
                 } else {
                     condition.argument = args.length == 1 ? args[0] : null
                     if (condition.argument == null) {
@@ -369,8 +439,6 @@ class DeclarativeModel {
         readWith(closure, new DeclarativeSection(this, 'post', { String condition, Object[] args ->
                 if (!(condition in POST_CONDITIONS)) {
                     errors << "Invalid condition \"${condition}\" - valid conditions are ${POST_CONDITIONS}".toString()
-                } else if (condition in UNSUPPORTED_POST_CONDITIONS) {
-                    errors << "The post condition \"${condition}\" is not supported by the replay runner".toString()
                 } else if (post.containsKey(condition)) {
                     errors << "Duplicate build condition name: \"${condition}\"".toString()
                 } else {
@@ -385,5 +453,104 @@ class DeclarativeModel {
             errors << 'post can not be empty'
         }
         return post
+    }
+
+    /**
+     * matrix { axes { axis { name 'X'; values 'a', 'b' } }; excludes { exclude { axis { ... } } }; stages { } ... }:
+     * one parallel branch per combination of the axes' values (the first axis varies fastest, as
+     * Jenkins expands them), each named "Matrix - X = 'a', Y = 'c'", with the axes as environment
+     * variables and the matrix's agent, environment, when, options, tools, input, post and stages.
+     */
+    List<Stage> readMatrix(String stageName, Closure closure) {
+        List<Map<String, Object>> axes = []
+        List<List<Map<String, Object>>> excludes = []
+        Stage template = new Stage(name: stageName)
+        if (closure == null) {
+            return []
+        }
+        readWith(closure, new DeclarativeSection(this, 'matrix', { String section, Object[] args ->
+                switch (section) {
+                    case 'axes': axes.addAll(readAxes(block(section, args), 'axes')); break
+                    case 'excludes':
+                        readWith(block(section, args), new DeclarativeSection(this, 'excludes', { String exclude, Object[] excludeArgs ->
+                                excludes << readAxes(block(exclude, excludeArgs), 'exclude')
+                                return null
+                            }))
+                        break
+                    case 'agent': template.agent = readAgent(args); break
+                    case 'environment': template.environment = block(section, args); break
+                    case 'options': template.options = readOptions(block(section, args)); break
+                    case 'when': template.when = readWhen(block(section, args)); break
+                    case 'post': template.post = readPost(block(section, args)); break
+                    case 'tools': template.tools = readTools(block(section, args)); break
+                    case 'input': template.input = readInput(block(section, args)); break
+                    case 'stages':
+                        Set<String> outerNames = new HashSet<String>(stageNames)
+                        template.stages = readStages(block(section, args), true)
+                        stageNames.clear()
+                        stageNames.addAll(outerNames) // every cell runs these stages under the same names
+                        break
+                    default: errors << "Invalid matrix section \"${section}\"".toString()
+                }
+                return null
+            }))
+        if (axes.isEmpty()) {
+            errors << "Matrix in stage \"${stageName}\" must have at least one axis"
+        }
+        if (template.stages == null) {
+            errors << "Matrix in stage \"${stageName}\" must have a stages section"
+        }
+        List<Map<String, String>> cells = [[:]]
+        axes.each { Map<String, Object> axis ->
+            List<Map<String, String>> next = []
+            ((List<String>) axis.values).each { String value ->
+                cells.each { Map<String, String> cell -> next << (cell + [(String.valueOf(axis.name)): value]) }
+            }
+            cells = next
+        }
+        excludes.each { List<Map<String, Object>> exclude ->
+            cells.removeAll { Map<String, String> cell ->
+                exclude.every { Map<String, Object> axis ->
+                    boolean listed = cell[String.valueOf(axis.name)] in (List<String>) axis.values
+                    axis.inverse ? !listed : listed
+                }
+            }
+        }
+        return cells.collect { Map<String, String> cell ->
+            new Stage(name: 'Matrix - ' + cell.collect { k, v -> "${k} = '${v}'" }.join(', '), cell: cell, agent: template.agent,
+                    environment: template.environment, options: template.options, when: template.when, post: template.post,
+                    tools: template.tools, input: template.input, stages: template.stages)
+        }
+    }
+
+    private List<Map<String, Object>> readAxes(Closure closure, String where) {
+        List<Map<String, Object>> axes = []
+        if (closure == null) {
+            return axes
+        }
+        readWith(closure, new DeclarativeSection(this, where, { String entry, Object[] args ->
+                if (entry != 'axis') {
+                    errors << "Expected an axis in ${where}, got \"${entry}\"".toString()
+                    return null
+                }
+                Map<String, Object> axis = [values: []]
+                readWith(block(entry, args), new DeclarativeSection(this, 'axis', { String key, Object[] keyArgs ->
+                        if (key == 'name') {
+                            axis.name = String.valueOf(keyArgs[0])
+                        } else if (key in ['values', 'notValues']) {
+                            axis.values = keyArgs.collect { String.valueOf(it) }
+                            axis.inverse = key == 'notValues'
+                        } else {
+                            errors << "Invalid axis entry \"${key}\"".toString()
+                        }
+                        return null
+                    }))
+                if (axis.name == null) {
+                    errors << 'Missing required parameter: "name"'
+                }
+                axes << axis
+                return null
+            }))
+        return axes
     }
 }

@@ -4,6 +4,7 @@ import com.cloudbees.plugins.credentials.CredentialsProvider
 import org.jenkinsci.plugins.workflow.cps.CpsFlowExecution
 import org.jenkinsci.plugins.workflow.cps.CpsThread
 
+import java.nio.file.Files
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executors
 import java.util.concurrent.ScheduledExecutorService
@@ -21,6 +22,19 @@ class PipelineRun {
     final int number
     final ConsoleLog console
     LocalLibrary library
+    /** Where this build runs: the runner's workspace, or a fresh directory of this build's own. */
+    final File workspace
+    private final boolean freshWorkspace
+    /** The previous build's result (null for the first build): post changed, fixed, regression. */
+    final String previousResult
+    /** What stash saved: name -> (relative path -> bytes); unstash copies back. */
+    final Map<String, Map<String, byte[]>> stashes = new ConcurrentHashMap<String, Map<String, byte[]>>()
+    /** The names of the stages entered, in order (skipped ones too, as Jenkins shows them). */
+    final List<String> stages = Collections.synchronizedList([])
+    /** Files archiveArtifacts recorded, relative to the workspace, in order. */
+    final List<String> artifacts = Collections.synchronizedList([])
+    /** What junit recorded: one entry per report file ([file:, tests:, failures:, errors:, skipped:]). */
+    final List<Map<String, Object>> testReports = Collections.synchronizedList([])
     private final Map<String, String> buildVariables = new ConcurrentHashMap<String, String>()
     private final Map<String, PipelineScript> globalVariableInstances = new ConcurrentHashMap<String, PipelineScript>()
     private final ThreadLocal<StepContext> contexts = new ThreadLocal<StepContext>()
@@ -41,6 +55,11 @@ class PipelineRun {
         this.runner = runner
         this.number = number
         this.console = new ConsoleLog(runner.echo)
+        this.previousResult = runner.lastResult
+        this.freshWorkspace = runner.workspace == null
+        this.workspace = freshWorkspace ?
+                Files.createTempDirectory("replay-${runner.jobName.replaceAll(/[^A-Za-z0-9._-]/, '_')}-${number}-").toFile() :
+                runner.workspace.absoluteFile
     }
 
     BuildResult execute(String jenkinsfile) {
@@ -51,9 +70,9 @@ class PipelineRun {
         execution = CpsThread.current().execution
         CredentialsProvider.storeForReplay(execution.owner.executable, runner.credentials)
         try {
-            rootContext = new StepContext(this, [:], [], null, runner.workspace, null)
+            rootContext = new StepContext(this, [:], [], null, workspace, null)
             contexts.set(rootContext)
-            currentBuild.putAll([number: number, displayName: "#${number}".toString(), currentResult: 'SUCCESS'])
+            currentBuild.start(this)
             parameters = Collections.unmodifiableMap(new LinkedHashMap<String, Object>(runner.parameters))
             runner.libraries().each { String name, File directory ->
                 console.println("Loading library ${name}@local from ${directory}")
@@ -63,6 +82,10 @@ class PipelineRun {
             script.setPipelineRun(this) // not a property assignment: Script sends those to its binding
             console.println('[Pipeline] Start of Pipeline')
             script.run()
+        } catch (UnknownStep e) {
+            failure = e
+            result = 'FAILURE'
+            console.println("java.lang.NoSuchMethodError: ${e.message}")
         } catch (DeclarativeModel.ValidationFailure e) {
             failure = e
             result = e.result
@@ -74,21 +97,44 @@ class PipelineRun {
         } catch (Throwable e) {
             failure = e
             result = 'FAILURE'
-            StringWriter trace = new StringWriter()
-            e.printStackTrace(new PrintWriter(trace))
-            console.println(trace.toString().trim())
+            if (e instanceof MissingPropertyException && e.message.contains(StepStandIns.HINT)) {
+                console.println("${e.class.name}: ${e.message}") // an unknown global: what to do, not where
+            } else {
+                StringWriter trace = new StringWriter()
+                e.printStackTrace(new PrintWriter(trace))
+                console.println(trace.toString().trim())
+            }
         } finally {
             contexts.remove()
             timers.shutdownNow()
             pipelineThread.close()
         }
+        return finish(result, failure)
+    }
+
+    private BuildResult finish(String outcome, Throwable failure) {
         // As in Jenkins, a result set during the build (currentBuild.result, unstable) stands unless worse came.
-        result = CurrentBuild.worse((String) currentBuild.result ?: 'SUCCESS', result)
+        String result = CurrentBuild.worse((String) currentBuild.result ?: 'SUCCESS', outcome)
         console.println('[Pipeline] End of Pipeline')
+        leaveWorkspace()
         console.println("Finished: ${result}")
         currentBuild.setRawResult(result)
         runner.lastResult = result
-        return new BuildResult(number, result, console.text, failure, library?.classLoader)
+        return new BuildResult(number, result, console.text, failure, library?.classLoader, this)
+    }
+
+    /** A fresh workspace goes once the build ends, with its @tmp sibling, unless the runner keeps it. */
+    private void leaveWorkspace() {
+        if (!freshWorkspace) {
+            return
+        }
+        File tmp = new File(workspace.parentFile, workspace.name + '@tmp')
+        if (runner.keepWorkspace) {
+            console.println("[replay] workspace kept: ${workspace}")
+        } else {
+            workspace.deleteDir()
+            tmp.deleteDir()
+        }
     }
 
     StepContext currentContext() {
@@ -122,11 +168,30 @@ class PipelineRun {
         return parameters
     }
 
-    /** Declarative `parameters { }`: defaults for the parameters the build was not given, visible from now on. */
-    void defineParameters(Map<String, Object> defaults) {
-        Map<String, Object> all = new LinkedHashMap<String, Object>(defaults)
-        all.putAll(runner.parameters)
+    /**
+     * Declarative `parameters { }` or properties([parameters(...)]): as Jenkins' `params` does, the
+     * values the build was started with (converted to each parameter's type), else the defaults.
+     */
+    void defineParameters(List<ParameterDefinition> definitions) {
+        Map<String, Object> all = new LinkedHashMap<String, Object>()
+        definitions.each { ParameterDefinition definition ->
+            all[definition.name] = runner.parameters.containsKey(definition.name) ?
+                    definition.valueOf(runner.parameters[definition.name]) : definition.defaultValue
+        }
+        runner.parameters.each { String name, Object value -> all.putIfAbsent(name, value) }
         parameters = Collections.unmodifiableMap(all)
+    }
+
+    private volatile PipelineScript standIns
+    private volatile boolean standInsCompiled
+
+    /** REPLAY_STEPS' file compiled for this build, or null. */
+    synchronized PipelineScript standInScript() {
+        if (!standInsCompiled) {
+            standInsCompiled = true
+            standIns = runner.standIns.compileFor(this)
+        }
+        return standIns
     }
 
     /** Starts a thread that runs body in context (parallel branches). */
@@ -156,7 +221,7 @@ class PipelineRun {
                 BUILD_ID          : String.valueOf(number),
                 BUILD_DISPLAY_NAME: "#${number}".toString(),
                 BUILD_TAG         : "jenkins-${runner.jobName.replace('/', '-')}-${number}".toString(),
-                WORKSPACE         : runner.workspace.absolutePath,
+                WORKSPACE         : workspace.absolutePath,
         ])
         if (runner.branchName != null) {
             environment.BRANCH_NAME = runner.branchName

@@ -15,14 +15,32 @@ import java.util.concurrent.atomic.AtomicInteger
  */
 class PipelineRunner {
     final File libraryDirectory
+    /**
+     * The directory every build runs in; null (the default): each build gets a fresh directory of
+     * its own under java.io.tmpdir, removed when the build ends unless keepWorkspace is set.
+     */
     File workspace
+    /** Keep each build's fresh workspace (and its @tmp sibling) for inspection; the log says where. */
+    boolean keepWorkspace
+    /**
+     * What `checkout scm` (and Declarative's implicit checkout) brings into the workspace, as a job
+     * of type "Pipeline script from SCM" or Multibranch would; null: an inline-script job, which has
+     * no `scm` (Declarative skips its checkout, `checkout scm` fails as in Jenkins).
+     */
+    ScmSource scm
+    /** What an `input` step answers: ReplayInput.PROCEED (its parameters' defaults) or ReplayInput.ABORT. */
+    String inputAnswer = ReplayInput.PROCEED
+    /** Tool installations (`tool 'name'`, the `tools` directive): installation name -> home directory. */
+    final Map<String, File> tools = new LinkedHashMap<String, File>()
+    /** Stand-ins for steps the runner does not have (StepStandIns). */
+    final StepStandIns standIns = new StepStandIns()
     /** The job's full name, folders included (team-a/app/main): JOB_NAME and the build's identity. */
     String jobName = 'replay'
     /** The branch of a multibranch job (env.BRANCH_NAME, `when { branch }`); null for a plain Pipeline job. */
     String branchName
     /** The values builds are started with ("Build with Parameters"): params and environment variables. */
     final Map<String, Object> parameters = new LinkedHashMap<String, Object>()
-    /** The result of the last finished build. */
+    /** The result of the last finished build (the previous build of the next one: changed, fixed, regression). */
     volatile String lastResult
     /** The environment the "controller" and its `sh` steps inherit. */
     Map<String, String> baseEnvironment = new LinkedHashMap<String, String>(System.getenv())
@@ -42,7 +60,6 @@ class PipelineRunner {
 
     PipelineRunner(File libraryDirectory, int firstBuildNumber = 1) {
         this.libraryDirectory = libraryDirectory.absoluteFile
-        this.workspace = this.libraryDirectory
         this.nextBuildNumber = new AtomicInteger(firstBuildNumber)
     }
 

@@ -198,14 +198,80 @@ class PipelineRunnerTest {
         assertTrue(neither.output, neither.output.contains('(the credentials-binding plugin is not installed)'))
     }
 
+    @Test
+    void replay_runs_in_a_fresh_workspace_with_parameters_and_fails_only_when_jenkins_would() {
+        File project = workspace.newFolder('project')
+        new File(project, 'app.txt').text = 'the project file'
+        File jenkinsfile = new File(project, 'Jenkinsfile')
+        jenkinsfile.text = '''
+            pipeline {
+                agent any
+                parameters {
+                    string(name: 'TARGET', defaultValue: 'staging')
+                    booleanParam(name: 'DRY_RUN', defaultValue: true)
+                    choice(name: 'REGION', choices: ['eu-west-1', 'us-east-1'])
+                }
+                stages {
+                    stage('clean up like a careless Jenkinsfile') {
+                        steps {
+                            sh 'echo "checked out: $(cat app.txt)"; rm -rf "$WORKSPACE"/*'
+                            echo "params: ${params.TARGET} ${params.DRY_RUN.getClass().simpleName}:${params.DRY_RUN} ${params.REGION}"
+                            echo "workspace: ${WORKSPACE}"
+                            unstable 'flaky'
+                        }
+                    }
+                }
+            }
+        '''
+        Map unstable = replay(jenkinsfile, null, [REPLAY_PARAMS: '{"TARGET": "production", "DRY_RUN": "false"}'])
+        assertEquals(unstable.output, 0, unstable.exitCode)
+        assertTrue(unstable.output, unstable.output.contains('checked out: the project file'))
+        assertTrue(unstable.output, unstable.output.contains('params: production Boolean:false eu-west-1'))
+        assertTrue(unstable.output, unstable.output.contains('Finished: UNSTABLE'))
+        assertEquals('the checkout is untouched', 'the project file', new File(project, 'app.txt').text)
+        String used = (unstable.output =~ /workspace: (\S+)/)[0][1]
+        assertFalse('the fresh workspace is removed', new File(used).exists())
+        assertFalse(used.startsWith(project.absolutePath))
+
+        // The same options in this JVM (ReplayMain.configure is what main runs before the build).
+        PipelineRunner kept = ReplayMain.configure(runner.libraryDirectory, null, null, jenkinsfile,
+                [REPLAY_KEEP_WORKSPACE: 'true', REPLAY_PARAMS: '{"REGION": "us-west-2"}'], null)
+        BuildResult illegal = kept.run(jenkinsfile)
+        assertEquals('an illegal choice fails the build', 1, ReplayMain.exitCode(illegal))
+        assertTrue(illegal.log, illegal.log.contains('Illegal choice for parameter REGION: us-west-2'))
+        String keptAt = (illegal.log =~ /workspace kept: (\S+)/)[0][1]
+        assertTrue(new File(keptAt).isDirectory())
+        new File(keptAt).deleteDir()
+
+        jenkinsfile.text = "node { input message: 'Deploy?'; echo 'never here' }"
+        BuildResult aborted = ReplayMain.configure(runner.libraryDirectory, null, null, jenkinsfile, [REPLAY_INPUT: 'abort'], null).run(jenkinsfile)
+        assertEquals(aborted.log, 0, ReplayMain.exitCode(aborted))
+        assertEquals(aborted.log, 'ABORTED', aborted.result)
+        assertTrue(aborted.log, aborted.log.contains('Finished: ABORTED'))
+        assertFalse(aborted.log, aborted.log.contains('never here'))
+
+        [[[REPLAY_PARAMS: 'TARGET=production'], [], 'REPLAY_PARAMS is not JSON'],
+         [[REPLAY_INPUT: 'maybe'], [], "REPLAY_INPUT is 'maybe'"],
+         [[:], [project], "holds the Jenkinsfile's checkout"]].each { Map<String, String> options, List<File> workspaceOption, String message ->
+            try {
+                ReplayMain.configure(runner.libraryDirectory, workspaceOption ? workspaceOption[0] : null, null, jenkinsfile, options, null)
+                fail("${options} ${workspaceOption} accepted")
+            } catch (ReplayMain.BadOption e) {
+                assertTrue(e.message, e.message.contains(message))
+            }
+        }
+    }
+
     /** Runs ReplayMain (what gradle replay runs) in a JVM of its own; returns [exitCode:, output:]. */
     private Map replay(File jenkinsfile, File credentials, Map<String, String> environment = [:]) {
         String java = new File(System.getProperty('java.home'), 'bin/java').absolutePath
-        ProcessBuilder builder = new ProcessBuilder(java, '-cp', System.getProperty('java.class.path'), ReplayMain.name,
-                '--library', runner.libraryDirectory.absolutePath, '--workspace', workspace.root.absolutePath,
-                jenkinsfile.absolutePath).redirectErrorStream(true)
-        builder.environment().REPLAY_CREDENTIALS = credentials.absolutePath
-        builder.environment().remove('REPLAY_WITHOUT_PLUGINS')
+        List<String> command = [java, '-cp', System.getProperty('java.class.path'), ReplayMain.name,
+                                '--library', runner.libraryDirectory.absolutePath, jenkinsfile.absolutePath]
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+        builder.environment().keySet().removeAll(builder.environment().keySet().findAll { it.startsWith('REPLAY_') })
+        if (credentials != null) {
+            builder.environment().REPLAY_CREDENTIALS = credentials.absolutePath
+        }
         builder.environment().putAll(environment)
         Process process = builder.start()
         String output = process.inputStream.getText('UTF-8')

@@ -17,10 +17,19 @@ import java.util.concurrent.TimeUnit
 abstract class PipelineScript extends Script {
     PipelineRun pipelineRun
 
-    static final List<String> STEPS = ['echo', 'error', 'sh', 'withEnv', 'parallel', 'libraryResource', 'wrap',
-                                       'timeout', 'sleep', 'node', 'stage', 'dir', 'retry', 'writeFile', 'readFile',
-                                       'fileExists', 'isUnix', 'library', 'pwd', 'withCredentials',
-                                       'usernamePassword', 'string', 'step', 'pipeline', 'script', 'unstable'].asImmutable()
+    static final List<String> STEPS = ['ansiColor', 'archiveArtifacts', 'bat', 'booleanParam', 'buildDiscarder', 'catchError', 'checkout',
+                                       'choice', 'cleanWs', 'deleteDir', 'dir', 'disableConcurrentBuilds', 'echo', 'error', 'fileExists',
+                                       'git', 'input', 'isUnix', 'junit', 'library', 'libraryResource', 'lock', 'logRotator', 'milestone',
+                                       'node', 'parallel', 'parameters', 'password', 'pipeline', 'pipelineTriggers', 'powershell',
+                                       'properties', 'pwd', 'pwsh', 'readFile', 'retry', 'script', 'sh', 'sleep', 'stage', 'stash',
+                                       'step', 'string', 'text', 'timeout', 'timestamps', 'tool', 'unstable', 'unstash',
+                                       'usernamePassword', 'waitUntil', 'warnError', 'withCredentials', 'withEnv', 'wrap',
+                                       'writeFile'].asImmutable()
+
+    /** Job properties and triggers: properties([...]) and Declarative accept them; a replay has no job to set them on. */
+    static final List<String> JOB_SETTINGS = ['cron', 'disableResume', 'durabilityHint', 'githubPush', 'overrideIndexTriggers',
+                                              'pollSCM', 'upstream', 'copyArtifactPermission', 'rateLimitBuilds',
+                                              'preserveStashes', 'quietPeriod'].asImmutable()
 
     // ---- globals
 
@@ -28,7 +37,7 @@ abstract class PipelineScript extends Script {
         return pipelineRun.env
     }
 
-    Map<String, Object> getCurrentBuild() {
+    CurrentBuild getCurrentBuild() {
         return pipelineRun.currentBuild
     }
 
@@ -41,21 +50,32 @@ abstract class PipelineScript extends Script {
         return new DslSteps(this)
     }
 
+    /** The job's SCM (ScmSource); an inline-script job has none, and Jenkins says so in these words. */
+    ScmSource getScm() {
+        if (pipelineRun.runner.scm == null) {
+            throw new MissingPropertyException('No such property: scm (this job is an inline Pipeline script: ' +
+                    "'checkout scm' is only available when using Multibranch Pipeline or Pipeline script from SCM)")
+        }
+        return pipelineRun.runner.scm
+    }
+
     def methodMissing(String name, Object args) {
+        Object[] arguments = args instanceof Object[] ? (Object[]) args : [args] as Object[]
         PipelineScript global = pipelineRun.globalVariable(name)
         if (global != null) {
-            return global.invokeMethod('call', args)
+            return global.invokeMethod('call', arguments)
         }
         if (PluginSteps.provides(pipelineRun.runner.plugins, name)) {
-            return PluginSteps.invoke(this, name, args as Object[])
+            return PluginSteps.invoke(this, name, arguments)
         }
-        throw new MissingMethodException(name, getClass(), args as Object[]) {
-            @Override
-            String getMessage() {
-                return "No such DSL method '${name}' found among steps ${STEPS} or globals " +
-                        "${['env', 'currentBuild', 'params'] + (pipelineRun.library?.globalVariableNames ?: [])}"
-            }
+        Object stoodIn = pipelineRun.runner.standIns.call(pipelineRun, name, arguments)
+        if (!stoodIn.is(StepStandIns.NOT_STOOD_IN)) {
+            return stoodIn
         }
+        if (name in JOB_SETTINGS || name in DeclarativeModel.OPTIONS) {
+            return [symbol: name, arguments: arguments.toList()]
+        }
+        throw UnknownStep.method(name, STEPS + PluginSteps.available(pipelineRun.runner.plugins), ['env', 'currentBuild', 'params', 'scm'] + (pipelineRun.library?.globalVariableNames ?: []))
     }
 
     /** A global variable of the libraries, else (as CpsScript does) an environment variable of the block. */
@@ -68,7 +88,20 @@ abstract class PipelineScript extends Script {
         if (value != null) {
             return value
         }
-        throw new MissingPropertyException(name, getClass())
+        Object stoodIn = pipelineRun.runner.standIns.global(pipelineRun, name)
+        if (!stoodIn.is(StepStandIns.NOT_STOOD_IN)) {
+            return stoodIn
+        }
+        throw UnknownStep.property(name)
+    }
+
+    /** println in a Jenkinsfile writes to the build's console, as in Jenkins. */
+    void println(Object value) {
+        context().log(String.valueOf(value))
+    }
+
+    void println() {
+        context().log('')
     }
 
     // ---- Declarative Pipeline
@@ -77,7 +110,7 @@ abstract class PipelineScript extends Script {
     void pipeline(Closure body) {
         DeclarativeModel.Root root = DeclarativeModel.parse(body)
         if (root.parameters) {
-            pipelineRun.defineParameters(root.parameters.collectEntries { [(it.name): it.defaultValue] })
+            pipelineRun.defineParameters(root.parameters)
         }
         new DeclarativeInterpreter(this, root).execute()
     }
@@ -149,7 +182,8 @@ abstract class PipelineScript extends Script {
         if (here.directory != null) {
             here.directory.mkdirs()
         }
-        ProcessBuilder builder = new ProcessBuilder('bash', '-xe', '-c', script).directory(here.directory)
+        List<String> command = args.interpreter ? (args.interpreter as List<String>) + [script] : ['bash', '-xe', '-c', script]
+        ProcessBuilder builder = new ProcessBuilder(command).directory(here.directory)
         builder.environment().clear()
         builder.environment().putAll(here.environment())
         builder.redirectInput(ProcessBuilder.Redirect.from(new File('/dev/null')))
@@ -352,8 +386,15 @@ abstract class PipelineScript extends Script {
                 variables: [username: args.usernameVariable, password: args.passwordVariable]]
     }
 
-    /** The Credentials Binding plugin's secret text binding ("Secret text", OIDC id token). */
-    Map string(Map args) {
+    /**
+     * The Credentials Binding plugin's secret text binding ("Secret text", OIDC id token), or, with a
+     * name and no credentialsId, a string parameter (parameters, input): Jenkins tells them apart by
+     * where they are used, the runner by their arguments.
+     */
+    Object string(Map args) {
+        if (args.name != null && args.credentialsId == null) {
+            return new ParameterDefinition('string', args)
+        }
         requirePlugin('credentials-binding', 'string')
         return [binding: 'string', credentialsId: args.credentialsId, variables: [secret: args.variable]]
     }
@@ -443,7 +484,12 @@ abstract class PipelineScript extends Script {
     }
 
     def stage(CharSequence name, Closure body) {
+        pipelineRun.stages << name.toString()
         return block('stage', name.toString(), context(), body)
+    }
+
+    def stage(Map args, Closure body) {
+        return stage(String.valueOf(args.name), body)
     }
 
     def dir(CharSequence path, Closure body) {
@@ -453,15 +499,21 @@ abstract class PipelineScript extends Script {
     }
 
     def retry(int count, Closure body) {
+        return retry([count: count], body)
+    }
+
+    /** Runs body up to count times; a failure is retried (logged first), an abort (timeout, input) is not. */
+    def retry(Map args, Closure body) {
+        int count = args.count as int
         logStep('retry')
         for (int attempt = 1; ; attempt++) {
             try {
-                return pipelineRun.within(context(), body)
-            } catch (PipelineFailure e) {
-                if (attempt >= count) {
+                return enterBlock('retry', null, context(), body)
+            } catch (Exception e) {
+                if (attempt >= count || (e instanceof PipelineFailure && ((PipelineFailure) e).result == 'ABORTED')) {
                     throw e
                 }
-                context().log("ERROR: ${e.message}")
+                context().log("ERROR: ${e instanceof PipelineFailure ? e.message : e.toString()}")
                 context().log('Retrying')
             }
         }
@@ -489,7 +541,7 @@ abstract class PipelineScript extends Script {
     }
 
     boolean isUnix() {
-        return File.separatorChar == '/' as char
+        return true
     }
 
     /** library('withAwsRole'): this runner always has the library loaded. */
@@ -501,5 +553,328 @@ abstract class PipelineScript extends Script {
     private File fileInWorkspace(String path) {
         File file = new File(path)
         return file.absolute ? file : new File(context().directory, path)
+    }
+
+    // ---- everyday steps of Jenkins' plugins, emulated on this machine
+
+    /** checkout scm (the job's ScmSource) or checkout([$class: 'GitSCM', branches:, userRemoteConfigs:]): a clone. */
+    Map<String, String> checkout(Object source) {
+        StepContext here = context()
+        logStep('checkout')
+        if (source instanceof ScmSource) {
+            return ((ScmSource) source).checkoutInto(here.directory, here)
+        }
+        Map settings = source instanceof Map ? (Map) source : [:]
+        Map remote = settings.userRemoteConfigs instanceof List && settings.userRemoteConfigs ? (Map) ((List) settings.userRemoteConfigs)[0] : null
+        if (remote?.url == null) {
+            throw new PipelineFailure("checkout: the replay runner checks out `scm` or a GitSCM with userRemoteConfigs: [[url: ...]]; got ${source}")
+        }
+        String branch = settings.branches instanceof List && settings.branches ? String.valueOf(((Map) ((List) settings.branches)[0]).name) : null
+        return ScmSource.cloneInto(String.valueOf(remote.url), branch?.replaceFirst('^(\\*/|origin/|refs/heads/)', ''), here.directory, here)
+    }
+
+    Map<String, String> checkout(Map args) {
+        return checkout(args.scm instanceof ScmSource ? args.scm : (Object) args)
+    }
+
+    /** git url: ..., branch: ... (credentialsId is not used: this machine's git access is). */
+    Map<String, String> git(Map args) {
+        StepContext here = context()
+        logStep('git')
+        return ScmSource.cloneInto(String.valueOf(args.url), args.branch == null ? 'master' : String.valueOf(args.branch), here.directory, here)
+    }
+
+    Map<String, String> git(CharSequence url) {
+        return git([url: url])
+    }
+
+    /** Deletes the current directory and everything in it (as Jenkins, the directory itself too). */
+    void deleteDir() {
+        logStep('deleteDir')
+        context().directory.deleteDir()
+    }
+
+    /** The Workspace Cleanup plugin: empties the whole workspace (patterns: [[pattern:, type: 'INCLUDE'|'EXCLUDE']]). */
+    void cleanWs(Map args = [:]) {
+        StepContext here = context()
+        logStep('cleanWs')
+        here.log('[WS-CLEANUP] Deleting project workspace...')
+        List<Map> patterns = (args.patterns ?: []) as List<Map>
+        String includes = patterns.findAll { it.type != 'EXCLUDE' }*.pattern.join(',')
+        String excludes = patterns.findAll { it.type == 'EXCLUDE' }*.pattern.join(',')
+        File root = pipelineRun.workspace
+        if (patterns.isEmpty()) {
+            root.listFiles()?.each { File file -> file.directory ? file.deleteDir() : file.delete() }
+        } else {
+            AntPattern.select(root, includes ?: '**', excludes, false).each { String path -> new File(root, path).delete() }
+        }
+        here.log('[WS-CLEANUP] done')
+    }
+
+    void stash(CharSequence name) {
+        stash([name: name])
+    }
+
+    /** Saves files of the current directory under a name for unstash, in this build only. */
+    void stash(Map args) {
+        StepContext here = context()
+        logStep('stash')
+        String name = String.valueOf(args.name)
+        List<String> files = AntPattern.select(here.directory, args.includes?.toString(), args.excludes?.toString(),
+                args.useDefaultExcludes == null ? true : args.useDefaultExcludes as boolean)
+        if (files.isEmpty() && !args.allowEmpty) {
+            throw new PipelineFailure("No files included in stash \u2018${name}\u2019")
+        }
+        Map<String, byte[]> saved = new LinkedHashMap<String, byte[]>()
+        files.each { String path -> saved[path] = new File(here.directory, path).bytes }
+        pipelineRun.stashes[name] = saved
+        here.log("Stashed ${files.size()} file(s)")
+    }
+
+    void unstash(CharSequence name) {
+        unstash([name: name])
+    }
+
+    void unstash(Map args) {
+        StepContext here = context()
+        logStep('unstash')
+        String name = String.valueOf(args.name)
+        Map<String, byte[]> saved = pipelineRun.stashes[name]
+        if (saved == null) {
+            throw new PipelineFailure("No such saved stash \u2018${name}\u2019")
+        }
+        saved.each { String path, byte[] bytes ->
+            File file = new File(here.directory, path)
+            file.parentFile.mkdirs()
+            file.bytes = bytes
+        }
+    }
+
+    void archiveArtifacts(CharSequence artifacts) {
+        archiveArtifacts([artifacts: artifacts])
+    }
+
+    /** Records the matching files (BuildResult.artifacts); none fails the build unless allowEmptyArchive. */
+    void archiveArtifacts(Map args) {
+        StepContext here = context()
+        logStep('archiveArtifacts')
+        if (args.onlyIfSuccessful && pipelineRun.currentBuild.currentResult != 'SUCCESS') {
+            return
+        }
+        here.log('Archiving artifacts')
+        List<String> files = AntPattern.select(here.directory, String.valueOf(args.artifacts), args.excludes?.toString(),
+                args.defaultExcludes == null ? true : args.defaultExcludes as boolean)
+        if (files.isEmpty() && !args.allowEmptyArchive) {
+            throw new PipelineFailure("No artifacts found that match the file pattern \"${args.artifacts}\". Configuration error?")
+        }
+        pipelineRun.artifacts.addAll(files)
+    }
+
+    Map<String, Integer> junit(CharSequence testResults) {
+        return junit([testResults: testResults])
+    }
+
+    /** Records JUnit XML reports (BuildResult.testReports); failed tests make the build UNSTABLE, as in Jenkins. */
+    Map<String, Integer> junit(Map args) {
+        StepContext here = context()
+        logStep('junit')
+        here.log('Recording test results')
+        List<String> files = AntPattern.select(here.directory, String.valueOf(args.testResults), null, false)
+        if (files.isEmpty()) {
+            if (args.allowEmptyResults) {
+                here.log('None of the test reports contained any result')
+                return [totalCount: 0, failCount: 0, skipCount: 0, passCount: 0]
+            }
+            throw new PipelineFailure('No test report files were found. Configuration error?')
+        }
+        List<Map<String, Object>> reports = files.collect { String path -> TestReports.read(new File(here.directory, path), path) }
+        pipelineRun.testReports.addAll(reports)
+        int total = reports.sum { it.tests } as int
+        int failed = reports.sum { (it.failures as int) + (it.errors as int) } as int
+        int skipped = reports.sum { it.skipped } as int
+        if (failed > 0) {
+            pipelineRun.currentBuild.result = 'UNSTABLE'
+        }
+        return [totalCount: total, failCount: failed, skipCount: skipped, passCount: total - failed - skipped]
+    }
+
+    /** bat runs on a Windows agent only, as in Jenkins; this replay's agent is this (Unix) machine. */
+    def bat(Object args) {
+        logStep('bat')
+        throw new PipelineFailure("bat runs only on a Windows agent; this replay runs on a Unix agent (isUnix() is true): use sh, " +
+                'or stand bat in (REPLAY_STEPS)')
+    }
+
+    def powershell(Object args) {
+        return shell('powershell', 'pwsh', args)
+    }
+
+    def pwsh(Object args) {
+        return shell('pwsh', 'pwsh', args)
+    }
+
+    private def shell(String step, String program, Object args) {
+        Map settings = args instanceof Map ? (Map) args : [script: args]
+        if (!onPath(program)) {
+            logStep(step)
+            throw new PipelineFailure("${step}: ${program} is not installed on this machine, which is this replay's agent")
+        }
+        return sh(settings + [interpreter: [program, '-NoProfile', '-NonInteractive', '-Command']])
+    }
+
+    private boolean onPath(String program) {
+        return (context().environment().PATH ?: '').split(File.pathSeparator).any { new File(it, program).canExecute() }
+    }
+
+    /** Runs body until it returns true: 0.25 s, then 1.2 times longer each time, at most 15 s, as Jenkins does. */
+    def waitUntil(Map args = [:], Closure body) {
+        logStep('waitUntil')
+        long delay = (args.initialRecurrencePeriod ?: 250) as long
+        while (true) {
+            if (enterBlock('waitUntil', null, context(), body)) {
+                return null
+            }
+            if (!args.quiet) {
+                context().log("Will try again after ${delay / 1000.0} sec")
+            }
+            Thread.sleep(delay)
+            delay = Math.min(15000L, (long) (delay * 1.2))
+        }
+    }
+
+    /**
+     * catchError: a failure in body is logged and sets the build result (buildResult, default
+     * FAILURE; null leaves it), and the build goes on; an abort is caught too unless catchInterruptions: false.
+     */
+    def catchError(Map args = [:], Closure body) {
+        logStep('catchError')
+        try {
+            return enterBlock('catchError', null, context(), body)
+        } catch (Exception e) {
+            boolean aborted = e instanceof PipelineFailure && ((PipelineFailure) e).result == 'ABORTED'
+            if (aborted && args.containsKey('catchInterruptions') && !args.catchInterruptions) {
+                throw e
+            }
+            if (args.message) {
+                context().log(String.valueOf(args.message))
+            }
+            context().log("ERROR: ${e instanceof PipelineFailure ? e.message : e.toString()}")
+            String result = args.containsKey('buildResult') ? args.buildResult : (aborted ? 'ABORTED' : 'FAILURE')
+            if (result != null) {
+                pipelineRun.currentBuild.result = result
+            }
+            return null
+        }
+    }
+
+    def warnError(CharSequence message, Closure body) {
+        return warnError([message: message], body)
+    }
+
+    def warnError(Map args, Closure body) {
+        return catchError([message: args.message, buildResult: 'UNSTABLE', stageResult: 'UNSTABLE', catchInterruptions: args.catchInterruptions], body)
+    }
+
+    String tool(CharSequence name) {
+        return tool([name: name])
+    }
+
+    /** A tool installation's home; the runner knows those REPLAY_TOOLS names (Jenkins' words otherwise). */
+    String tool(Map args) {
+        logStep('tool')
+        String name = String.valueOf(args.name)
+        File home = pipelineRun.runner.tools[name]
+        if (home == null) {
+            throw new PipelineFailure("No ${args.type ? "${args.type} " : ''}named ${name} found; give the replay its home: " +
+                    "REPLAY_TOOLS=${name}=/path/to/its/home")
+        }
+        return home.absolutePath
+    }
+
+    def input(CharSequence message) {
+        return input([message: message])
+    }
+
+    /** Nobody clicks in a replay: proceeds with the parameters' defaults, or aborts (REPLAY_INPUT). */
+    def input(Map args) {
+        StepContext here = context()
+        logStep('input')
+        here.log(String.valueOf(args.message))
+        here.log("${args.ok ?: 'Proceed'} or Abort")
+        if (pipelineRun.runner.inputAnswer == ReplayInput.ABORT) {
+            here.log("Aborted by ${ReplayInput.SUBMITTER} (REPLAY_INPUT=abort)")
+            throw new PipelineFailure('Rejected by replay (REPLAY_INPUT=abort)', 'ABORTED')
+        }
+        List<Map> parameters = ((args.parameters ?: []) as List).collect { it instanceof ParameterDefinition ? ((ParameterDefinition) it).asMap() : (Map) it }
+        here.log("Approved by ${ReplayInput.SUBMITTER} (REPLAY_INPUT=proceed: the parameters' defaults)")
+        return ReplayInput.answer(parameters, args.submitterParameter?.toString())
+    }
+
+    ParameterDefinition booleanParam(Map args) {
+        return new ParameterDefinition('booleanParam', args)
+    }
+
+    ParameterDefinition choice(Map args) {
+        return new ParameterDefinition('choice', args)
+    }
+
+    ParameterDefinition text(Map args) {
+        return new ParameterDefinition('text', args)
+    }
+
+    ParameterDefinition password(Map args) {
+        return new ParameterDefinition('password', args)
+    }
+
+    List parameters(List definitions) {
+        return definitions
+    }
+
+    /** properties([parameters([...]), buildDiscarder(...), pipelineTriggers([...])]): parameters take effect for `params`. */
+    void properties(List settings) {
+        logStep('properties')
+        settings.each { Object setting ->
+            if (setting instanceof List) {
+                List<ParameterDefinition> definitions = ((List) setting).findAll { it instanceof ParameterDefinition } as List<ParameterDefinition>
+                pipelineRun.defineParameters(definitions)
+            }
+        }
+    }
+
+    Map buildDiscarder(Object strategy) {
+        return [symbol: 'buildDiscarder', arguments: [strategy]]
+    }
+
+    Map logRotator(Map args) {
+        return [symbol: 'logRotator', arguments: [args]]
+    }
+
+    Map disableConcurrentBuilds(Map args = [:]) {
+        return [symbol: 'disableConcurrentBuilds', arguments: [args]]
+    }
+
+    Map pipelineTriggers(List triggers) {
+        return [symbol: 'pipelineTriggers', arguments: triggers]
+    }
+
+    /** The Timestamper's wrapper: this console has no timestamps to add, the block runs as is. */
+    def timestamps(Closure body) {
+        return block('timestamps', null, context(), body)
+    }
+
+    /** The AnsiColor plugin's wrapper: the block runs as is (this console keeps the escape codes). */
+    def ansiColor(Object colorMap = 'xterm', Closure body) {
+        return block('ansiColor', null, context(), body)
+    }
+
+    /** Lockable Resources: one replay has nobody to wait for, so the lock is free at once. */
+    def lock(Object resource, Closure body) {
+        logStep('lock')
+        context().log("Lock acquired on [${resource instanceof Map ? ((Map) resource).resource ?: ((Map) resource).label : resource}]")
+        return enterBlock('lock', null, context(), body)
+    }
+
+    void milestone(Object ordinal = null) {
+        logStep('milestone')
     }
 }
