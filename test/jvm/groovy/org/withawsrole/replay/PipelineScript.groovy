@@ -75,7 +75,8 @@ abstract class PipelineScript extends Script {
         if (name in JOB_SETTINGS || name in DeclarativeModel.OPTIONS) {
             return [symbol: name, arguments: arguments.toList()]
         }
-        throw UnknownStep.method(name, STEPS + PluginSteps.available(pipelineRun.runner.plugins), ['env', 'currentBuild', 'params', 'scm'] + (pipelineRun.library?.globalVariableNames ?: []))
+        throw UnknownStep.method(name, STEPS + PluginSteps.available(pipelineRun.runner.plugins),
+                ['env', 'currentBuild', 'params', 'scm', 'steps'] + (pipelineRun.library?.globalVariableNames ?: []))
     }
 
     /** A global variable of the libraries, else (as CpsScript does) an environment variable of the block. */
