@@ -309,7 +309,9 @@ class DeclarativeInterpreter {
                 }
             } catch (Throwable e) {
                 log("Error when executing ${condition} post condition:")
-                log(e instanceof PipelineFailure ? "${e.class.name}: ${e.message}" : stackTrace(e))
+                // An unknown step says what to do, not where (UnknownStep); other errors show their trace as in Jenkins.
+                log(e instanceof PipelineFailure ? "${e.class.name}: ${e.message}" :
+                        e instanceof UnknownStep ? "java.lang.NoSuchMethodError: ${e.message}" : stackTrace(e))
                 if (stageError == null) {
                     stageError = e
                 }

@@ -123,8 +123,36 @@ class PipelineRun {
         return new BuildResult(number, result, console.text, failure, library?.classLoader, this)
     }
 
+    private final Set<File> workspacesInUse = new HashSet<File>()
+    private final Set<File> extraWorkspaces = new LinkedHashSet<File>()
+
+    /**
+     * The workspace a node block gets, as Jenkins' WorkspaceList allocates it: the build's, or while
+     * another block of the build holds that one (parallel branches), <workspace>@2, @3, ...
+     */
+    synchronized File allocateWorkspace() {
+        File candidate = workspace
+        for (int n = 2; candidate in workspacesInUse; n++) {
+            candidate = new File(workspace.parentFile, "${workspace.name}@${n}")
+        }
+        workspacesInUse << candidate
+        if (candidate != workspace) {
+            extraWorkspaces << candidate
+        }
+        candidate.mkdirs()
+        return candidate
+    }
+
+    synchronized void releaseWorkspace(File allocated) {
+        workspacesInUse.remove(allocated)
+    }
+
     /** A fresh workspace goes once the build ends, with its @tmp sibling, unless the runner keeps it. */
     private void leaveWorkspace() {
+        extraWorkspaces.each { File extra ->
+            extra.deleteDir()
+            new File(extra.parentFile, extra.name + '@tmp').deleteDir()
+        }
         if (!freshWorkspace) {
             return
         }

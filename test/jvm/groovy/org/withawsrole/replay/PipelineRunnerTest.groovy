@@ -68,6 +68,17 @@ class PipelineRunnerTest {
     }
 
     @Test
+    void concurrent_node_blocks_get_workspaces_of_their_own_as_on_one_agent() {
+        // Each branch waits until the other is inside its node block, so both hold a workspace at once.
+        String branch = '''node { sh 'touch "$WORKSPACE/../%1$s-in"; n=0; until [ -f "$WORKSPACE/../%2$s-in" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done; echo "%1$s: $WORKSPACE $PWD"' }'''
+        BuildResult build = runner.run("parallel a: { ${String.format(branch, 'a', 'b')} }, b: { ${String.format(branch, 'b', 'a')} }")
+        assertTrue(build.log, build.success)
+        List<String> used = (build.log =~ /(?m)^\[\w\] \w: (\S+) (\S+)$/).collect { it[1] + ' ' + it[2] }
+        assertEquals(build.log, ["${workspace.root} ${workspace.root}".toString(), "${workspace.root}@2 ${workspace.root}@2".toString()] as Set, used as Set)
+        assertFalse('the extra workspace goes with the build', new File("${workspace.root}@2").exists())
+    }
+
+    @Test
     void parallel_fails_when_a_branch_fails_after_all_finish() {
         BuildResult build = runner.run('''
             parallel ok: { sleep 1; echo 'ok finished' }, broken: { error 'broken branch' }

@@ -474,11 +474,14 @@ abstract class PipelineScript extends Script {
     def node(CharSequence label, Closure body) {
         StepContext here = context()
         logStep('node')
-        here.log("Running on replay in ${here.directory}")
+        File allocated = pipelineRun.allocateWorkspace()
+        StepContext inside = here.inDirectory(allocated).withEnvironment(["WORKSPACE=${allocated.absolutePath}".toString()])
+        here.log("Running on replay in ${allocated}")
         here.log('[Pipeline] {')
         try {
-            return pipelineRun.within(here, body)
+            return pipelineRun.within(inside, body)
         } finally {
+            pipelineRun.releaseWorkspace(allocated)
             here.log('[Pipeline] }')
             logStep('// node')
         }
@@ -603,7 +606,7 @@ abstract class PipelineScript extends Script {
         List<Map> patterns = (args.patterns ?: []) as List<Map>
         String includes = patterns.findAll { it.type != 'EXCLUDE' }*.pattern.join(',')
         String excludes = patterns.findAll { it.type == 'EXCLUDE' }*.pattern.join(',')
-        File root = pipelineRun.workspace
+        File root = new File(here.environment().WORKSPACE)
         if (patterns.isEmpty()) {
             root.listFiles()?.each { File file -> file.directory ? file.deleteDir() : file.delete() }
         } else {

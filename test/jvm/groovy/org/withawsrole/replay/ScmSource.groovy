@@ -67,8 +67,9 @@ class ScmSource {
             return [:]
         }
         // A local clone's .git (objects shared by hard links) under the copied files: HEAD is the tree's commit.
-        File clone = new File(target.parentFile, target.name + '@tmp/replay-clone')
-        clone.deleteDir()
+        File tmp = new File(target.parentFile, target.name + '@tmp')
+        tmp.mkdirs()
+        File clone = java.nio.file.Files.createTempDirectory(tmp.toPath(), 'replay-clone').toFile()
         git(target, ['clone', '-q', '--no-checkout', workingTree.absolutePath, clone.absolutePath], false)
         new File(target, '.git').deleteDir()
         new File(clone, '.git').renameTo(new File(target, '.git'))
