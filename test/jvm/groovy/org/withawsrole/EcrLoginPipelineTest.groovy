@@ -120,7 +120,7 @@ class EcrLoginPipelineTest {
     @Test
     void region_comes_from_the_registry_only() {
         BuildResult build = runner.run("ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', region: 'us-east-1')")
-        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, jwtRole, ' +
+        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, jwtRole, hideAccountId, ' +
                 'vaultCredentialsId, mask')
     }
 
