@@ -8,7 +8,7 @@ CARGO ?= cargo
 JENKINSFILE ?= examples/Jenkinsfile
 NATIVE_LIB := target/release/libwithawsrole_jni.so
 
-.PHONY: help tools native jar demo test replay world-up world-down bench bench-core bench-jni bench-load reliability scaling
+.PHONY: help tools native jar demo test replay world-up world-down bench bench-core bench-jni bench-load bench-refresh reliability scaling
 
 help:
 	@echo "make demo                      start the embedded world, run $(JENKINSFILE), stop the world"
@@ -16,7 +16,7 @@ help:
 	@echo "make replay JENKINSFILE=path   run a Jenkinsfile with this library (Vault in VAULT_ADDR, else the world)"
 	@echo "make world-up / world-down     start or stop the embedded world (env: test/world/.run/env)"
 	@echo "make native                    release JNI library (size and strip checked) into the bridge jar in resources/"
-	@echo "make bench                     core, JNI and load benchmarks; each rewrites its section of docs/benchmarks.md"
+	@echo "make bench                     core, JNI, load and refresh benchmarks; each rewrites its section of docs/benchmarks.md"
 	@echo "make reliability               the fault matrix; rewrites docs/reliability.md"
 	@echo "make scaling                   two controllers behind an OpenBao Proxy; docs/scaling.md"
 
@@ -49,13 +49,17 @@ world-down:
 
 # Not a test: measures cache hits through JNI on this machine and rewrites docs/benchmarks.md's
 # "JNI" section (other sections are left as they are).
-bench: bench-core bench-jni bench-load
+bench: bench-core bench-jni bench-load bench-refresh
 
 bench-core: tools
 	@scripts/with-world scripts/bench-core
 
 bench-jni: native
 	@scripts/with-world scripts/bench
+
+# 500 aws CLI runs in one refresh: true block, with and without the block's credentials cache.
+bench-refresh: jar
+	@scripts/with-world scripts/bench-refresh
 
 bench-load: jar
 	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test --tests org.withawsrole.evidence.LoadTest

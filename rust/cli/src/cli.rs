@@ -2,6 +2,7 @@
 //! core's own validators where they can be (a bad `--ttl` is a usage error, exit 2).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use withawsrole_core::fields::check_role_arn;
@@ -68,8 +69,9 @@ macro_rules! credential_process_example {
   region = eu-west-1
 
 then: AWS_PROFILE=ecr-push aws sts get-caller-identity
-Every call starts a new awsrole process, which asks Vault for new credentials (nothing is cached
-between calls); SDKs call it again shortly before the Expiration it prints."
+Every call starts a new awsrole process, which asks Vault for new credentials unless
+--cache-file names a file where runs share them; SDKs call it again shortly before the
+Expiration it prints."
     };
 }
 
@@ -130,6 +132,10 @@ pub enum Command {
     CredentialProcess {
         #[command(flatten)]
         request: RequestArgs,
+        /// Share credentials between runs through this file (in a directory of this user with
+        /// mode 0700) until shortly before they expire; runs wait for one another's fetch
+        #[arg(long, value_name = "PATH")]
+        cache_file: Option<PathBuf>,
     },
 }
 
@@ -174,9 +180,22 @@ pub struct RequestArgs {
     /// AWS region to report (exec and --format env set AWS_REGION and AWS_DEFAULT_REGION)
     #[arg(long)]
     pub region: Option<String>,
+    /// Log in with the Vault token in this file instead of VAULT_TOKEN (a block of
+    /// withAwsRole(roles: [...], refresh: true) has one token per role)
+    #[arg(long, value_name = "PATH")]
+    pub vault_token_file: Option<PathBuf>,
 }
 
 impl RequestArgs {
+    /// The request as one line, to tell a cache file's entry for another request apart.
+    pub fn fingerprint(&self) -> String {
+        self.pairs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The request pairs of the core (docs/architecture.md); Vault settings come from the env.
     pub fn pairs(&self) -> Vec<(String, String)> {
         let mut pairs = vec![("purpose".to_owned(), self.purpose.clone())];

@@ -7,6 +7,7 @@
 //!
 //! Exit codes and formats: docs/cli.md (and `awsrole <subcommand> --help`).
 
+mod block_cache;
 mod cli;
 mod exec;
 mod output;
@@ -16,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 
 use clap::Parser;
-use withawsrole_core::{BrokerError, CredentialBroker, ErrorKind, IssuedCredentials};
+use withawsrole_core::{BrokerError, CredentialBroker, ErrorKind, IssuedCredentials, SystemClock};
 
 use crate::cli::{Cli, Command, Format, RequestArgs};
 
@@ -39,9 +40,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Creds { request, format } => print_credentials(&request, format),
-        Command::CredentialProcess { request } => {
-            print_credentials(&request, Format::CredentialProcess)
-        }
+        Command::CredentialProcess {
+            request,
+            cache_file: None,
+        } => print_credentials(&request, Format::CredentialProcess),
+        Command::CredentialProcess {
+            request,
+            cache_file: Some(path),
+        } => print_cached_credentials(&request, &path),
         Command::Exec { request, command } => {
             let issued = match fetch(&request) {
                 Ok(issued) => issued,
@@ -70,6 +76,10 @@ fn print_credentials(request: &RequestArgs, format: Format) -> u8 {
         Format::Env => output::env_lines(&issued),
         Format::CredentialProcess => output::credential_process(&issued) + "\n",
     };
+    write_stdout(&text)
+}
+
+fn write_stdout(text: &str) -> u8 {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -83,10 +93,45 @@ fn print_credentials(request: &RequestArgs, format: Format) -> u8 {
     }
 }
 
+/// `credential-process --cache-file`: the block's shared credentials, fetched when missing or
+/// near expiry (see block_cache).
+fn print_cached_credentials(request: &RequestArgs, path: &std::path::Path) -> u8 {
+    let fetched = block_cache::cached_or_fetch(path, &request.fingerprint(), &SystemClock, || {
+        fetch(request).map(|issued| block_cache::Cached {
+            output: output::credential_process(&issued),
+            expires_at: issued.credentials.expires_at,
+            lease: issued.credentials.lease_duration,
+        })
+    });
+    let text = match fetched {
+        Ok(Ok(text)) => text + "\n",
+        Ok(Err(code)) => return code,
+        Err(block_cache::CacheFileError(problem)) => {
+            eprintln!("awsrole: {problem}");
+            return EXIT_INVALID_REQUEST;
+        }
+    };
+    write_stdout(&text)
+}
+
 /// One request to the core, with a fresh broker: nothing is cached between invocations.
 fn fetch(request: &RequestArgs) -> Result<IssuedCredentials, u8> {
     let broker = CredentialBroker::from_process_env().map_err(report)?;
-    broker.credentials(&request.pairs()).map_err(report)
+    let mut pairs = request.pairs();
+    if let Some(path) = &request.vault_token_file {
+        // A login of the request's own: the core then uses it alone, never VAULT_TOKEN.
+        let token = std::fs::read_to_string(path).map_err(|e| {
+            eprintln!(
+                "awsrole: cannot read the Vault token file {}: {e}",
+                path.display()
+            );
+            EXIT_INVALID_REQUEST
+        })?;
+        pairs.push(("vault_token".to_owned(), token.trim().to_owned()));
+    }
+    let issued = broker.credentials(&pairs).map_err(report);
+    drop(withawsrole_core::request::RequestPairs::from(pairs));
+    issued
 }
 
 /// Prints the core's message (which never holds a secret) and returns the exit code of its kind.

@@ -488,6 +488,57 @@ fn every_subcommand_has_help_with_an_example_and_the_exit_codes() {
     assert!(stdout(&o).contains("credential-process"));
 }
 
+#[test]
+fn aws_cli_runs_with_a_cache_file_share_one_vault_call() {
+    use std::os::unix::fs::PermissionsExt;
+    let _w = world();
+    let dir = temp_dir("cache-file");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let cache = dir.join("cache-ecr-push.json");
+    let config = aws_config(
+        &dir,
+        &format!("ecr-push --ttl 30m --cache-file \"{}\"", cache.display()),
+    );
+    let before = issued("ecr-push");
+    // Four at a time, as a block's parallel commands would start them.
+    let runs: Vec<_> = (0..8)
+        .map(|_| {
+            Command::new("aws")
+                .args([
+                    "sts",
+                    "get-caller-identity",
+                    "--query",
+                    "Arn",
+                    "--output",
+                    "text",
+                ])
+                .env("AWS_CONFIG_FILE", &config)
+                .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+                .env("AWS_PROFILE", "withawsrole")
+                .env_remove("AWS_ACCESS_KEY_ID")
+                .env_remove("AWS_SECRET_ACCESS_KEY")
+                .env_remove("AWS_SESSION_TOKEN")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let o = run.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains(":assumed-role/jenkins-ecr-push-role/"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    assert_eq!(issued("ecr-push"), before + 1, "eight runs, one STS call");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the cached keys are the user's alone");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ---- child tokens for refresh: true ---------------------------------------------------------
 
 /// botocore refreshes credential_process credentials within 15 minutes of their expiry: with

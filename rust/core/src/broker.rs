@@ -266,8 +266,8 @@ impl Expiring for LoginToken {
     }
 }
 
-struct Inner {
-    options: BrokerOptions,
+pub(crate) struct Inner {
+    pub(crate) options: BrokerOptions,
     /// The controller's settings, read once per change: a JVM's environment never changes, and
     /// reading it on every cache hit would cost more than the hit itself.
     settings: RwLock<Arc<Settings>>,
@@ -282,12 +282,14 @@ struct Inner {
     connections: Mutex<HashMap<VaultEndpoint, Arc<VaultConnection>>>,
     permits: Semaphore,
     counters: Counters,
+    /// Fetches of callers that wait in slices (crate::waiting).
+    pub(crate) pending: crate::waiting::PendingFetches,
 }
 
 /// A request as parsed once: its validated form and its cache key.
-struct Parsed {
-    request: CredentialRequest,
-    key: CacheKey,
+pub(crate) struct Parsed {
+    pub(crate) request: CredentialRequest,
+    pub(crate) key: CacheKey,
 }
 
 /// Distinct requests remembered as parsed (each build has its own session name); beyond this the
@@ -296,8 +298,8 @@ const MAX_PARSED: usize = 1024;
 
 /// Owns one small tokio runtime; every method blocks the calling (JVM) thread.
 pub struct CredentialBroker {
-    runtime: tokio::runtime::Runtime,
-    inner: Arc<Inner>,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl CredentialBroker {
@@ -340,6 +342,7 @@ impl CredentialBroker {
             connections: Mutex::new(HashMap::new()),
             permits: Semaphore::new(options.max_concurrent_vault_calls.max(1)),
             counters: Counters::default(),
+            pending: Default::default(),
             options,
         };
         Ok(CredentialBroker {
@@ -354,21 +357,32 @@ impl CredentialBroker {
         pairs: &[(String, String)],
     ) -> Result<IssuedCredentials, BrokerError> {
         let parsed = self.parsed(pairs)?;
-        let now = self.inner.options.clock.now();
-        if let Some(credentials) = self.inner.credentials.get_fresh(&parsed.key, now) {
-            bump(&self.inner.counters.cache_hits);
-            return Ok(IssuedCredentials {
-                credentials,
-                cache: CacheStatus::Hit,
-                region: parsed.request.region.clone(),
-                hide_account_id: parsed.request.hide_account_id,
-            });
+        if let Some(hit) = self.cached(&parsed) {
+            return Ok(hit);
         }
         self.runtime.block_on(
             self.inner
                 .clone()
                 .credentials_slow(parsed.request.clone(), parsed.key.clone()),
         )
+    }
+
+    /// Counts an answer a caller got from another caller's fetch.
+    pub(crate) fn count_hit(&self) {
+        bump(&self.inner.counters.cache_hits);
+    }
+
+    /// The cache's fresh answer to a parsed request, without any async machinery.
+    pub(crate) fn cached(&self, parsed: &Parsed) -> Option<IssuedCredentials> {
+        let now = self.inner.options.clock.now();
+        let credentials = self.inner.credentials.get_fresh(&parsed.key, now)?;
+        bump(&self.inner.counters.cache_hits);
+        Some(IssuedCredentials {
+            credentials,
+            cache: CacheStatus::Hit,
+            region: parsed.request.region.clone(),
+            hide_account_id: parsed.request.hide_account_id,
+        })
     }
 
     fn parse(&self, pairs: &[(String, String)]) -> Result<CredentialRequest, BrokerError> {
@@ -462,7 +476,7 @@ impl CredentialBroker {
 
     /// [`parse`](Self::parse), remembered by the exact pairs unless the request reads a config
     /// file (which may change under us; its own cache checks the file's size and mtime).
-    fn parsed(&self, pairs: &[(String, String)]) -> Result<Arc<Parsed>, BrokerError> {
+    pub(crate) fn parsed(&self, pairs: &[(String, String)]) -> Result<Arc<Parsed>, BrokerError> {
         let memo = &self.inner.parsed;
         if let Some(p) = memo.read().unwrap_or_else(|p| p.into_inner()).get(pairs) {
             return Ok(p.clone());
@@ -561,7 +575,7 @@ impl Inner {
         self.settings().deadline
     }
 
-    async fn credentials_slow(
+    pub(crate) async fn credentials_slow(
         self: Arc<Self>,
         request: CredentialRequest,
         key: CacheKey,

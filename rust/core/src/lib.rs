@@ -23,6 +23,7 @@ pub mod secret;
 pub mod session;
 pub mod ttl;
 pub mod vault;
+pub mod waiting;
 
 pub use broker::{BrokerOptions, CredentialBroker, Credentials, IssuedCredentials, Stats};
 pub use cache::{CacheStatus, RefreshPolicy};

@@ -1950,3 +1950,89 @@ fn variant(e: &BrokerError) -> &'static str {
         Internal(_) => "Internal",
     }
 }
+
+// ---- waiting in slices (crate::waiting): an aborted Jenkins step stops waiting, not the fetch --
+
+#[test]
+fn a_caller_that_stops_waiting_leaves_the_fetch_to_the_others_and_a_full_cache_entry() {
+    let w = world();
+    w.fault(json!({"path": "aws/sts/ecr-push", "mode": "delay", "delay_ms": 2000, "count": 1}));
+    let broker = Arc::new(w.broker());
+    let request = w.token_request("ecr-push", "jenkins-slices-1", &[]);
+
+    let started = Instant::now();
+    let first = broker
+        .credentials_within(&request, Duration::from_millis(200))
+        .unwrap();
+    assert!(first.is_none(), "Vault is slow: not yet");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(broker.pending_fetches(), 1);
+
+    // A parallel branch that waits the whole time shares the same fetch.
+    let other = {
+        let (broker, request) = (broker.clone(), request.clone());
+        std::thread::spawn(move || broker.credentials(&request).unwrap())
+    };
+    // The first caller is gone (its build was aborted); the fetch goes on without it.
+    let shared = other.join().unwrap();
+    assert_eq!(w.sts_calls("ecr-push"), 1, "one Vault call for both");
+    assert!(no_fetch_left(&broker), "nothing left under way");
+
+    // The whole entry is in the cache: the next ask is a hit with the same keys.
+    let again = broker
+        .credentials_within(&request, Duration::from_millis(200))
+        .unwrap()
+        .expect("cached");
+    assert_eq!(again.cache.as_str(), "hit");
+    assert_eq!(
+        again.credentials.access_key_id,
+        shared.credentials.access_key_id
+    );
+    assert_eq!(w.sts_calls("ecr-push"), 1);
+}
+
+#[test]
+fn a_fetch_that_fails_after_its_caller_stopped_waiting_leaves_no_entry() {
+    let w = world();
+    w.fault(
+        json!({"path": "aws/sts/ecr-push", "status": 400, "delay_ms": 1000, "count": 1,
+                   "body": {"errors": ["invalid request"]}}),
+    );
+    let broker = w.broker();
+    let request = w.token_request("ecr-push", "jenkins-slices-2", &[]);
+    assert!(broker
+        .credentials_within(&request, Duration::from_millis(100))
+        .unwrap()
+        .is_none());
+    // Wait as the step would, slice after slice: the failure reaches the caller that asks again.
+    let mut answer = None;
+    for _ in 0..40 {
+        match broker.credentials_within(&request, Duration::from_millis(100)) {
+            Ok(None) => continue,
+            other => {
+                answer = Some(other);
+                break;
+            }
+        }
+    }
+    let answer = answer.expect("an answer within 4 s");
+    assert!(answer.is_err(), "{answer:?}");
+    assert!(no_fetch_left(&broker));
+    // Nothing half-filled was kept: the next ask is a new fetch, which succeeds.
+    let issued = broker.credentials(&request).unwrap();
+    assert_eq!(issued.cache.as_str(), "miss");
+    assert_eq!(w.sts_calls("ecr-push"), 2);
+}
+
+/// The detached fetch forgets its entry right after it answers: give it a moment to.
+fn no_fetch_left(broker: &CredentialBroker) -> bool {
+    let until = Instant::now() + Duration::from_secs(2);
+    while broker.pending_fetches() > 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    broker.pending_fetches() == 0
+}

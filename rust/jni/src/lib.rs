@@ -9,6 +9,7 @@
 mod ffi;
 
 use jni::objects::{JClass, JObjectArray, JString};
+use jni::sys::jlong;
 use jni::EnvUnowned;
 use once_cell::sync::Lazy;
 use withawsrole_core::{BrokerError, CredentialBroker};
@@ -40,6 +41,29 @@ pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1crede
         let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
         let issued = broker()?.credentials(&pairs)?;
         packed_to_java(env, issued.pairs())
+    })
+}
+
+/// As `Broker_credentialsPacked`, but waits at most `wait_millis` for a fetch under way: an empty
+/// string means "not yet, ask again" (the step waits in a pipeline step meanwhile, where Jenkins
+/// can deliver an abort; rust/core/src/waiting.rs).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1credentialsWithinPacked<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request: JString<'local>,
+    wait_millis: jlong,
+) -> JString<'local> {
+    run_ffi_safe(&mut env, |env| {
+        let flat = packed_from_java(env, &request)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let wait = std::time::Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0));
+        match broker()?.credentials_within(&pairs, wait)? {
+            Some(issued) => packed_to_java(env, issued.pairs()),
+            None => packed_to_java(env, Vec::<(&str, &str)>::new()),
+        }
     })
 }
 

@@ -27,11 +27,15 @@ class AwsRole implements Serializable {
 
     /**
      * withAwsRole(options) { body }: runs body with the role's credentials; returns what body
-     * returns. With `refresh` in the options, credentials that renew themselves (docs/refresh.md).
+     * returns. With `refresh` in the options, credentials that renew themselves (docs/refresh.md);
+     * with `roles`, one named AWS profile per role (RoleProfiles).
      */
     static withRole(script, Map options, Closure body) {
         if (RefreshingCredentials.requested(options)) {
             return new RefreshingCredentials(script).run(options, body)
+        }
+        if (RoleProfiles.requested(options)) {
+            return new RoleProfiles(script).run(options, body)
         }
         return new AwsRoleStep(script).run(options, body)
     }

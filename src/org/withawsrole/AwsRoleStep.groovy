@@ -28,6 +28,14 @@ class AwsRoleStep implements Serializable {
 
     static final String MASK_PASSWORDS_WRAPPER = 'MaskPasswordsBuildWrapper'
 
+    /**
+     * How long one native call waits for Vault. Jenkins delivers an abort or a timeout to the
+     * pipeline at its steps, never into a native call: the step waits for Vault in slices, with a
+     * short sleep step between them, so an abort ends a block waiting on Vault within a slice.
+     */
+    static final long VAULT_WAIT_SLICE_MILLIS = 500L
+    static final long BETWEEN_SLICES_MILLIS = 100L
+
     /** The pipeline script (the calling step's `this`): steps and env are reached through it. */
     final script
 
@@ -61,13 +69,41 @@ class AwsRoleStep implements Serializable {
 
     /**
      * [credentials: Map] or [failure: message], logging in as withVaultLogin says. The bridge adds
-     * the running build's identity and the library's purposes config itself.
+     * the running build's identity and the library's purposes config itself. RoleProfiles uses it
+     * for each of its roles.
      */
-    private Map fetch(Map options) {
+    Map fetch(Map options) {
         String bridgeDigest = installBridge()
         Map<String, String> request = AwsRoleOptions.toRequest(options)
         return withVaultLogin(bridgeDigest, options, request) { Map<String, String> withLogin ->
-            fetchCredentials(bridgeDigest, withLogin)
+            awaitCredentials(bridgeDigest, withLogin)
+        }
+    }
+
+    /**
+     * [credentials: Map] or [failure: ...] as fetchCredentials, waiting for Vault in slices: between
+     * them a sleep step, where Jenkins can deliver an abort or the enclosing timeout (which then
+     * ends the block with FlowInterruptedException). The fetch goes on for other branches and
+     * builds that wait for it. A cache hit or a quick Vault answer needs no sleep step.
+     */
+    Map awaitCredentials(String bridgeDigest, Map<String, String> request) {
+        Map outcome = fetchCredentialsWithin(bridgeDigest, request)
+        while (outcome.pending) {
+            script.sleep(time: BETWEEN_SLICES_MILLIS, unit: 'MILLISECONDS')
+            outcome = fetchCredentialsWithin(bridgeDigest, request)
+        }
+        return outcome
+    }
+
+    /** fetchCredentials with one slice's wait: also [pending: true] while Vault has not answered. */
+    @NonCPS
+    @SuppressWarnings('CatchThrowable') // as fetchCredentials
+    static Map fetchCredentialsWithin(String bridgeDigest, Map<String, String> request) {
+        try {
+            Map<String, String> credentials = NativeBridge.credentialsWithin(bridgeDigest, request, VAULT_WAIT_SLICE_MILLIS)
+            return credentials == null ? [pending: true] : [credentials: credentials]
+        } catch (Throwable failure) {
+            return failureOf(failure)
         }
     }
 

@@ -111,6 +111,13 @@ class NativeBridge implements Serializable {
         return (Map<String, String>) callBroker(bridgeSha256, 'credentials', [Map] as Class[], [request] as Object[])
     }
 
+    /** The same if they are there within waitMillis, else null while the fetch goes on (AwsRoleBroker.credentialsWithin). */
+    @NonCPS
+    static Map<String, String> credentialsWithin(String bridgeSha256, Map<String, String> request, long waitMillis) {
+        return (Map<String, String>) callBroker(bridgeSha256, 'credentialsWithin', [Map, long] as Class[],
+                [request, waitMillis] as Object[])
+    }
+
     /**
      * [credentials_id:, jwt_role:] when the controller logs in to Vault as each build (its
      * settings WITHAWSROLE_JOB_ID_TOKEN and WITHAWSROLE_JOB_JWT_ROLE), else an empty map.

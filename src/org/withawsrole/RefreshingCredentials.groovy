@@ -10,10 +10,12 @@ import com.cloudbees.groovy.cps.NonCPS
  * withawsrole-sts-<role>, created with the controller's login or the job's vaultCredentialsId,
  * renewable: false, living the block's timeout plus a grace period), copies the awsrole CLI from
  * the library's resources to the agent, and runs the block with a private AWS config whose profile
- * says `credential_process = awsrole credential-process <role> ...`. Every AWS SDK and the aws CLI
- * then fetch new credentials by themselves whenever theirs near expiry. The block is aborted at its
+ * says `credential_process = awsrole credential-process <role> ... --cache-file <dir>/cache-<role>.json`.
+ * Every AWS SDK and the aws CLI then fetch new credentials by themselves whenever theirs near
+ * expiry, and all of the block's processes share one set through the cache file until shortly
+ * before it expires (one Vault call per set, not per process). The block is aborted at its
  * timeout; the token is revoked when the block ends, whether it succeeded or failed, and the
- * private directory (CLI, config) is deleted.
+ * private directory (CLI, config, the block's credentials cache) is deleted.
  *
  * The block sees VAULT_ADDR, VAULT_TOKEN (the child token, masked in the log), AWS_CONFIG_FILE,
  * AWS_PROFILE and awsrole on its PATH; no AWS key is in its environment.
@@ -55,30 +57,39 @@ class RefreshingCredentials implements Serializable {
     def run(Map options, Closure body) {
         Map stepOptions = withoutOwnOptions(options)
         if (options.refresh == Boolean.FALSE && !options.containsKey('timeout')) {
-            return new AwsRoleStep(script).run(stepOptions, body)
+            return AwsRole.withRole(script, stepOptions, body)
         }
         String problem = problemWith(options)
         if (problem != null) {
-            script.error("withAwsRole: ${problem}")
+            script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
         }
-        String role = AwsRoleOptions.roleOf(stepOptions)
+        // withAwsRole(roles: [...], refresh: true): one token and one named profile per role.
+        boolean named = RoleProfiles.requested(stepOptions)
+        List<String> roles = named ? RoleProfiles.rolesOf(stepOptions) : [AwsRoleOptions.roleOf(stepOptions)]
         long timeoutSeconds = timeoutSecondsOf(options)
-        Map outcome = blockToken(stepOptions, timeoutSeconds)
-        if (outcome.failure != null) {
-            script.error("withAwsRole('${role}'): ${outcome.failure}")
-        }
-        Map<String, String> child = (Map<String, String>) outcome.token
-        outcome = null
-        Map<String, String> revocation = revocationRequest(child)
+        List<Map<String, String>> revocations = []
         String directory = null
         try {
-            directory = prepareAgent(role, child)
-            List<String> environment = environmentOf(child, directory)
-            List<Map<String, String>> secrets = [[var: 'VAULT_TOKEN', password: child.token]] +
-                    AwsRoleStep.maskedAccountIdOf(child)
-            script.echo(summaryLine(role, child, timeoutSeconds))
-            child = null
-            return new AwsRoleStep(script).maskedBlock(role, AwsRoleOptions.maskWanted(stepOptions), secrets) {
+            List<Map<String, String>> children = []
+            for (String role : roles) {
+                Map outcome = blockToken(named ? RoleProfiles.optionsFor(stepOptions, role) : stepOptions, timeoutSeconds)
+                if (outcome.failure != null) {
+                    script.error(StepMessages.oneLine("withAwsRole('${role}'): ${outcome.failure}"))
+                }
+                Map<String, String> child = (Map<String, String>) outcome.token
+                outcome = null
+                revocations << revocationRequest(child)
+                children << child
+            }
+            directory = prepareAgent(roles[0], children, named)
+            List<String> environment = environmentOf(children[0], directory, named ? roles[0] : PROFILE)
+            List<Map<String, String>> secrets = maskedValuesOf(children)
+            // Plain loops in CPS code that calls steps.
+            for (int i = 0; i < roles.size(); i++) {
+                script.echo(summaryLine(roles[i], children[i], timeoutSeconds))
+            }
+            children = null
+            return new AwsRoleStep(script).maskedBlock(roles[0], AwsRoleOptions.maskWanted(stepOptions), secrets) {
                 script.timeout(time: timeoutSeconds, unit: 'SECONDS') {
                     script.withEnv(environment) {
                         body()
@@ -86,7 +97,9 @@ class RefreshingCredentials implements Serializable {
                 }
             }
         } finally {
-            script.echo(revocationLine(role, revokeInThisJvm(revocation)))
+            for (int i = 0; i < revocations.size(); i++) {
+                script.echo(revocationLine(roles[i], revokeInThisJvm(revocations[i])))
+            }
             if (directory != null) {
                 script.sh("set +x; rm -rf '${directory}'")
             }
@@ -130,7 +143,7 @@ class RefreshingCredentials implements Serializable {
      * agent's platform and the AWS config naming it; returns the directory.
      */
     @SuppressWarnings('CatchException') // libraryResource's "no such resource" has no class of its own
-    private String prepareAgent(String role, Map<String, String> child) {
+    private String prepareAgent(String role, List<Map<String, String>> children, boolean named) {
         if (!script.isUnix()) {
             script.error("withAwsRole('${role}'): refresh: true needs a Linux agent (the awsrole CLI runs there)")
         }
@@ -153,12 +166,47 @@ class RefreshingCredentials implements Serializable {
                     "which refresh: true runs on the agent: build it with 'make native' (${missing.message})")
         }
         script.sh("set +x; cd '${directory}' && base64 -d < awsrole.b64 > awsrole && rm awsrole.b64 && chmod 700 awsrole")
-        script.writeFile(file: "${directory}/config", text: awsConfig(child, "${directory}/awsrole"))
+        script.writeFile(file: "${directory}/config", text: awsConfig(children, "${directory}/awsrole", named))
         script.writeFile(file: "${directory}/credentials", text: '')
+        if (named) {
+            // Each role's token in a file of its own (0600 in the 0700 directory), which its profile names;
+            // the tokens reach the sh step in its environment, never in a step's arguments.
+            script.withEnv(tokenVariablesOf(children)) {
+                script.sh("set +x; umask 077; ${tokenFileWrites(children, directory)}")
+            }
+        }
         return directory
     }
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
+
+    /** Every child token (and hidden account id) the Mask Passwords wrapper hides in the block's output. */
+    @NonCPS
+    static List<Map<String, String>> maskedValuesOf(List<Map<String, String>> children) {
+        List<Map<String, String>> secrets = []
+        children.eachWithIndex { Map<String, String> child, int i ->
+            secrets << [var: i == 0 ? 'VAULT_TOKEN' : "VAULT_TOKEN_${i}".toString(), password: child.token]
+            secrets.addAll(AwsRoleStep.maskedAccountIdOf(child))
+        }
+        return secrets
+    }
+
+    /** The tokens as variables of the one sh step that writes them to files. */
+    @NonCPS
+    static List<String> tokenVariablesOf(List<Map<String, String>> children) {
+        List<String> variables = []
+        children.eachWithIndex { Map<String, String> child, int i -> variables << "WITHAWSROLE_TOKEN_${i}=${child.token}".toString() }
+        return variables
+    }
+
+    @NonCPS
+    static String tokenFileWrites(List<Map<String, String>> children, String directory) {
+        List<String> writes = []
+        children.eachWithIndex { Map<String, String> child, int i ->
+            writes << "printf '%s' \"\$WITHAWSROLE_TOKEN_${i}\" > '${directory}/token-${child.purpose}'".toString()
+        }
+        return writes.join(' && ')
+    }
 
     @NonCPS
     static Map withoutOwnOptions(Map options) {
@@ -180,6 +228,9 @@ class RefreshingCredentials implements Serializable {
         if (timeout != null && timeoutSecondsOrNull(timeout) == null) {
             return "timeout must be a string like '90m', '4h' or '1d', or a number of seconds, from 1m to 7d " +
                     '(the block is aborted after it and its Vault token expires soon after)'
+        }
+        if (RoleProfiles.requested(options)) {
+            return RoleProfiles.problemWith(withoutOwnOptions(options))
         }
         List<String> valid = AwsRoleOptions.validOptions() + OWN_OPTIONS
         return AwsRoleOptions.problemWith(withoutOwnOptions(options), valid)
@@ -291,24 +342,35 @@ class RefreshingCredentials implements Serializable {
                 'or newline, which the AWS config\'s credential_process line cannot carry; use a workspace without them'
     }
 
-    /** The private AWS config: one profile whose credentials come from awsrole with the block's token. */
+    /**
+     * The private AWS config: a profile whose credentials come from awsrole with the block's token
+     * (`withawsrole`), or with roles: one profile per role, named like it, each with its own token file.
+     */
     @NonCPS
-    static String awsConfig(Map<String, String> child, String cli) {
-        List<String> command = ["\"${cli}\"".toString(), 'credential-process', quoted(child.purpose),
-                                '--mount', quoted(child.mount), '--vault-role', quoted(child.vault_role),
-                                '--session-name', quoted(child.session_name)]
-        if (child.role_arn) {
-            command += ['--role-arn', quoted(child.role_arn)]
-        }
-        if (child.ttl) {
-            command += ['--ttl', quoted(child.ttl)]
-        }
+    static String awsConfig(List<Map<String, String>> children, String cli, boolean named) {
         StringBuilder config = new StringBuilder()
         config << '# withAwsRole(refresh: true): written for one block, deleted after it\n'
-        config << "[profile ${PROFILE}]\n"
-        config << "credential_process = ${command.join(' ')}\n"
-        if (child.region) {
-            config << "region = ${child.region}\n"
+        String directory = cli.replaceFirst(/\/awsrole$/, '')
+        children.each { Map<String, String> child ->
+            List<String> command = ["\"${cli}\"".toString(), 'credential-process', quoted(child.purpose),
+                                    '--mount', quoted(child.mount), '--vault-role', quoted(child.vault_role),
+                                    '--session-name', quoted(child.session_name)]
+            if (child.role_arn) {
+                command += ['--role-arn', quoted(child.role_arn)]
+            }
+            if (child.ttl) {
+                command += ['--ttl', quoted(child.ttl)]
+            }
+            // Beside the CLI, in the block's private directory, deleted with it.
+            command += ['--cache-file', quoted("${directory}/cache-${child.purpose}.json".toString())]
+            if (named) {
+                command += ['--vault-token-file', quoted("${directory}/token-${child.purpose}".toString())]
+            }
+            config << "[profile ${named ? child.purpose : PROFILE}]\n"
+            config << "credential_process = ${command.join(' ')}\n"
+            if (child.region) {
+                config << "region = ${child.region}\n"
+            }
         }
         return config.toString()
     }
@@ -323,12 +385,12 @@ class RefreshingCredentials implements Serializable {
      * no AWS keys (an outer withAwsRole's keys would win over the profile in every SDK).
      */
     @NonCPS
-    static List<String> environmentOf(Map<String, String> child, String directory) {
+    static List<String> environmentOf(Map<String, String> child, String directory, String profile) {
         List<String> environment = [
                 "AWS_CONFIG_FILE=${directory}/config",
                 "AWS_SHARED_CREDENTIALS_FILE=${directory}/credentials",
-                "AWS_PROFILE=${PROFILE}",
-                "AWS_DEFAULT_PROFILE=${PROFILE}",
+                "AWS_PROFILE=${profile}",
+                "AWS_DEFAULT_PROFILE=${profile}",
                 'AWS_SDK_LOAD_CONFIG=1',
                 'AWS_ACCESS_KEY_ID=',
                 'AWS_SECRET_ACCESS_KEY=',

@@ -370,7 +370,7 @@ class WithAwsRolePipelineTest {
     void unknown_option_is_named_with_the_valid_ones() {
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', colour: 'blue') { echo 'never here' }")
         assertFailedWithOneLine(build, 'withAwsRole: unknown option colour; valid options: role, ttl, roleArn, region, jwtRole, ' +
-                'vaultCredentialsId, mask')
+                'hideAccountId, vaultCredentialsId, mask')
     }
 
     @Test

@@ -77,6 +77,27 @@ class World {
         return (counters.sts_total as long) + (counters.proxied_total as long)
     }
 
+    /** POST $WORLD_CONTROL_URL/faults (test/world/README.md): returns the fault's id for deleteFault. */
+    static String addFault(Map fault) {
+        HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('WORLD_CONTROL_URL')}/faults").openConnection()
+        connection.requestMethod = 'POST'
+        connection.doOutput = true
+        connection.setRequestProperty('Content-Type', 'application/json')
+        connection.outputStream.withStream { it << groovy.json.JsonOutput.toJson(fault).getBytes('UTF-8') }
+        if (connection.responseCode >= 300) {
+            throw new AssertionError("POST ${connection.URL}: HTTP ${connection.responseCode}".toString())
+        }
+        return ((Map) new JsonSlurper().parse(connection.inputStream)).id.toString()
+    }
+
+    static void deleteFault(String id) {
+        HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('WORLD_CONTROL_URL')}/faults/${id}").openConnection()
+        connection.requestMethod = 'DELETE'
+        if (connection.responseCode >= 300) {
+            throw new AssertionError("DELETE ${connection.URL}: HTTP ${connection.responseCode}".toString())
+        }
+    }
+
     static void resetCounters() {
         HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('WORLD_CONTROL_URL')}/reset").openConnection()
         connection.requestMethod = 'POST'

@@ -80,8 +80,9 @@ class RefreshingCredentialsPipelineTest {
         assertTrue(build.log, build.success)
         // The session name is the build's (jenkins-<job>-<build>, shortened with a hash when long).
         assertEquals(build.log, 3, (build.log =~ /(?m)^arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\/jenkins-every-aws-call\S+$/).count)
-        // botocore loads once and, with 15-minute credentials, refreshes again before signing.
-        assertTrue('every aws process ran awsrole', issued('ecr-push') >= before + 3)
+        // Three aws processes, each running awsrole (botocore, with 15-minute credentials, even
+        // twice): one Vault call, the rest answered from the block's cache file.
+        assertEquals('three aws processes, one Vault call', before + 1, issued('ecr-push'))
         assertTrue(build.log, build.log.contains('keys:[]'))
         assertTrue(build.log, build.log.contains('awsrole 0.'))
         assertTrue(build.log, build.log.contains('withAwsRole: ecr-push refreshing through awsrole credential-process with a Vault token for aws/sts/ecr-push only'))
@@ -96,7 +97,7 @@ class RefreshingCredentialsPipelineTest {
     }
 
     @Test
-    void botocore_in_the_block_renews_its_credentials_by_itself() {
+    void botocore_in_the_block_refreshes_from_the_block_s_cache() {
         String script = '''
 import boto3
 sts = boto3.Session().client("sts")
@@ -114,7 +115,10 @@ print("python ok", frozen.access_key[:4])
         """)
         assertTrue(build.log, build.success)
         assertTrue(build.log, build.log.contains('python ok ASIA'))
-        assertTrue('botocore refreshed within 15 minutes of expiry: a new AssumeRole per call', issued('ecr-push') >= before + 4)
+        // botocore refreshes within 15 minutes of expiry, so with 15-minute credentials on every call;
+        // each refresh runs awsrole, which answers from the cache while 11 minutes are left
+        // (new credentials after that: rust/cli/src/block_cache.rs, with an injected clock).
+        assertEquals('one AssumeRole for every refresh of the block', before + 1, issued('ecr-push'))
     }
 
     @Test
@@ -141,15 +145,32 @@ print("orphan=%s renewable=%s policies=%s" % (data["orphan"], data["renewable"],
     }
 
     @Test
-    void a_failing_block_still_revokes_its_token() {
+    void a_failing_block_still_revokes_its_token_and_deletes_its_cached_credentials() {
         BuildResult build = runner.run("""
             ${ENTRY}([role: 'ecr-push', refresh: true, timeout: '10m']) {
-                sh 'set +x; printf %s "\$VAULT_TOKEN" > block-token; exit 3'
+                sh 'set +x; aws sts get-caller-identity > /dev/null; printf %s "\$VAULT_TOKEN" > block-token; printf %s "\$AWS_CONFIG_FILE" > block-config; exit 3'
             }
         """)
         assertEquals(build.log, 'FAILURE', build.result)
         assertTrue(build.log, build.log.contains("the block's Vault token is revoked"))
         assertEquals(403, lookupSelf(workspaceFile('block-token')))
+        File directory = new File(workspaceFile('block-config')).parentFile
+        assertFalse("the private directory with the cache file is gone: ${directory}", directory.exists())
+    }
+
+    @Test
+    void an_aborted_block_deletes_its_cached_credentials() {
+        BuildResult build = runner.run("""
+            timeout(time: 20, unit: 'SECONDS') {
+                ${ENTRY}([role: 'ecr-push', refresh: true, timeout: '10m']) {
+                    sh 'set +x; aws sts get-caller-identity > /dev/null; printf %s "\$AWS_CONFIG_FILE" > block-config; ls "\$(dirname "\$AWS_CONFIG_FILE")"; sleep 60'
+                }
+            }
+        """)
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, build.log.contains('cache-ecr-push.json'))
+        File directory = new File(workspaceFile('block-config')).parentFile
+        assertFalse("the private directory with the cache file is gone: ${directory}", directory.exists())
     }
 
     @Test

@@ -82,18 +82,19 @@ class RefreshingCredentialsTest {
 
     @Test
     void the_aws_config_runs_awsrole_with_the_resolved_request() {
-        String config = refreshing.awsConfig(CHILD, '/ws/app@tmp/withawsrole-1/awsrole')
+        String config = refreshing.awsConfig([CHILD], '/ws/app@tmp/withawsrole-1/awsrole', false)
         assertTrue(config, config.contains('[profile withawsrole]\n'))
         assertTrue(config, config.contains('credential_process = "/ws/app@tmp/withawsrole-1/awsrole" credential-process "deploy" ' +
                 '--mount "aws" --vault-role "deploy" --session-name "jenkins-app-7" ' +
-                '--role-arn "arn:aws:iam::123456789012:role/deploy" --ttl "900"\n'))
+                '--role-arn "arn:aws:iam::123456789012:role/deploy" --ttl "900" ' +
+                '--cache-file "/ws/app@tmp/withawsrole-1/cache-deploy.json"\n'))
         assertTrue(config, config.contains('region = eu-west-1\n'))
         assertFalse('no token in the file', config.contains('s.CHILD'))
     }
 
     @Test
     void the_block_gets_the_profile_and_the_token_but_no_keys() {
-        List<String> environment = refreshing.environmentOf(CHILD, '/ws/t')
+        List<String> environment = refreshing.environmentOf(CHILD, '/ws/t', 'withawsrole')
         assertTrue(environment.contains('AWS_CONFIG_FILE=/ws/t/config'))
         assertTrue(environment.contains('AWS_PROFILE=withawsrole'))
         assertTrue(environment.contains('VAULT_TOKEN=s.CHILD'))

@@ -43,6 +43,8 @@ class PipelineRun {
     private volatile CpsFlowExecution execution
     final EnvironmentVariables env = new EnvironmentVariables(this)
     final CurrentBuild currentBuild = new CurrentBuild()
+    /** The Stop button (runner.abortRunningBuild()). */
+    final BuildAbort abort = new BuildAbort()
     /** The `params` global: the runner's parameter values, with Declarative parameters' defaults for the others. */
     private volatile Map<String, Object> parameters = Collections.emptyMap()
     final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor({ Runnable r ->
@@ -69,6 +71,8 @@ class PipelineRun {
         CpsThread.ReplayScope pipelineThread = CpsThread.enterForReplay(runner.jobName, number)
         execution = CpsThread.current().execution
         CredentialsProvider.storeForReplay(execution.owner.executable, runner.credentials)
+        abort.enter()
+        runner.running = this
         try {
             rootContext = new StepContext(this, [:], [], null, workspace, null)
             contexts.set(rootContext)
@@ -97,7 +101,10 @@ class PipelineRun {
         } catch (Throwable e) {
             failure = e
             result = 'FAILURE'
-            if (e instanceof MissingPropertyException && e.message.contains(StepStandIns.HINT)) {
+            if (abort.requested) {
+                result = 'ABORTED'
+                console.println('Aborted by user replay')
+            } else if (e instanceof MissingPropertyException && e.message.contains(StepStandIns.HINT)) {
                 console.println("${e.class.name}: ${e.message}") // an unknown global: what to do, not where
             } else {
                 StringWriter trace = new StringWriter()
@@ -105,6 +112,11 @@ class PipelineRun {
                 console.println(trace.toString().trim())
             }
         } finally {
+            runner.running = null
+            abort.leave()
+            if (abort.requested) {
+                Thread.interrupted() // the abort's interruption ends with the build, not on the caller's thread
+            }
             contexts.remove()
             timers.shutdownNow()
             pipelineThread.close()
@@ -228,9 +240,11 @@ class PipelineRun {
         Thread thread = new Thread({
             contexts.set(context)
             CpsThread.ReplayScope pipelineThread = CpsThread.enterForReplay(build)
+            abort.enter()
             try {
                 body.call()
             } finally {
+                abort.leave()
                 pipelineThread.close()
                 contexts.remove()
             }

@@ -42,6 +42,8 @@ class PipelineRunner {
     final Map<String, Object> parameters = new LinkedHashMap<String, Object>()
     /** The result of the last finished build (the previous build of the next one: changed, fixed, regression). */
     volatile String lastResult
+    /** The build run() is running now, if any (abortRunningBuild). */
+    volatile PipelineRun running
     /** The environment the "controller" and its `sh` steps inherit. */
     Map<String, String> baseEnvironment = new LinkedHashMap<String, String>(System.getenv())
     /** Where each console line is also printed as it comes; null for none. */
@@ -66,6 +68,13 @@ class PipelineRunner {
     /** The library directory given by the test task (-Dwithawsrole.library.dir), else the working directory. */
     static PipelineRunner forThisProject() {
         return new PipelineRunner(new File(System.getProperty('withawsrole.library.dir', '.')))
+    }
+
+    /** The Stop button for the build run() is running on another thread (BuildAbort); false when none runs. */
+    boolean abortRunningBuild() {
+        PipelineRun build = running
+        build?.abort?.abort()
+        return build != null
     }
 
     BuildResult run(String jenkinsfile) {

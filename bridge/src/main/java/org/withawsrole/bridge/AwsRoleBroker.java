@@ -47,6 +47,27 @@ public final class AwsRoleBroker {
      * @throws InternalBridgeException a bug, including a panic in the native library
      */
     public Map<String, String> credentials(Map<String, String> request) {
+        String packed = packed(request);
+        ControllerSettings.apply();
+        return fromPacked(Native.Broker_credentialsPacked(packed));
+    }
+
+    /**
+     * As {@link #credentials}, but waits at most {@code waitMillis} for a fetch under way and
+     * returns {@code null} while it goes on; asking again joins the same fetch. A Jenkins step waits
+     * in a pipeline step between the calls, where an abort or a {@code timeout} reaches it: a call
+     * that blocked until Vault answered could not be interrupted. The fetch is shared with other
+     * callers and ends by itself (credentials cached, or an error), whoever stops waiting.
+     */
+    public Map<String, String> credentialsWithin(Map<String, String> request, long waitMillis) {
+        String packed = packed(request);
+        ControllerSettings.apply();
+        String answer = Native.Broker_credentialsWithinPacked(packed, waitMillis);
+        return answer != null && answer.isEmpty() ? null : fromPacked(answer);
+    }
+
+    /** The request packed for the native side, checked and completed by ReviewedRequest. */
+    private static String packed(Map<String, String> request) {
         if (request == null) {
             throw new InvalidRequestException("request is null; pass at least a purpose");
         }
@@ -66,8 +87,7 @@ public final class AwsRoleBroker {
             packed.append(key).append('\0').append(value).append('\0');
         }
         ReviewedRequest.appendTo(packed);
-        ControllerSettings.apply();
-        return fromPacked(Native.Broker_credentialsPacked(packed.toString()));
+        return packed.toString();
     }
 
     /**

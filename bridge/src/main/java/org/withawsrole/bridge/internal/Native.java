@@ -22,6 +22,12 @@ public final class Native {
     public static native String Broker_credentialsPacked(String request);
 
     /**
+     * As {@link #Broker_credentialsPacked}, waiting at most {@code waitMillis} for a fetch under
+     * way; an empty string while it goes on (ask again to keep waiting).
+     */
+    public static native String Broker_credentialsWithinPacked(String request, long waitMillis);
+
+    /**
      * A Vault token for one block of {@code withAwsRole(refresh: true)}: the request pairs plus
      * {@code token_ttl}, {@code token_policy}, {@code token_role}; returns alternating key, value
      * ({@code token}, {@code accessor}, {@code expiration}, ...). See docs/refresh.md.

@@ -1,0 +1,125 @@
+package org.withawsrole
+
+import org.junit.After
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.junit.rules.TestName
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+
+/**
+ * A block waiting on a slow Vault ends within about a second of an enclosing timeout: Jenkins
+ * delivers the interruption at the pipeline's steps, never into a native call, so the step waits
+ * in slices with a sleep step between them (AwsRoleStep.awaitCredentials). The world's front holds
+ * the STS answer for 20 s; without the slices the block would wait for all of it.
+ */
+class AbortWhileWaitingPipelineTest {
+    static final int VAULT_DELAY_MS = 20000
+
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    @Rule
+    public TestName test = new TestName()
+
+    PipelineRunner runner
+    String fault
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = workspace.root
+        runner.jobName = test.methodName.replace('_', '-')
+        fault = World.addFault([path: 'aws/sts/ecr-push', mode: 'delay', delay_ms: VAULT_DELAY_MS, count: 1])
+    }
+
+    @After
+    void removeFault() {
+        World.deleteFault(fault)
+    }
+
+    @Test
+    void a_timeout_in_one_branch_leaves_the_shared_fetch_to_the_other_branch() {
+        int before = World.stsCalls('aws/ecr-push')
+        long started = System.nanoTime()
+        BuildResult build = runner.run('''
+            parallel impatient: {
+                timeout(time: 2, unit: 'SECONDS') {
+                    withAwsRole('ecr-push') { echo 'never here' }
+                }
+                echo 'never here either'
+            }, patient: {
+                withAwsRole('ecr-push') { echo "patient got ${env.AWS_ACCESS_KEY_ID ? 'keys' : 'nothing'}" }
+            }
+        ''')
+        long seconds = (System.nanoTime() - started).intdiv(1000000000L)
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
+        assertFalse(build.log, build.log.contains('never here'))
+        // The patient branch waited for the same fetch, which went on after the other stopped waiting.
+        assertTrue(build.log, build.log.contains('[patient] patient got keys'))
+        assertEquals('one Vault call for both branches', before + 1, World.stsCalls('aws/ecr-push'))
+        assertTrue("the patient branch waited for Vault: ${seconds} s", seconds >= VAULT_DELAY_MS / 1000 - 1)
+    }
+
+    /**
+     * Runs jenkinsfile on another thread; once the step waits for Vault in slices (its first sleep
+     * step is in the log) runs `then`, and returns the build and the seconds from then to its end.
+     * Measured from there, not from the start: compiling the library takes a while on a busy machine.
+     */
+    List runWhileWaiting(String jenkinsfile, Closure then) {
+        BuildResult build = null
+        Thread running = Thread.start { build = runner.run(jenkinsfile) }
+        long giveUp = System.nanoTime() + 60_000_000_000L
+        while (!(runner.running?.console?.text?.contains('Sleeping for')) && System.nanoTime() < giveUp) {
+            Thread.sleep(20)
+        }
+        long waiting = System.nanoTime()
+        then()
+        running.join(VAULT_DELAY_MS * 2)
+        assertFalse('the build ended', running.alive)
+        return [build, (System.nanoTime() - waiting) / 1e9d]
+    }
+
+    @Test
+    void a_timeout_ends_a_block_waiting_on_vault_long_before_vault_answers() {
+        List outcome = runWhileWaiting('''
+            timeout(time: 3, unit: 'SECONDS') {
+                withAwsRole('ecr-push') { echo 'never here' }
+            }
+        ''') { }
+        BuildResult build = outcome[0]
+        double seconds = outcome[1]
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
+        assertFalse(build.log, build.log.contains('never here'))
+        // Behaviour, not a timing target: the build ends with its timeout, not when Vault answers.
+        assertTrue("the build ended ${seconds} s after it began to wait, Vault answers after ${VAULT_DELAY_MS / 1000} s",
+                seconds < VAULT_DELAY_MS / 2000)
+        println "timeout while waiting on Vault: the build ended ${String.format('%.2f', seconds)} s after it began to wait (timeout 3 s)"
+    }
+
+    @Test
+    void an_abort_ends_a_block_waiting_on_vault_long_before_vault_answers() {
+        List outcome = runWhileWaiting("withAwsRole('ecr-push') { echo 'never here' }") {
+            assertTrue('a build is running', runner.abortRunningBuild())
+        }
+        BuildResult build = outcome[0]
+        double seconds = outcome[1]
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, build.log.contains('Aborted by user'))
+        assertFalse(build.log, build.log.contains('never here'))
+        assertTrue("the abort took ${seconds} s with Vault answering after ${VAULT_DELAY_MS / 1000} s", seconds < VAULT_DELAY_MS / 2000)
+        println "abort while waiting on Vault: the build ended ${String.format('%.2f', seconds)} s after the Stop button"
+    }
+}
