@@ -6,14 +6,15 @@ GRADLE ?= gradle
 GRADLE_FLAGS ?= --no-daemon --console=plain -q
 CARGO ?= cargo
 JENKINSFILE ?= examples/Jenkinsfile
-NATIVE_LIB := target/release/libwithawsrole_jni.so
 
-.PHONY: help tools native jar demo test replay world-up world-down bench bench-core bench-jni bench-load bench-refresh reliability scaling
+.PHONY: help tools native jar release demo test replay world-up world-down bench bench-core bench-jni bench-load bench-refresh reliability scaling
 
 help:
 	@echo "make demo                      start the embedded world, run $(JENKINSFILE), stop the world"
 	@echo "make test                      every suite (Rust, world, JVM/JNI, pipelines) on the embedded world"
 	@echo "make replay JENKINSFILE=path   run a Jenkinsfile with this library (Vault in VAULT_ADDR, else the world)"
+	@echo "      [LIBRARY_REPO=git url/path]  ... loading @Library('withAwsRole@<ref>') from that repository, no build"
+	@echo "make release VERSION=x.y.z     build what ships and record it as tag vX.Y.Z on branch releases (docs/install.md)"
 	@echo "make world-up / world-down     start or stop the embedded world (env: test/world/.run/env)"
 	@echo "make native                    release JNI library (size and strip checked) into the bridge jar in resources/"
 	@echo "make bench                     core, JNI, load and refresh benchmarks; each rewrites its section of docs/benchmarks.md"
@@ -32,11 +33,17 @@ native: tools
 
 jar: native
 
+release: tools
+	@scripts/release $(VERSION)
+
 demo: jar
 	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) replay -Pjenkinsfile=examples/Jenkinsfile
 
-replay: jar
-	@scripts/with-world --prefer-external $(GRADLE) $(GRADLE_FLAGS) replay -Pjenkinsfile=$(abspath $(JENKINSFILE))
+# With LIBRARY_REPO=<git URL or path>, @Library('withAwsRole@<ref>') is checked out of that repository
+# (a release tag holds the built jar), as Jenkins does: no native build. LIBRARY_VERSION: the default version.
+replay: $(if $(LIBRARY_REPO),,jar)
+	@scripts/with-world --prefer-external $(GRADLE) $(GRADLE_FLAGS) replay -Pjenkinsfile=$(abspath $(JENKINSFILE)) \
+		$(if $(LIBRARY_REPO),-PlibraryRepo=$(LIBRARY_REPO)) $(if $(LIBRARY_VERSION),-PlibraryVersion=$(LIBRARY_VERSION))
 
 test: jar
 	@scripts/with-world scripts/run-tests

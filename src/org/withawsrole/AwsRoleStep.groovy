@@ -150,8 +150,11 @@ class AwsRoleStep implements Serializable {
     String installBridge() {
         String bridgeDigest = NativeBridge.libraryDigest()
         if (!NativeBridge.isInstalled(bridgeDigest)) {
-            NativeBridge.install(bridgeDigest,
+            String refused = NativeBridge.installOrExplain(bridgeDigest,
                     script.libraryResource(resource: NativeBridge.JAR_RESOURCE, encoding: 'Base64'))
+            if (refused != null) {
+                script.error(StepMessages.oneLine(refused))
+            }
         }
         return bridgeDigest
     }

@@ -89,7 +89,8 @@ class NativeBridge implements Serializable {
             String actual = sha256Hex(jar)
             if (actual != bridgeSha256) {
                 throw new IllegalStateException("withAwsRole: ${JAR_RESOURCE} has sha256 ${actual} but " +
-                        "${DIGEST_RESOURCE} says ${bridgeSha256}; rebuild both with 'gradle bridgeJar'")
+                        "${DIGEST_RESOURCE} says ${bridgeSha256}, so this copy of the library is damaged or altered: " +
+                        "load a release tag whose files match its release.json (docs/install.md), or rebuild both with 'make native'")
             }
             Path dir = newPrivateDirectory("withawsrole-bridge-${bridgeSha256.substring(0, 16)}-")
             Path jarFile = dir.resolve('withawsrole-bridge.jar')
@@ -102,6 +103,20 @@ class NativeBridge implements Serializable {
             }
             ClassLoader loader = newBridgeLoader(jarFile.toUri().toURL())
             System.getProperties().put(key, loader)
+        }
+    }
+
+    /**
+     * install, with its refusals (a jar that does not match its sha256) as the one line the step
+     * shows instead of a stack trace: null when the bridge is installed.
+     */
+    @NonCPS
+    static String installOrExplain(String bridgeSha256, String jarBase64) {
+        try {
+            install(bridgeSha256, jarBase64)
+            return null
+        } catch (IllegalStateException | IllegalArgumentException refused) {
+            return refused.message
         }
     }
 

@@ -78,10 +78,7 @@ class PipelineRun {
             contexts.set(rootContext)
             currentBuild.start(this)
             parameters = Collections.unmodifiableMap(new LinkedHashMap<String, Object>(runner.parameters))
-            runner.libraries().each { String name, File directory ->
-                console.println("Loading library ${name}@local from ${directory}")
-            }
-            library = LocalLibrary.compile(runner.libraries())
+            library = LocalLibrary.forBuild(runner, jenkinsfile, console)
             PipelineScript script = (PipelineScript) library.compileJenkinsfile(jenkinsfile).newInstance()
             script.setPipelineRun(this) // not a property assignment: Script sends those to its binding
             console.println('[Pipeline] Start of Pipeline')

@@ -56,6 +56,18 @@ class PipelineRunner {
      * one to see how the library copes with a controller that lacks it.
      */
     final Set<String> plugins = Collections.synchronizedSet(['mask-passwords', 'credentials-binding'] as LinkedHashSet<String>)
+    /**
+     * Where builds get withAwsRole when not from libraryDirectory: a Git repository (URL or path),
+     * checked out at the version a build's @Library names, as a Modern SCM library in Jenkins
+     * (LocalLibrary.forBuild). Null: libraryDirectory, as it is.
+     */
+    String libraryRepository
+    /** The version loaded when @Library names none (Jenkins' defaultVersion); null: a version must be named. */
+    String libraryDefaultVersion
+    /** Jenkins' allowVersionOverride: false refuses @Library('withAwsRole@<another version>'). */
+    boolean allowVersionOverride = true
+    /** Where builds' library checkouts go, a fresh directory each. */
+    File libraryCheckouts = new File(System.getProperty('java.io.tmpdir'), 'withawsrole-replay-libs')
     /** Other shared libraries every build loads along with this one (name -> directory). */
     final Map<String, File> otherLibraries = new LinkedHashMap<String, File>()
     private final AtomicInteger nextBuildNumber

@@ -19,7 +19,7 @@ abstract class PipelineScript extends Script {
 
     static final List<String> STEPS = ['ansiColor', 'archiveArtifacts', 'bat', 'booleanParam', 'buildDiscarder', 'catchError', 'checkout',
                                        'choice', 'cleanWs', 'deleteDir', 'dir', 'disableConcurrentBuilds', 'echo', 'error', 'fileExists',
-                                       'git', 'input', 'isUnix', 'junit', 'library', 'libraryResource', 'lock', 'logRotator', 'milestone',
+                                       'git', 'input', 'isUnix', 'junit', 'library', 'libraryResource', 'lock', 'logRotator', 'milestone', 'modernSCM',
                                        'node', 'parallel', 'parameters', 'password', 'pipeline', 'pipelineTriggers', 'powershell',
                                        'properties', 'pwd', 'pwsh', 'readFile', 'retry', 'script', 'sh', 'sleep', 'stage', 'stash',
                                        'step', 'string', 'text', 'timeout', 'timestamps', 'tool', 'unstable', 'unstash',
@@ -548,10 +548,15 @@ abstract class PipelineScript extends Script {
         return true
     }
 
-    /** library('withAwsRole'): this runner always has the library loaded. */
-    def library(CharSequence name) {
-        pipelineRun.library.checkKnown(name.toString())
-        return null
+    /** The library step: library('name@version'), library(identifier: ..., retriever: modernSCM(...)) (LocalLibrary.libraryStep). */
+    def library(Object args) {
+        logStep('library')
+        return pipelineRun.library.libraryStep(args, pipelineRun.runner.libraryCheckouts, pipelineRun.console)
+    }
+
+    /** retriever: modernSCM([$class: 'GitSCMSource', remote: ...]) of the library step. */
+    Map modernSCM(Map scm) {
+        return [$class: 'SCMSourceRetriever', scm: scm]
     }
 
     private File fileInWorkspace(String path) {

@@ -21,6 +21,9 @@ import groovy.json.JsonSlurper
  * REPLAY_STUB_STEPS=<step>[,...] steps that do nothing here (a block still runs),
  * REPLAY_STEPS=<file.groovy> stand-ins written in Groovy (`def slackSend(Map args) { echo ... }`),
  * REPLAY_CREDENTIALS=<file.json> gives withCredentials its credentials (format: CredentialsStore.load),
+ * --library-repo <git URL or path> [--library-version <default>] (make replay LIBRARY_REPO=... [LIBRARY_VERSION=...])
+ * loads withAwsRole as Jenkins' Modern SCM retriever does: @Library('withAwsRole@<ref>') is checked out of
+ * that repository into a fresh directory (default version: LIBRARY_VERSION, else the repository's HEAD branch),
  * REPLAY_LIBRARIES=<name>=<dir>[,<name>=<dir>...] loads other shared libraries along with this one,
  * REPLAY_WITHOUT_PLUGINS=<plugin id>[,<plugin id>...] runs as a controller that lacks those plugins
  * (ids as in PipelineRunner.plugins, e.g. `make replay JENKINSFILE=... REPLAY_WITHOUT_PLUGINS=mask-passwords`
@@ -32,11 +35,15 @@ class ReplayMain {
         File workspace = null
         File state = null
         File jenkinsfile = null
+        String repository = null
+        String defaultVersion = null
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case '--library': library = new File(args[++i]); break
                 case '--workspace': workspace = new File(args[++i]); break
                 case '--state': state = new File(args[++i]); break
+                case '--library-repo': repository = args[++i]; break
+                case '--library-version': defaultVersion = args[++i]; break
                 default: jenkinsfile = new File(args[i])
             }
         }
@@ -46,6 +53,11 @@ class ReplayMain {
                 refuse("no Jenkinsfile at ${jenkinsfile}; usage: gradle replay -Pjenkinsfile=<path>")
             }
             runner = configure(library, workspace, state, jenkinsfile, System.getenv())
+            if (repository != null) {
+                // make replay LIBRARY_REPO=...: withAwsRole as a Modern SCM library of that repository.
+                runner.libraryRepository = repository
+                runner.libraryDefaultVersion = defaultVersion ?: defaultBranchOf(repository)
+            }
         } catch (BadOption e) {
             System.err.println("replay: ${e.message}")
             System.exit(2)
@@ -56,6 +68,15 @@ class ReplayMain {
         }
         System.out.flush()
         System.exit(exitCode(result))
+    }
+
+    /** The default version when LIBRARY_VERSION names none: the branch the repository's HEAD names. */
+    static String defaultBranchOf(String repository) {
+        Process process = new ProcessBuilder('git', 'ls-remote', '--symref', repository, 'HEAD').redirectErrorStream(true).start()
+        String out = process.inputStream.getText('UTF-8')
+        process.waitFor()
+        def branch = out =~ /ref: refs\/heads\/(\S+)\s+HEAD/
+        return branch.find() ? branch.group(1) : null
     }
 
     /** 1 exactly when Jenkins would mark the build FAILURE; UNSTABLE, ABORTED and NOT_BUILT are not failures of the replay. */
