@@ -1,5 +1,7 @@
 package org.withawsrole.replay
 
+import java.nio.file.Files
+
 /**
  * A shared library's version checked out of a Git repository into a fresh directory, as Jenkins'
  * Modern SCM retriever (GitSCMSource) does for every build: the version is a tag, a branch or a
@@ -15,7 +17,7 @@ class GitLibraryRetriever {
     /** Checks out `version` of library `name` into a new directory under `parent` and returns it. */
     File checkout(String name, String version, File parent, ConsoleLog console) {
         parent.mkdirs()
-        File directory = File.createTempDir("${name}-", '', parent)
+        File directory = Files.createTempDirectory(parent.toPath(), "${name}-").toFile()
         git(parent, 'clone', '--quiet', '--no-checkout', remote, directory.absolutePath)
         String commit = resolve(directory, version)
         if (commit == null) {
