@@ -53,6 +53,7 @@ class JenkinsfileCorpusTest {
         runner.jobName = "corpus/${test.methodName.replace('_', '-')}"
         runner.scm = ScmSource.ofWorkingTree(repository)
         File bin = new File(runner.libraryDirectory, 'test/jvm/fixtures/bin')
+        // docker (and terraform, also reached through `tools`) stand in for the real ones.
         runner.baseEnvironment.PATH = "${bin.absolutePath}:${runner.baseEnvironment.PATH}".toString()
         dockerCalls = new File(shared.root, "docker-calls-${test.methodName}")
         runner.baseEnvironment.FAKE_DOCKER_RECORD = dockerCalls.absolutePath
@@ -96,6 +97,12 @@ class JenkinsfileCorpusTest {
     @Test
     void terraform_keeps_one_set_of_credentials_for_the_whole_block() {
         runner.parameters.ACTION = 'apply'
+        BuildResult without = run('terraform-long-block')
+        assertEquals(without.log, 'FAILURE', without.result)
+        assertTrue(without.log, without.log.contains('No terraform named terraform-1.7 found; give the replay its home: ' +
+                'REPLAY_TOOLS=terraform-1.7=/path/to/its/home'))
+
+        runner.tools['terraform-1.7'] = new File(runner.libraryDirectory, 'test/jvm/fixtures') // its bin/ has the stand-in
         BuildResult build = run('terraform-long-block')
         assertEquals(build.log, 'SUCCESS', build.result)
         assertEquals(build.log, 1, awsRoleLines(build, 'deploy'))
@@ -195,7 +202,8 @@ class JenkinsfileCorpusTest {
         assertTrue(build.log, (build.log =~ /sh: shop-api-${build.number} production inside \/\S+/).find())
         assertTrue(build.log, build.log.contains('withEnv: yes'))
         assertTrue(build.log, build.log.contains('after withEnv: null'))
-        assertTrue(build.log, build.log.contains("later: null first stage shop-api-${build.number}"))
+        String head = ['git', 'rev-parse', '--short', 'HEAD'].execute(null, repository).text.trim()
+        assertTrue(build.log, build.log.contains("later: null first stage shop-api-${build.number} ${head}"))
         String workspace = (build.log =~ /workspace is (\S+)/)[0][1]
         assertFalse('a fresh workspace, never the checkout', workspace.startsWith(runner.libraryDirectory.absolutePath))
         assertFalse('removed after the build', new File(workspace).exists())

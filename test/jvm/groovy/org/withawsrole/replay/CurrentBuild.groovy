@@ -44,11 +44,12 @@ class CurrentBuild extends ConcurrentHashMap<String, Object> {
             long millis = System.currentTimeMillis() - ((super.get('startTimeInMillis') ?: System.currentTimeMillis()) as long)
             return key == 'duration' ? millis : "${millis / 1000.0} sec and counting".toString()
         }
-        if (!(key in PROPERTIES) && !super.containsKey(key)) {
+        Object value = super.get(key) // not containsKey: ConcurrentHashMap's calls get, this method
+        if (value == null && !(key in PROPERTIES)) {
             throw new MissingPropertyException("Scripts not permitted to use method org.jenkinsci.plugins.workflow.support.steps.build." +
                     "RunWrapper get${String.valueOf(key).capitalize()} (the replay runner offers ${PROPERTIES.sort()})")
         }
-        return super.get(key)
+        return value
     }
 
     List getBuildCauses(String type = null) {

@@ -30,6 +30,8 @@ class PipelineRunner {
     ScmSource scm
     /** What an `input` step answers: ReplayInput.PROCEED (its parameters' defaults) or ReplayInput.ABORT. */
     String inputAnswer = ReplayInput.PROCEED
+    /** Builds run on an emulated Windows agent: isUnix() is false, bat and powershell run (WindowsShell). */
+    boolean windowsAgent
     /** Tool installations (`tool 'name'`, the `tools` directive): installation name -> home directory. */
     final Map<String, File> tools = new LinkedHashMap<String, File>()
     /** Stand-ins for steps the runner does not have (StepStandIns). */

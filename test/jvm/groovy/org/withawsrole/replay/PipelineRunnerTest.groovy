@@ -357,4 +357,71 @@ class PipelineRunnerTest {
         assertTrue(build.log, build.log.contains("No such DSL method 'notAStep'"))
         assertTrue(build.log, build.log.contains('withAwsRole'))
     }
+
+    @Test
+    void unknown_globals_say_how_to_stand_them_in_and_a_groovy_file_stands_them_in() {
+        String jenkinsfile = "node { docker.image('maven:3').inside { sh 'echo inside' } }"
+        BuildResult missing = runner.run(jenkinsfile)
+        assertEquals(missing.log, 'FAILURE', missing.result)
+        assertTrue(missing.log, missing.log.contains('groovy.lang.MissingPropertyException: No such property: docker for class: WorkflowScript'))
+        assertTrue(missing.log, missing.log.contains("REPLAY_STEPS=<file.groovy> with `def docker(Map args)"))
+        assertFalse('no stack trace', (missing.log =~ /\n\s+at [a-z]/).find())
+
+        File standIns = workspace.newFile('stand-ins.groovy')
+        standIns.text = '''
+            // docker.image(name).inside { }: runs the block here, without a container.
+            def getDocker() {
+                return [image: { String name -> [inside: { Closure body -> echo "(no container: ${name})"; body() }] }]
+            }
+        '''
+        runner.standIns.file = standIns
+        BuildResult stoodIn = runner.run(jenkinsfile)
+        assertTrue(stoodIn.log, stoodIn.success)
+        assertTrue(stoodIn.log, stoodIn.log.contains('(no container: maven:3)\n[Pipeline] sh\n+ echo inside\ninside'))
+    }
+
+    @Test
+    void current_build_offers_run_wrapper_s_api_and_refuses_raw_build_like_the_sandbox() {
+        BuildResult build = runner.run('''
+            currentBuild.description = 'described'
+            currentBuild.displayName = 'named'
+            echo "api: ${currentBuild.number} ${currentBuild.description} ${currentBuild.displayName} ${currentBuild.previousBuild?.result} " +
+                    "${currentBuild.resultIsBetterOrEqualTo('UNSTABLE')} ${currentBuild.getBuildCauses()[0].shortDescription}"
+            currentBuild.rawBuild.delete()
+        ''')
+        assertEquals(build.log, 'FAILURE', build.result)
+        assertTrue(build.log, build.log.contains("api: ${build.number} described named null true Started by user replay"))
+        assertTrue(build.log, build.log.contains('Scripts not permitted to use method org.jenkinsci.plugins.workflow.support.steps.build.RunWrapper getRawBuild'))
+    }
+
+    @Test
+    void git_and_checkout_clone_a_repository_at_its_branch() {
+        File repository = workspace.newFolder('infra')
+        new File(repository, 'README').text = 'on main'
+        ['init -q -b main', 'add .', '-c user.name=dev -c user.email=dev@example.com commit -q -m first',
+         'checkout -q -b release', 'rm -q README'].each { String arguments ->
+            assertEquals(arguments, 0, (['git'] + arguments.split(' ').toList()).execute(null, repository).waitFor())
+        }
+        new File(repository, 'RELEASE').text = 'on release'
+        ['add .', '-c user.name=dev -c user.email=dev@example.com commit -q -m release', 'checkout -q main'].each { String arguments ->
+            assertEquals(arguments, 0, (['git'] + arguments.split(' ').toList()).execute(null, repository).waitFor())
+        }
+        runner.workspace = workspace.newFolder('job')
+        runner.scm = ScmSource.ofRepository(repository.absolutePath, 'release')
+        BuildResult build = runner.run("""
+            node {
+                dir('from-git') {
+                    def vars = git url: '${repository.absolutePath}', branch: 'main'
+                    echo "git: \${readFile('README')} \${vars.GIT_BRANCH}"
+                }
+                dir('from-scm') {
+                    checkout scm
+                    echo "scm: \${readFile('RELEASE')} \${fileExists('README')} \${scm.branches[0].name}"
+                }
+            }
+        """)
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('git: on main origin/main'))
+        assertTrue(build.log, build.log.contains('scm: on release false */release'))
+    }
 }

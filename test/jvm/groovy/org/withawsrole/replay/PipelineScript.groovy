@@ -545,7 +545,7 @@ abstract class PipelineScript extends Script {
     }
 
     boolean isUnix() {
-        return true
+        return !pipelineRun.runner.windowsAgent
     }
 
     /** The library step: library('name@version'), library(identifier: ..., retriever: modernSCM(...)) (LocalLibrary.libraryStep). */
@@ -707,19 +707,43 @@ abstract class PipelineScript extends Script {
         return [totalCount: total, failCount: failed, skipCount: skipped, passCount: total - failed - skipped]
     }
 
-    /** bat runs on a Windows agent only, as in Jenkins; this replay's agent is this (Unix) machine. */
+    /** bat runs on a Windows agent only, as in Jenkins: the emulated one (REPLAY_AGENT_OS=windows, WindowsShell) or none. */
     def bat(Object args) {
+        if (pipelineRun.runner.windowsAgent) {
+            return windowsScript('bat', args)
+        }
         logStep('bat')
         throw new PipelineFailure("bat runs only on a Windows agent; this replay runs on a Unix agent (isUnix() is true): use sh, " +
-                'or stand bat in (REPLAY_STEPS)')
+                'or replay on an emulated Windows agent (REPLAY_AGENT_OS=windows)')
     }
 
     def powershell(Object args) {
+        if (pipelineRun.runner.windowsAgent) {
+            return windowsScript('powershell', args)
+        }
         return shell('powershell', 'pwsh', args)
     }
 
     def pwsh(Object args) {
         return shell('pwsh', 'pwsh', args)
+    }
+
+    private def windowsScript(String step, Object args) {
+        Map settings = args instanceof Map ? (Map) args : [script: args]
+        StepContext here = context()
+        logStep(step)
+        here.directory.mkdirs()
+        boolean returnStdout = settings.returnStdout as boolean
+        Map<String, Object> result = WindowsShell.run(step, String.valueOf(settings.script), here.environment(), here.directory) { String line ->
+            if (!returnStdout) {
+                here.log(line)
+            }
+        }
+        int exitCode = result.exitCode as int
+        if (exitCode != 0 && !settings.returnStatus) {
+            throw new PipelineFailure("script returned exit code ${exitCode}")
+        }
+        return settings.returnStatus ? exitCode : returnStdout ? result.stdout : null
     }
 
     private def shell(String step, String program, Object args) {

@@ -17,6 +17,7 @@ import groovy.json.JsonSlurper
  * REPLAY_BRANCH=<name> builds as that branch of a multibranch job (BRANCH_NAME, `when { branch }`),
  * REPLAY_JOB=<folder/job> the job's full name (JOB_NAME),
  * REPLAY_INPUT=proceed|abort how `input` is answered (proceed: the parameters' defaults),
+ * REPLAY_AGENT_OS=windows runs on an emulated Windows agent (isUnix() false, bat and powershell: WindowsShell),
  * REPLAY_TOOLS=<name>=<home>[,...] tool installations (`tool`, `tools { }`),
  * REPLAY_STUB_STEPS=<step>[,...] steps that do nothing here (a block still runs),
  * REPLAY_STEPS=<file.groovy> stand-ins written in Groovy (`def slackSend(Map args) { echo ... }`),
@@ -133,6 +134,12 @@ class ReplayMain {
                 refuse('REPLAY_PARAMS is not a JSON object; write it as \'{"NAME": "value", "FLAG": true}\'')
             }
             runner.parameters.putAll((Map<String, Object>) parameters)
+        }
+        if (options.REPLAY_AGENT_OS) {
+            if (!(options.REPLAY_AGENT_OS in ['linux', 'windows'])) {
+                refuse("REPLAY_AGENT_OS is '${options.REPLAY_AGENT_OS}', not linux or windows")
+            }
+            runner.windowsAgent = options.REPLAY_AGENT_OS == 'windows'
         }
         if (options.REPLAY_INPUT) {
             if (!(options.REPLAY_INPUT in [ReplayInput.PROCEED, ReplayInput.ABORT])) {

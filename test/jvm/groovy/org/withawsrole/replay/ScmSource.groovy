@@ -80,6 +80,7 @@ class ScmSource {
 
     static Map<String, String> cloneInto(String repository, String branch, File target, StepContext log) {
         log.log("[replay] git: cloning ${repository}${branch ? " at ${branch}" : ''} (credentials are not used here: this machine's git access is)")
+        target.mkdirs()
         List<String> arguments = ['clone', '-q']
         if (branch) {
             arguments += ['--branch', branch]

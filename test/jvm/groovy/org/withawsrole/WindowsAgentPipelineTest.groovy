@@ -1,0 +1,57 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.Test
+import org.junit.rules.TemporaryFolder
+import org.withawsrole.replay.BuildResult
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.*
+
+/**
+ * On a Windows agent (the runner's emulated one: isUnix() false, bat and powershell), the plain
+ * step hands bat and powershell the same credentials as sh: they are the block's environment.
+ */
+class WindowsAgentPipelineTest {
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    PipelineRunner runner
+
+    @BeforeClass
+    static void world() {
+        World.require()
+    }
+
+    @Before
+    void runner() {
+        runner = PipelineRunner.forThisProject()
+        runner.workspace = workspace.root
+        runner.jobName = 'windows-agent'
+        runner.windowsAgent = true
+    }
+
+    @Test
+    void bat_and_powershell_get_the_block_s_credentials() {
+        BuildResult build = runner.run('''
+            node('windows') {
+                withAwsRole('ecr-push') {
+                    def fromSh = sh(script: 'echo "$AWS_ACCESS_KEY_ID $AWS_SESSION_TOKEN $AWS_REGION"', returnStdout: true).trim()
+                    def fromBat = bat(script: '@echo off\\necho %AWS_ACCESS_KEY_ID% %AWS_SESSION_TOKEN% %AWS_REGION%', returnStdout: true).trim()
+                    def fromPowershell = powershell(script: 'Write-Output "$env:AWS_ACCESS_KEY_ID $env:AWS_SESSION_TOKEN $env:AWS_REGION"',
+                            returnStdout: true).trim()
+                    echo "unix: ${isUnix()}, same in bat: ${fromBat == fromSh}, same in powershell: ${fromPowershell == fromSh}, " +
+                            "set: ${fromSh.length() > 20}"
+                    bat 'aws sts get-caller-identity --query Arn --output text'
+                }
+                echo "after: ${bat(script: '@echo off\\necho [%AWS_ACCESS_KEY_ID%]', returnStdout: true).trim()}"
+            }
+        ''')
+        assertTrue(build.log, build.success)
+        assertTrue(build.log, build.log.contains('unix: false, same in bat: true, same in powershell: true, set: true'))
+        assertTrue(build.log, build.log.contains('arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/jenkins-windows-agent-'))
+        assertTrue('the credentials end with the block', build.log.contains('after: []'))
+    }
+}
