@@ -71,6 +71,11 @@ impl CredentialBroker {
             }
         })?;
         Ok(answer.map(|mut issued| {
+            // The fetch is shared by every request with this cache key, but the region and the
+            // account id's visibility are this caller's own (parallel branches deploying to
+            // several regions join one fetch).
+            issued.region = parsed.request.region.clone();
+            issued.hide_account_id = parsed.request.hide_account_id;
             if miss_taken.swap(true, Ordering::Relaxed) {
                 issued.cache = CacheStatus::Hit;
                 self.count_hit();
