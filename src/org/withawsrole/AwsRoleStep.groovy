@@ -44,7 +44,7 @@ class AwsRoleStep implements Serializable {
     }
 
     def run(Map options, Closure body) {
-        String problem = AwsRoleOptions.problemWith(options)
+        String problem = problemWith(options)
         if (problem != null) {
             script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
         }
@@ -53,9 +53,11 @@ class AwsRoleStep implements Serializable {
         if (outcome.failure != null) {
             script.error(StepMessages.oneLine("withAwsRole('${StepMessages.shown(role)}'): ${outcome.failure}"))
         }
-        String summary = summaryLine(role, (Map<String, String>) outcome.credentials)
-        List<String> environment = environmentOf((Map<String, String>) outcome.credentials)
-        List<Map<String, String>> secrets = maskedValuesOf((Map<String, String>) outcome.credentials)
+        Map<String, String> credentials = (Map<String, String>) outcome.credentials
+        String summary = summaryLine(role, credentials)
+        List<String> environment = environmentOf(credentials) + KeyVariables.environmentOf(options, credentials)
+        List<Map<String, String>> secrets = maskedValuesOf(credentials) + KeyVariables.maskedValuesOf(options, credentials)
+        credentials = null
         // Pipeline state is written to disk between steps: keep the whole result out of it.
         outcome = null
 
@@ -65,6 +67,13 @@ class AwsRoleStep implements Serializable {
                 body()
             }
         }
+    }
+
+    /** withAwsRole's options and the plain block's own (other names for its keys, KeyVariables). */
+    @NonCPS
+    static String problemWith(Map options) {
+        return AwsRoleOptions.problemWith(options, AwsRoleOptions.validOptions() + KeyVariables.OPTIONS) ?:
+                KeyVariables.problemWith(options)
     }
 
     /**

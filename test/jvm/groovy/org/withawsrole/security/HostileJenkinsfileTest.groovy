@@ -86,6 +86,17 @@ class HostileJenkinsfileTest {
                 'withAwsRole: sessionName is not a pipeline\'s choice')
         // ---- AWS variables: the block's own, replaced by the step's credentials
         ok('withEnv AWS keys and endpoint', "withEnv(['AWS_ACCESS_KEY_ID=AKIAATTACKER', 'AWS_SECRET_ACCESS_KEY=x', 'AWS_SESSION_TOKEN=y']) { ${block} }")
+        // ---- other names for the keys (accessKeyVariable, ...): names only, never a way to swap or inject
+        refused('accessKeyVariable naming the secret key\'s variable',
+                "withAwsRole(role: 'ecr-push', accessKeyVariable: 'AWS_SECRET_ACCESS_KEY') { echo 'never here' }",
+                'withAwsRole: accessKeyVariable cannot be AWS_SECRET_ACCESS_KEY: the block sets that variable to something else')
+        refused('a key variable name that writes another variable',
+                "withAwsRole(role: 'ecr-push', secretKeyVariable: 'X=1\\nVAULT_ADDR') { echo 'never here' }",
+                'withAwsRole: secretKeyVariable must name an environment variable')
+        refused('two keys under one name', "withAwsRole(role: 'ecr-push', accessKeyVariable: 'K', secretKeyVariable: 'K') { echo 'never here' }",
+                'withAwsRole: secretKeyVariable and accessKeyVariable both name K')
+        ok('a key under a controller setting\'s name', "withAwsRole(role: 'ecr-push', accessKeyVariable: 'VAULT_ADDR', " +
+                "sessionTokenVariable: 'VAULT_TOKEN') { sh 'set +x; echo \"caller=\$(aws sts get-caller-identity --query Arn --output text)\"' }")
         // ---- the same inside parallel branches and nested blocks
         ok('parallel branches, one hostile', "parallel hostile: { withEnv(['VAULT_ADDR=LISTENER', 'JOB_NAME=team-b/x']) { ${block} } }, " +
                 "plain: { ${block} }")
