@@ -45,6 +45,8 @@ class PipelineRun {
     final CurrentBuild currentBuild = new CurrentBuild()
     /** The Stop button (runner.abortRunningBuild()). */
     final BuildAbort abort = new BuildAbort()
+    /** Timeouts delivered, as "<thread id>@<deadline>": Jenkins interrupts a timeout's body once. */
+    private final Set<String> deliveredTimeouts = ConcurrentHashMap.newKeySet()
     /** The `params` global: the runner's parameter values, with Declarative parameters' defaults for the others. */
     private volatile Map<String, Object> parameters = Collections.emptyMap()
     final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor({ Runnable r ->
@@ -62,6 +64,16 @@ class PipelineRun {
         this.workspace = freshWorkspace ?
                 Files.createTempDirectory("replay-${runner.jobName.replaceAll(/[^A-Za-z0-9._-]/, '_')}-${number}-").toFile() :
                 runner.workspace.absoluteFile
+    }
+
+    /**
+     * Whether the timeout ending at `deadline` (System.nanoTime()) is to be delivered to `thread`
+     * now: true once per thread and deadline. Its timer and a step that sees the deadline pass
+     * both ask; only one interrupts, and steps the body runs afterwards (its finally blocks) run
+     * as in Jenkins, which interrupts only what runs when the timeout fires.
+     */
+    boolean claimTimeout(Thread thread, long deadline) {
+        return deliveredTimeouts.add("${thread.id}@${deadline}".toString())
     }
 
     BuildResult execute(String jenkinsfile) {

@@ -305,6 +305,23 @@ class PipelineRunnerTest {
     }
 
     @Test
+    void steps_in_a_finally_after_a_timeout_run_as_in_jenkins() {
+        // Jenkins interrupts what runs when the timeout fires, once; the body's finally blocks
+        // then run their steps (a block's cleanup). A second interruption used to kill them.
+        BuildResult build = runner.run('''
+            timeout(time: 1, unit: 'SECONDS') {
+                try {
+                    sh 'sleep 30'
+                } finally {
+                    sh 'sleep 2; echo cleaned > cleaned.txt'
+                }
+            }
+        ''')
+        assertEquals(build.log, 'ABORTED', build.result)
+        assertTrue(build.log, new File(workspace.root, 'cleaned.txt').isFile())
+    }
+
+    @Test
     void timeout_aborts_a_long_sh() {
         long started = System.nanoTime()
         BuildResult build = runner.run("timeout(time: 1, unit: 'SECONDS') { sh 'sleep 30' }")

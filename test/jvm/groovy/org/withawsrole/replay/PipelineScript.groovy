@@ -227,8 +227,13 @@ abstract class PipelineScript extends Script {
             if (remaining > 0 && process.waitFor(remaining, TimeUnit.NANOSECONDS)) {
                 return process.exitValue()
             }
-            kill(process)
-            throw new PipelineFailure('Timeout has been exceeded', 'ABORTED')
+            if (here.run.claimTimeout(Thread.currentThread(), here.deadline)) {
+                kill(process)
+                throw new PipelineFailure('Timeout has been exceeded', 'ABORTED')
+            }
+            // The timeout was delivered before this step started (it runs in a finally or catch
+            // of the body): Jenkins lets it run.
+            return process.waitFor()
         } catch (InterruptedException e) {
             kill(process)
             throw here.pastDeadline ? new PipelineFailure('Timeout has been exceeded', 'ABORTED') : e
@@ -427,13 +432,14 @@ abstract class PipelineScript extends Script {
     def timeout(Map args, Closure body) {
         TimeUnit unit = TimeUnit.valueOf((args.unit ?: 'MINUTES').toString())
         long nanos = unit.toNanos((args.time as Number).longValue())
-        StepContext inner = context().withDeadline(System.nanoTime() + nanos)
+        long deadline = System.nanoTime() + nanos
+        StepContext inner = context().withDeadline(deadline)
         Thread blocked = Thread.currentThread()
         Object finished = new Object()
         boolean done = false
         def timer = pipelineRun.timers.schedule({
             synchronized (finished) {
-                if (!done) {
+                if (!done && pipelineRun.claimTimeout(blocked, deadline)) {
                     blocked.interrupt()
                 }
             }
