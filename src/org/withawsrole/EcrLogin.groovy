@@ -46,6 +46,12 @@ class EcrLogin implements Serializable {
             script.error(StepMessages.oneLine("ecrLogin: ${problem}"))
         }
         String registry = options.registry
+        if (!script.isUnix()) {
+            script.error(StepMessages.oneLine('ecrLogin: logs Docker in with sh, which this Windows agent does not run; ' +
+                    "on Windows, log in inside a plain block: withAwsRole('${StepMessages.shown(String.valueOf(options.role))}') " +
+                    "{ powershell \"aws ecr get-login-password --region ${regionOf(registry)} | " +
+                    "docker login --username AWS --password-stdin ${StepMessages.shown(registry)}\" }"))
+        }
         return new AwsRoleStep(script).run(roleOptionsOf(options)) {
             if (body == null) {
                 login(registry)

@@ -63,6 +63,10 @@ class RefreshingCredentials implements Serializable {
         if (problem != null) {
             script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
         }
+        if (!script.isUnix()) {
+            script.error('withAwsRole: refresh: true hands AWS tools the awsrole CLI, which runs on Linux agents only; ' +
+                    "on this Windows agent use a plain block whose ttl covers the work, e.g. withAwsRole(role: 'deploy', ttl: '1h')")
+        }
         // withAwsRole(roles: [...], refresh: true): one token and one named profile per role.
         boolean named = RoleProfiles.requested(stepOptions)
         List<String> roles = named ? RoleProfiles.rolesOf(stepOptions) : [AwsRoleOptions.roleOf(stepOptions)]

@@ -54,4 +54,35 @@ class WindowsAgentPipelineTest {
         assertTrue(build.log, build.log.contains('arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/jenkins-windows-agent-'))
         assertTrue('the credentials end with the block', build.log.contains('after: []'))
     }
+
+    @Test
+    void ecr_login_says_before_anything_that_it_needs_sh() {
+        World.resetCounters()
+        BuildResult build = runner.run("""
+            node('windows') {
+                ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')
+            }
+        """)
+        assertEquals(build.log, 'FAILURE', build.result)
+        List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
+        assertEquals(build.log, ["ERROR: ecrLogin: logs Docker in with sh, which this Windows agent does not run; on Windows, log in " +
+                "inside a plain block: withAwsRole('ecr-push') { powershell \"aws ecr get-login-password --region eu-west-1 | " +
+                'docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com" }'], errors)
+        assertEquals('nothing was asked of Vault', 0, World.counters().sts_total)
+    }
+
+    @Test
+    void refresh_says_before_anything_that_it_needs_a_linux_agent() {
+        long before = World.requestsSeen()
+        BuildResult build = runner.run("""
+            node('windows') {
+                withAwsRole(role: 'ecr-push', refresh: true) { echo 'never here' }
+            }
+        """)
+        assertEquals(build.log, 'FAILURE', build.result)
+        assertFalse(build.log, build.log.contains('never here'))
+        assertTrue(build.log, build.log.contains('ERROR: withAwsRole: refresh: true hands AWS tools the awsrole CLI, which runs on ' +
+                "Linux agents only; on this Windows agent use a plain block whose ttl covers the work, e.g. withAwsRole(role: 'deploy', ttl: '1h')"))
+        assertEquals('no token was created: nothing reached Vault', before, World.requestsSeen())
+    }
 }
