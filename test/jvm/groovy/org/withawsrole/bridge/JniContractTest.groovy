@@ -23,6 +23,9 @@ class JniContractTest {
             'JString'              : 'String',
             'JObjectArray<JString>': 'String[]',
             'unit'                 : 'void',
+            'jlong'                : 'long',
+            'jint'                 : 'int',
+            'jboolean'             : 'boolean',
     ]
 
     @Test
