@@ -218,6 +218,27 @@ fn revoke(broker: &CredentialBroker, token: &str) -> Result<Revocation, BrokerEr
 }
 
 /// An AWS config whose profile `withawsrole` runs `awsrole credential-process <args>`.
+/// `aws sts get-caller-identity` with only the `withawsrole` profile of `config` to get
+/// credentials from (none from the test's own environment).
+fn caller_identity_through(dir: &Path, config: &Path) -> Command {
+    let mut aws = Command::new("aws");
+    aws.args([
+        "sts",
+        "get-caller-identity",
+        "--query",
+        "Arn",
+        "--output",
+        "text",
+    ])
+    .env("AWS_CONFIG_FILE", config)
+    .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
+    .env("AWS_PROFILE", "withawsrole")
+    .env_remove("AWS_ACCESS_KEY_ID")
+    .env_remove("AWS_SECRET_ACCESS_KEY")
+    .env_remove("AWS_SESSION_TOKEN");
+    aws
+}
+
 fn aws_config(dir: &Path, args: &str) -> PathBuf {
     let path = dir.join("config");
     std::fs::write(
@@ -400,23 +421,7 @@ fn the_aws_cli_gets_credentials_through_credential_process() {
     let dir = temp_dir("aws-cli");
     let config = aws_config(&dir, "ecr-push");
     let before = issued("ecr-push");
-    let o = Command::new("aws")
-        .args([
-            "sts",
-            "get-caller-identity",
-            "--query",
-            "Arn",
-            "--output",
-            "text",
-        ])
-        .env("AWS_CONFIG_FILE", &config)
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
-        .env("AWS_PROFILE", "withawsrole")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .unwrap();
+    let o = caller_identity_through(&dir, &config).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stdout(&o).contains(":assumed-role/jenkins-ecr-push-role/jenkins-ecr-push"),
@@ -500,24 +505,10 @@ fn aws_cli_runs_with_a_cache_file_share_one_vault_call() {
         &format!("ecr-push --ttl 30m --cache-file \"{}\"", cache.display()),
     );
     let before = issued("ecr-push");
-    // Four at a time, as a block's parallel commands would start them.
+    // All at once, as a block's parallel commands would start them.
     let runs: Vec<_> = (0..8)
         .map(|_| {
-            Command::new("aws")
-                .args([
-                    "sts",
-                    "get-caller-identity",
-                    "--query",
-                    "Arn",
-                    "--output",
-                    "text",
-                ])
-                .env("AWS_CONFIG_FILE", &config)
-                .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("credentials"))
-                .env("AWS_PROFILE", "withawsrole")
-                .env_remove("AWS_ACCESS_KEY_ID")
-                .env_remove("AWS_SECRET_ACCESS_KEY")
-                .env_remove("AWS_SESSION_TOKEN")
+            caller_identity_through(&dir, &config)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
