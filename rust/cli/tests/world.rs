@@ -1,127 +1,29 @@
 //! The `awsrole` binary against the real test world (OpenBao + moto + the Vault AWS-engine
 //! front), including the `aws` CLI and botocore using it as their `credential_process`, and the
-//! child tokens of `withAwsRole(refresh: true)` (docs/refresh.md):
+//! agent's side of `withAwsRole(refresh: true)` (docs/refresh.md) with a child token (the
+//! controller's side, what such a token can reach and how long it lives, is in
+//! rust/core/tests/world/child_tokens.rs):
 //!
 //! ```sh
 //! test/world/up && . test/world/.run/env && cargo test -p awsrole --test world
 //! ```
 //!
-//! Every test holds `WORLD` (the front's counters are global) and runs the binary as a new
+//! Every test holds the world (`withawsrole_testkit::World`: the front's counters are global) and runs the binary as a new
 //! process, as an SDK does.
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use withawsrole_core::child_token::{ChildToken, Revocation};
-use withawsrole_core::{BrokerError, BrokerOptions, CredentialBroker, ErrorKind};
+use withawsrole_core::{BrokerOptions, CredentialBroker};
+use withawsrole_testkit::{env, pairs, temp_dir, World};
 
 const AWSROLE: &str = env!("CARGO_BIN_EXE_awsrole");
-const START: &str = "start the world: test/world/up && . test/world/.run/env";
-/// The token role test/world/provision.py creates (orphan, allowed_policies_glob withawsrole-sts-*).
-const TOKEN_ROLE: &str = "withawsrole";
 const DEPLOY_ARN: &str = "arn:aws:iam::123456789012:role/jenkins-deploy-role";
-
-static WORLD: Mutex<()> = Mutex::new(());
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| panic!("{name} is not set: {START}"))
-}
-
-fn world() -> MutexGuard<'static, ()> {
-    let guard = WORLD.lock().unwrap_or_else(|p| p.into_inner());
-    let (status, _) = http(
-        "POST",
-        &format!("{}/reset", env("WORLD_CONTROL_URL")),
-        None,
-        None,
-    );
-    assert_eq!(status, 200, "the world's front does not answer: {START}");
-    guard
-}
-
-/// A tiny HTTP/1.1 client for the loopback world (no async runtime in tests).
-fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let rest = url
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("the world is http://: {url}"));
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let token = token
-        .map(|t| format!("X-Vault-Token: {t}\r\n"))
-        .unwrap_or_default();
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("{url}: {e}; {START}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{token}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // A chunked body (OpenBao's) has a size line first: read from the first '{'.
-    let json_part = body.find('{').map(|i| &body[i..]).unwrap_or("");
-    let json_part = json_part.rfind('}').map(|i| &json_part[..=i]).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(json_part).unwrap_or(Value::Null),
-    )
-}
-
-fn vault(method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    http(
-        method,
-        &format!("{}/v1/{path}", env("VAULT_ADDR")),
-        Some(token),
-        body,
-    )
-}
-
-fn counters() -> Value {
-    http(
-        "GET",
-        &format!("{}/counters", env("WORLD_CONTROL_URL")),
-        None,
-        None,
-    )
-    .1
-}
-
-fn issued(role: &str) -> u64 {
-    counters()["sts_issued_by_role"][format!("aws/{role}")]
-        .as_u64()
-        .unwrap_or(0)
-}
-
-/// A fresh directory under the system temp dir (removed by the test when it passes).
-fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "awsrole-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The world's Vault login variables: removed when a test gives awsrole only a child token.
 const LOGIN_VARS: &[&str] = &[
@@ -187,34 +89,35 @@ fn assert_clean_error(o: &Output, code: i32, needle: &str) {
     }
 }
 
-/// The controller's side: a broker logging in with the world's AppRole (as Jenkins does).
-fn controller() -> CredentialBroker {
-    let vars: Vec<(String, String)> = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"]
-        .iter()
-        .map(|v| (v.to_string(), env(v)))
-        .collect();
-    controller_with(vars)
+/// The controller's side of `refresh: true`: a broker logging in with the world's AppRole (as
+/// Jenkins does) and the child token it made for `request`, to hand to the agent.
+struct Controller {
+    broker: CredentialBroker,
+    child: ChildToken,
 }
 
-fn controller_with(vars: Vec<(String, String)>) -> CredentialBroker {
-    let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    CredentialBroker::new(BrokerOptions::with_env(Arc::new(lookup)).unwrap()).unwrap()
-}
+impl Controller {
+    fn with_child_token(request: &[(&str, &str)]) -> Controller {
+        let vars: Vec<(String, String)> = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"]
+            .iter()
+            .map(|v| (v.to_string(), env(v)))
+            .collect();
+        let lookup = move |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let broker =
+            CredentialBroker::new(BrokerOptions::with_env(Arc::new(lookup)).unwrap()).unwrap();
+        let child = broker
+            .create_child_token(&pairs(request))
+            .unwrap_or_else(|e| panic!("create_child_token: {e}"));
+        Controller { broker, child }
+    }
 
-fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-    p.iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn child_token(broker: &CredentialBroker, extra: &[(&str, &str)]) -> ChildToken {
-    broker
-        .create_child_token(&pairs(extra))
-        .unwrap_or_else(|e| panic!("create_child_token: {e}"))
-}
-
-fn revoke(broker: &CredentialBroker, token: &str) -> Result<Revocation, BrokerError> {
-    broker.revoke_child_token(&pairs(&[("token", token)]))
+    /// The end of the block: the child token revoked.
+    fn revoke_child_token(&self) {
+        let revoked = self
+            .broker
+            .revoke_child_token(&pairs(&[("token", self.child.token.expose())]));
+        assert_eq!(revoked.unwrap(), Revocation::Revoked);
+    }
 }
 
 /// An AWS config whose profile `withawsrole` runs `awsrole credential-process <args>`.
@@ -256,7 +159,7 @@ fn aws_config(dir: &Path, args: &str) -> PathBuf {
 
 #[test]
 fn creds_prints_the_contract_keys_as_json() {
-    let _w = world();
+    let _w = World::take();
     let o = awsrole(
         &["creds", "ecr-push", "--session-name", "cli-json"],
         &[],
@@ -279,7 +182,7 @@ fn creds_prints_the_contract_keys_as_json() {
 
 #[test]
 fn creds_env_format_is_eval_ready_for_the_aws_cli() {
-    let _w = world();
+    let _w = World::take();
     let o = awsrole(
         &[
             "creds",
@@ -327,7 +230,7 @@ fn creds_env_format_is_eval_ready_for_the_aws_cli() {
 
 #[test]
 fn exec_gives_the_command_credentials_and_passes_its_exit_code() {
-    let _w = world();
+    let _w = World::take();
     let o = awsrole(
         &[
             "exec",
@@ -360,7 +263,7 @@ fn exec_gives_the_command_credentials_and_passes_its_exit_code() {
 
 #[test]
 fn exec_passes_a_term_signal_on_to_the_command() {
-    let _w = world();
+    let _w = World::take();
     let dir = temp_dir("term");
     let started = dir.join("started");
     let script = format!(
@@ -392,7 +295,7 @@ fn exec_passes_a_term_signal_on_to_the_command() {
 
 #[test]
 fn credential_process_prints_version_1_json() {
-    let _w = world();
+    let _w = World::take();
     let o = awsrole(
         &["credential-process", "ecr-push", "--ttl", "15m"],
         &[],
@@ -417,10 +320,10 @@ fn credential_process_prints_version_1_json() {
 
 #[test]
 fn the_aws_cli_gets_credentials_through_credential_process() {
-    let _w = world();
+    let w = World::take();
     let dir = temp_dir("aws-cli");
     let config = aws_config(&dir, "ecr-push");
-    let before = issued("ecr-push");
+    let before = w.issued("ecr-push");
     let o = caller_identity_through(&dir, &config).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
@@ -429,7 +332,7 @@ fn the_aws_cli_gets_credentials_through_credential_process() {
         stdout(&o)
     );
     assert_eq!(
-        issued("ecr-push"),
+        w.issued("ecr-push"),
         before + 1,
         "one credential_process run, one STS call"
     );
@@ -438,7 +341,7 @@ fn the_aws_cli_gets_credentials_through_credential_process() {
 
 #[test]
 fn exit_codes_tell_permission_unavailable_invalid_and_usage_apart() {
-    let _w = world();
+    let w = World::take();
     let o = awsrole(&["creds", "forbidden"], &[], &[]);
     assert_clean_error(&o, 3, "Vault denied `update` on aws/sts/forbidden");
 
@@ -467,10 +370,10 @@ fn exit_codes_tell_permission_unavailable_invalid_and_usage_apart() {
     let o = awsrole(&["creds"], &[], &[]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
-        counters()["sts_total"],
+        w.counters()["sts_total"],
         2,
         "usage errors send nothing: {}",
-        counters()
+        w.counters()
     );
 }
 
@@ -496,7 +399,7 @@ fn every_subcommand_has_help_with_an_example_and_the_exit_codes() {
 #[test]
 fn aws_cli_runs_with_a_cache_file_share_one_vault_call() {
     use std::os::unix::fs::PermissionsExt;
-    let _w = world();
+    let w = World::take();
     let dir = temp_dir("cache-file");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     let cache = dir.join("cache-ecr-push.json");
@@ -504,7 +407,7 @@ fn aws_cli_runs_with_a_cache_file_share_one_vault_call() {
         &dir,
         &format!("ecr-push --ttl 30m --cache-file \"{}\"", cache.display()),
     );
-    let before = issued("ecr-push");
+    let before = w.issued("ecr-push");
     // All at once, as a block's parallel commands would start them.
     let runs: Vec<_> = (0..8)
         .map(|_| {
@@ -524,7 +427,7 @@ fn aws_cli_runs_with_a_cache_file_share_one_vault_call() {
             stdout(&o)
         );
     }
-    assert_eq!(issued("ecr-push"), before + 1, "eight runs, one STS call");
+    assert_eq!(w.issued("ecr-push"), before + 1, "eight runs, one STS call");
     let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the cached keys are the user's alone");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -566,17 +469,14 @@ fn run_boto(dir: &Path, config: &Path, child: &str, calls: u32) -> Output {
 
 #[test]
 fn botocore_gets_fresh_credentials_on_every_refresh_through_a_child_token() {
-    let _w = world();
-    let broker = controller();
-    let child = child_token(
-        &broker,
-        &[
-            ("purpose", "ecr-push"),
-            ("token_ttl", "10m"),
-            ("job", "refresh"),
-            ("build", "1"),
-        ],
-    );
+    let w = World::take();
+    let controller = Controller::with_child_token(&[
+        ("purpose", "ecr-push"),
+        ("token_ttl", "10m"),
+        ("job", "refresh"),
+        ("build", "1"),
+    ]);
+    let child = &controller.child;
     assert!(
         child
             .policies
@@ -593,7 +493,7 @@ fn botocore_gets_fresh_credentials_on_every_refresh_through_a_child_token() {
             child.request.session_name
         ),
     );
-    let before = issued("ecr-push");
+    let before = w.issued("ecr-push");
     let o = run_boto(&dir, &config, child.token.expose(), 4);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -617,12 +517,9 @@ fn botocore_gets_fresh_credentials_on_every_refresh_through_a_child_token() {
             .ends_with("assumed-role/jenkins-ecr-push-role/jenkins-refresh-1"),
         "{v}"
     );
-    assert!(issued("ecr-push") >= before + 4, "{}", counters());
+    assert!(w.issued("ecr-push") >= before + 4, "{}", w.counters());
 
-    assert_eq!(
-        revoke(&broker, child.token.expose()).unwrap(),
-        Revocation::Revoked
-    );
+    controller.revoke_child_token();
     let o = run_boto(&dir, &config, child.token.expose(), 1);
     assert_ne!(
         o.status.code(),
@@ -639,152 +536,16 @@ fn botocore_gets_fresh_credentials_on_every_refresh_through_a_child_token() {
 
 #[test]
 fn a_revoked_child_token_makes_the_cli_fail_with_permission_denied() {
-    let _w = world();
-    let broker = controller();
-    let child = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
+    let _w = World::take();
+    let controller = Controller::with_child_token(&[("purpose", "ecr-push"), ("token_ttl", "5m")]);
+    let child = &controller.child;
     let with_child = [("VAULT_TOKEN", child.token.expose())];
     let o = awsrole(&["credential-process", "ecr-push"], &with_child, LOGIN_VARS);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
-    assert_eq!(
-        revoke(&broker, child.token.expose()).unwrap(),
-        Revocation::Revoked
-    );
+    controller.revoke_child_token();
     let o = awsrole(&["credential-process", "ecr-push"], &with_child, LOGIN_VARS);
     assert_clean_error(&o, 3, "no longer accepts the token in VAULT_TOKEN");
     assert!(stderr(&o).contains("refresh: true"), "{}", stderr(&o));
     assert!(!stderr(&o).contains(child.token.expose()));
-    assert_eq!(
-        revoke(&broker, child.token.expose()).unwrap(),
-        Revocation::AlreadyGone,
-        "revoking twice is not an error"
-    );
-}
-
-#[test]
-fn a_child_token_reaches_its_own_purpose_and_nothing_else() {
-    let _w = world();
-    let broker = controller();
-    let child = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
-    let token = child.token.expose();
-    let with_child = [("VAULT_TOKEN", token)];
-    let o = awsrole(
-        &["creds", "deploy", "--role-arn", DEPLOY_ARN],
-        &with_child,
-        LOGIN_VARS,
-    );
-    assert_clean_error(&o, 3, "aws/sts/deploy");
-
-    let (status, _) = vault(
-        "POST",
-        "auth/token/create",
-        token,
-        Some(json!({"ttl": "5m"})),
-    );
-    assert_eq!(status, 403, "a child token cannot make tokens");
-    let (status, looked) = vault("GET", "auth/token/lookup-self", token, None);
-    assert_eq!(status, 200);
-    let data = &looked["data"];
-    assert_eq!(data["renewable"], false, "{data}");
-    assert_eq!(data["explicit_max_ttl"], 300, "{data}");
-    assert!(data["ttl"].as_u64().unwrap() <= 300, "{data}");
-    assert_eq!(data["meta"]["sts_path"], "aws/sts/ecr-push", "{data}");
-    let (status, _) = vault(
-        "POST",
-        "auth/token/renew-self",
-        token,
-        Some(json!({"increment": "1h"})),
-    );
-    assert_ne!(status, 200, "the agent cannot extend the token's life");
-    revoke(&broker, token).unwrap();
-}
-
-#[test]
-fn token_role_children_outlive_the_controller_login_and_plain_children_do_not() {
-    let _w = world();
-    let root = env("WORLD_ROOT_TOKEN");
-    // The controller's login: a short-lived token like an AppRole login's.
-    let (status, created) = vault(
-        "POST",
-        "auth/token/create",
-        &root,
-        Some(json!({"policies": ["jenkins", "withawsrole-sts-ecr-push"], "ttl": "10m"})),
-    );
-    assert_eq!(status, 200, "{created}");
-    let login = created["auth"]["client_token"].as_str().unwrap().to_owned();
-    let broker = controller_with(vec![
-        ("VAULT_ADDR".into(), env("VAULT_ADDR")),
-        ("VAULT_TOKEN".into(), login.clone()),
-    ]);
-    let plain = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
-    // The token role is the controller's setting (WITHAWSROLE_TOKEN_ROLE), not a request's.
-    broker
-        .apply_overrides(&pairs(&[("WITHAWSROLE_TOKEN_ROLE", TOKEN_ROLE)]))
-        .unwrap();
-    let orphan = child_token(&broker, &[("purpose", "ecr-push"), ("token_ttl", "5m")]);
-    assert!(!plain.orphan && orphan.orphan);
-
-    // The login token ends (expiry or revocation alike): Vault revokes its children with it.
-    let (status, _) = vault(
-        "POST",
-        "auth/token/revoke",
-        &root,
-        Some(json!({"token": login})),
-    );
-    assert_eq!(status, 204);
-    let run = |child: &ChildToken| {
-        awsrole(
-            &["credential-process", "ecr-push"],
-            &[("VAULT_TOKEN", child.token.expose())],
-            LOGIN_VARS,
-        )
-    };
-    assert_eq!(
-        run(&orphan).status.code(),
-        Some(0),
-        "{}",
-        stderr(&run(&orphan))
-    );
-    assert_clean_error(&run(&plain), 3, "no longer accepts the token");
-    assert_eq!(
-        revoke(&broker, orphan.token.expose()).unwrap(),
-        Revocation::Revoked
-    );
-}
-
-#[test]
-fn a_policy_jenkins_cannot_hand_out_is_refused_with_what_to_do() {
-    let _w = world();
-    let broker = controller();
-    // The world's jenkins login does not hold withawsrole-sts-forbidden (and it does not exist).
-    let e = broker
-        .create_child_token(&pairs(&[("purpose", "forbidden")]))
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("`withawsrole-sts-forbidden`") && msg.contains("WITHAWSROLE_TOKEN_ROLE"),
-        "{msg}"
-    );
-
-    // Through the token role, the policy's name is allowed, but the policy (if it existed) is
-    // the admin's to write: a token without it reaches nothing.
-    let e = broker
-        .create_child_token(&pairs(&[
-            ("purpose", "forbidden"),
-            ("token_role", TOKEN_ROLE),
-        ]))
-        .unwrap_err();
-    assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e:?}");
-    broker
-        .apply_overrides(&pairs(&[("WITHAWSROLE_TOKEN_ROLE", TOKEN_ROLE)]))
-        .unwrap();
-    let child = child_token(&broker, &[("purpose", "forbidden"), ("token_ttl", "2m")]);
-    let o = awsrole(
-        &["creds", "forbidden"],
-        &[("VAULT_TOKEN", child.token.expose())],
-        LOGIN_VARS,
-    );
-    assert_clean_error(&o, 3, "aws/sts/forbidden");
-    revoke(&broker, child.token.expose()).unwrap();
 }

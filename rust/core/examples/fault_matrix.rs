@@ -15,83 +15,23 @@
 //! failed call).
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use withawsrole_core::{BrokerError, BrokerOptions, CredentialBroker, ErrorKind};
+use withawsrole_testkit::{env, http, Control};
 
 const DEADLINE_SECS: u64 = 4;
 
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| {
-            eprintln!("fault_matrix: {name} is not set: start the world and source .run/env");
-            std::process::exit(2)
-        })
-}
-
-/// A tiny HTTP/1.1 client for the loopback control API and OpenBao (no runtime to nest).
-fn http(url: &str, method: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let rest = url.strip_prefix("http://").expect("http:// only");
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("{url}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("X-Vault-Token: {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    let _ = stream.read_to_string(&mut raw);
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
+/// The world this process runs against; its token changes when OpenBao restarts.
 struct World {
-    control: String,
+    control: Control,
     addr: String,
     token: String,
     root: String,
-}
-
-impl World {
-    fn ctl(&self, method: &str, sub: &str, body: Option<Value>) -> Value {
-        let (status, v) = http(&format!("{}{sub}", self.control), method, None, body);
-        assert_eq!(status, 200, "control {method} {sub}: {v}");
-        v
-    }
-    fn reset(&self) {
-        self.ctl("POST", "/reset", None);
-    }
-    fn fault(&self, spec: Value) {
-        self.ctl("POST", "/faults", Some(spec));
-    }
-    fn clear_faults(&self) {
-        self.ctl("DELETE", "/faults", None);
-    }
-    /// Requests that reached Vault (the AWS engine, or any other path such as a login).
-    fn sts_total(&self) -> u64 {
-        let c = self.ctl("GET", "/counters", None);
-        c["sts_total"].as_u64().unwrap_or(0) + c["proxied_total"].as_u64().unwrap_or(0)
-    }
 }
 
 fn threads() -> usize {
@@ -176,7 +116,7 @@ impl Matrix {
         setup: impl FnOnce(&World),
         teardown: impl FnOnce(&World),
     ) {
-        self.world.reset();
+        self.world.control.reset();
         self.seq += 1;
         let session = format!("matrix-{}-{}", std::process::id(), self.seq);
         let addr = addr.unwrap_or_else(|| self.world.addr.clone());
@@ -193,7 +133,7 @@ impl Matrix {
         let seconds = started.elapsed().as_secs_f64();
         let after = self.broker.stats();
         teardown(&self.world);
-        self.world.clear_faults();
+        self.world.control.clear_faults();
         let retries = after.retries - before.retries;
         let (outcome, ok_outcome) = match (&result, expect) {
             (Ok(i), Expect::Success { min_retries }) => (
@@ -216,10 +156,10 @@ impl Matrix {
         // counters), or at least tries to (the broker's own attempt counters, when no Vault
         // listens at that address).
         let no_cache = if result.is_err() {
-            let world_before = self.world.sts_total();
+            let world_before = self.world.control.network_calls();
             let broker_before = self.broker.stats();
             let again = self.broker.credentials(&pairs);
-            let world_delta = self.world.sts_total() - world_before;
+            let world_delta = self.world.control.network_calls() - world_before;
             let s = self.broker.stats();
             let attempts = (s.vault_calls + s.vault_logins)
                 - (broker_before.vault_calls + broker_before.vault_logins);
@@ -280,7 +220,7 @@ fn closed_port() -> u16 {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let world = World {
-        control: env("WORLD_CONTROL_URL"),
+        control: Control::of_world(),
         addr: env("VAULT_ADDR"),
         token: env("VAULT_TOKEN"),
         root: env("WORLD_ROOT_TOKEN"),
@@ -312,7 +252,7 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 2 },
-        |w| w.fault(sts(503, Value::Null, Some(2))),
+        |w| w.control.fault(&sts(503, Value::Null, Some(2))),
         |_| {},
     );
     m.row(
@@ -322,7 +262,7 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Unavailable),
-        |w| w.fault(sts(503, Value::Null, None)),
+        |w| w.control.fault(&sts(503, Value::Null, None)),
         |_| {},
     );
     m.row(
@@ -332,7 +272,7 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 2 },
-        |w| w.fault(sts(429, Value::Null, Some(2))),
+        |w| w.control.fault(&sts(429, Value::Null, Some(2))),
         |_| {},
     );
     let throttled = json!({"errors": ["Error assuming role: Throttling: Rate exceeded\n\tstatus code: 400, request id: 1"]});
@@ -343,7 +283,7 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 2 },
-        |w| w.fault(sts(502, throttled.clone(), Some(2))),
+        |w| w.control.fault(&sts(502, throttled.clone(), Some(2))),
         |_| {},
     );
     m.row(
@@ -353,7 +293,7 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 2 },
-        |w| w.fault(sts(500, throttled.clone(), Some(2))),
+        |w| w.control.fault(&sts(500, throttled.clone(), Some(2))),
         |_| {},
     );
     m.row(
@@ -363,7 +303,7 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Unavailable),
-        |w| w.fault(sts(502, throttled.clone(), None)),
+        |w| w.control.fault(&sts(502, throttled.clone(), None)),
         |_| {},
     );
     m.row(
@@ -373,7 +313,10 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Unavailable),
-        |w| w.fault(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 10000})),
+        |w| {
+            w.control
+                .fault(&json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 10000}))
+        },
         |_| {},
     );
     m.row(
@@ -383,7 +326,10 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 0 },
-        |w| w.fault(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 1500, "count": 1})),
+        |w| {
+            w.control
+                .fault(&json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 1500, "count": 1}))
+        },
         |_| {},
     );
     let refused = format!("http://127.0.0.1:{}", closed_port());
@@ -404,7 +350,10 @@ fn main() {
         None,
         &[],
         Expect::Success { min_retries: 2 },
-        |w| w.fault(json!({"path": "^aws/sts/", "mode": "reset", "count": 2})),
+        |w| {
+            w.control
+                .fault(&json!({"path": "^aws/sts/", "mode": "reset", "count": 2}))
+        },
         |_| {},
     );
     m.row(
@@ -414,7 +363,10 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Unavailable),
-        |w| w.fault(json!({"path": "^aws/sts/", "mode": "reset"})),
+        |w| {
+            w.control
+                .fault(&json!({"path": "^aws/sts/", "mode": "reset"}))
+        },
         |_| {},
     );
     m.row(
@@ -424,7 +376,10 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Internal),
-        |w| w.fault(json!({"path": "^aws/sts/", "mode": "truncate", "count": 1})),
+        |w| {
+            w.control
+                .fault(&json!({"path": "^aws/sts/", "mode": "truncate", "count": 1}))
+        },
         |_| {},
     );
     m.row(
@@ -435,7 +390,7 @@ fn main() {
         &[],
         Expect::Error(ErrorKind::Internal),
         |w| {
-            w.fault(sts(
+            w.control.fault(&sts(
                 200,
                 json!({"lease_duration": 900, "data": {"access_key": 5}}),
                 Some(1),
@@ -450,7 +405,7 @@ fn main() {
         None,
         &[],
         Expect::Error(ErrorKind::Internal),
-        |w| w.fault(sts(200, json!({}), Some(1))),
+        |w| w.control.fault(&sts(200, json!({}), Some(1))),
         |_| {},
     );
     m.row(
@@ -461,7 +416,7 @@ fn main() {
         &[],
         Expect::Success { min_retries: 2 },
         |w| {
-            w.fault(sts(
+            w.control.fault(&sts(
                 502,
                 json!("<html><body>502 Bad Gateway</body></html>"),
                 Some(2),
@@ -473,11 +428,11 @@ fn main() {
     // A real STS AccessDenied: a Vault role whose IAM role the engine's user may not assume
     // (its policy allows only role/jenkins-*; moto enforces it).
     let (status, v) = http(
-        &format!("{}/v1/aws/roles/matrix-denied", m.world.addr),
         "POST",
-        Some(&m.world.root),
+        &format!("{}/v1/aws/roles/matrix-denied", m.world.addr),
+        &[("X-Vault-Token", &m.world.root)],
         Some(
-            json!({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:role/other-team-role"]}),
+            &json!({"credential_type": "assumed_role", "role_arns": ["arn:aws:iam::123456789012:role/other-team-role"]}),
         ),
     );
     assert!(

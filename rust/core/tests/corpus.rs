@@ -18,11 +18,9 @@
 //! parsing at the end.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -33,9 +31,7 @@ use withawsrole_core::ttl::parse_ttl;
 use withawsrole_core::{
     pairs_from_flat, parse_request, BrokerOptions, CredentialBroker, Governance,
 };
-
-/// The world's counters are global: these tests take turns.
-static WORLD: Mutex<()> = Mutex::new(());
+use withawsrole_testkit::World;
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../test/corpus")
@@ -82,44 +78,6 @@ fn expand(v: &Value) -> Value {
 
 fn recording() -> bool {
     std::env::var_os("CORPUS_RECORD").is_some()
-}
-
-/// The loopback control API of the world, when there is one.
-struct Control(String);
-
-impl Control {
-    fn from_env() -> Option<Control> {
-        std::env::var("WORLD_CONTROL_URL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(Control)
-    }
-    fn call(&self, method: &str, sub: &str, body: Option<&Value>) -> (u16, Value) {
-        let url = format!("{}{sub}", self.0);
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut s = TcpStream::connect(host).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
-        s.write_all(body.as_bytes()).unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0);
-        (status, serde_json::from_str(body).unwrap_or(Value::Null))
-    }
-    fn reset(&self) {
-        assert_eq!(self.call("POST", "/reset", None).0, 200);
-    }
-    fn network_calls(&self) -> u64 {
-        let c = self.call("GET", "/counters", None).1;
-        c["sts_total"].as_u64().unwrap_or(0) + c["proxied_total"].as_u64().unwrap_or(0)
-    }
 }
 
 /// What one case came to: `success`, an error kind, `panic`, or `broker` (the broker itself
@@ -216,10 +174,9 @@ fn judge(case: &Value, kind: &str, message: &str, secs: f64, limit_secs: f64) ->
     (!problems.is_empty()).then(|| format!("{name}: {} — {shown}", problems.join("; ")))
 }
 
-fn base_env(control: &Option<Control>) -> HashMap<String, String> {
-    let addr = std::env::var("VAULT_ADDR")
-        .ok()
-        .filter(|_| control.is_some());
+/// The controller's settings: the world's Vault when it is up, else an address nothing answers.
+fn base_env(world_up: bool) -> HashMap<String, String> {
+    let addr = std::env::var("VAULT_ADDR").ok().filter(|_| world_up);
     HashMap::from([
         (
             "VAULT_ADDR".into(),
@@ -241,11 +198,7 @@ fn report(section: &str, total: usize, failures: Vec<String>) {
 
 #[test]
 fn bad_requests_and_environments_fail_before_any_network_call() {
-    let _g = WORLD.lock().unwrap_or_else(|p| p.into_inner());
-    let control = Control::from_env();
-    if let Some(c) = &control {
-        c.reset();
-    }
+    let world = World::take_if_up();
     let cases = load("requests.jsonl");
     assert!(
         cases.len() >= 100,
@@ -276,7 +229,7 @@ fn bad_requests_and_environments_fail_before_any_network_call() {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
                         .collect(),
-                    _ => base_env(&control),
+                    _ => base_env(world.is_some()),
                 };
                 let governance = match case["governance"].as_str() {
                     Some("governed") => Governance::Governed,
@@ -289,7 +242,7 @@ fn bad_requests_and_environments_fail_before_any_network_call() {
         };
         failures.extend(judge(case, &kind, &message, secs, 1.0));
     }
-    if let Some(c) = &control {
+    if let Some(c) = &world {
         let calls = c.network_calls();
         if calls != 0 {
             failures.push(format!(
@@ -302,11 +255,7 @@ fn bad_requests_and_environments_fail_before_any_network_call() {
 
 #[test]
 fn bad_purposes_config_files_fail_before_any_network_call() {
-    let _g = WORLD.lock().unwrap_or_else(|p| p.into_inner());
-    let control = Control::from_env();
-    if let Some(c) = &control {
-        c.reset();
-    }
+    let world = World::take_if_up();
     let cases = load("configs.jsonl");
     let mut failures = Vec::new();
     for case in &cases {
@@ -318,12 +267,12 @@ fn bad_purposes_config_files_fail_before_any_network_call() {
             case["purpose"].as_str().unwrap().to_string(),
         )];
         // The file is the controller's (WITHAWSROLE_CONFIG): a request cannot name one.
-        let mut env = base_env(&control);
+        let mut env = base_env(world.is_some());
         env.insert("WITHAWSROLE_CONFIG".into(), file.display().to_string());
         let (kind, message, secs) = outcome(env, &pairs, Governance::Ungoverned);
         failures.extend(judge(case, &kind, &message, secs, 1.0));
     }
-    if let Some(c) = &control {
+    if let Some(c) = &world {
         let calls = c.network_calls();
         if calls != 0 {
             failures.push(format!("{calls} request(s) reached the world"));
@@ -334,8 +283,7 @@ fn bad_purposes_config_files_fail_before_any_network_call() {
 
 #[test]
 fn bad_vault_responses_end_in_a_clear_error_without_panic_or_leak() {
-    let _g = WORLD.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(control) = Control::from_env() else {
+    let Some(world) = World::take_if_up() else {
         eprintln!("corpus: responses: skipped (no world: WORLD_CONTROL_URL unset)");
         return;
     };
@@ -344,11 +292,10 @@ fn bad_vault_responses_end_in_a_clear_error_without_panic_or_leak() {
     let cases = load("responses.jsonl");
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
-        control.reset();
-        let fault =
-            json!({"path": "^aws/sts/", "status": case["status"], "body": expand(&case["body"])});
-        let (status, answer) = control.call("POST", "/faults", Some(&fault));
-        assert_eq!(status, 200, "{answer}");
+        world.reset();
+        world.fault(
+            &json!({"path": "^aws/sts/", "status": case["status"], "body": expand(&case["body"])}),
+        );
         let pairs = vec![
             ("purpose".to_string(), "ecr-push".to_string()),
             (
@@ -364,7 +311,6 @@ fn bad_vault_responses_end_in_a_clear_error_without_panic_or_leak() {
         let (kind, message, secs) = outcome(env, &pairs, Governance::Ungoverned);
         failures.extend(judge(case, &kind, &message, secs, 4.0));
     }
-    control.reset();
     report("responses", cases.len(), failures);
 }
 
@@ -482,17 +428,11 @@ proptest! {
 /// single-flight slot of the panicked load.
 #[test]
 fn a_panicking_fetch_does_not_wedge_its_cache_key() {
-    let _g = WORLD.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(control) = Control::from_env() else {
+    let Some(world) = World::take_if_up() else {
         return;
     };
-    control.reset();
     let body = json!({"lease_duration": u64::MAX, "data": {"access_key": "ASIAFAKE", "secret_key": "fakesecretfakesecret", "session_token": "faketokenfaketoken", "arn": "arn:aws:sts::123456789012:assumed-role/r/s"}});
-    control.call(
-        "POST",
-        "/faults",
-        Some(&json!({"path": "^aws/sts/", "status": 200, "body": body, "count": 1})),
-    );
+    world.fault(&json!({"path": "^aws/sts/", "status": 200, "body": body, "count": 1}));
     let pairs = vec![
         ("purpose".to_string(), "ecr-push".to_string()),
         (
@@ -518,7 +458,6 @@ fn a_panicking_fetch_does_not_wedge_its_cache_key() {
         })));
     });
     let second = rx.recv_timeout(Duration::from_secs(10));
-    control.reset();
     eprintln!(
         "corpus: wedge: first call {}, second call {:?}",
         if first.is_err() {
