@@ -490,7 +490,7 @@ fn botocore_gets_fresh_credentials_on_every_refresh_through_a_child_token() {
         &dir,
         &format!(
             "ecr-push --ttl 900 --session-name {}",
-            child.request.session_name
+            child.request.target.session_name
         ),
     );
     let before = w.issued("ecr-push");

@@ -12,6 +12,9 @@
 //! - revoke: `POST auth/token/revoke-self` with the child token itself, so Jenkins needs no right
 //!   to revoke other tokens (`revoke-accessor` would let it revoke any token it learns of).
 //!
+//! The broker's facade (`create_child_token`, `create_child_token_within`, `revoke_child_token`)
+//! calls [`create`] and [`revoke`] here, through its Vault session.
+//!
 //! ```no_run
 //! use withawsrole_core::CredentialBroker;
 //! let broker = CredentialBroker::from_process_env()?;
@@ -28,27 +31,32 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
+use serde::Serialize;
 
-use crate::broker::{account_id_of, CredentialBroker};
 use crate::clock::{epoch_seconds, rfc3339_utc};
 use crate::config::ConfigCache;
+use crate::credentials::account_id_of;
 use crate::error::{truncate, BrokerError};
-use crate::request::{parse_request_with, CredentialRequest, Governance, REQUEST_KEYS};
+use crate::fields::check_segment;
+use crate::request::{
+    check_known_keys, check_token, controller_value, endpoint_from, parse_request_with,
+    refuse_controller_key, single_value, CredentialRequest, Governance, VaultAuth, VaultLogin,
+};
 use crate::secret::SecretString;
+pub use crate::settings::TOKEN_ROLE_ENV;
 use crate::vault::CallError;
+pub use crate::vault::REVOKE_SELF_PATH;
+use crate::vault_error::VaultCall;
+use crate::vault_session::VaultSession;
 
-/// Request keys of `create_child_token` beyond [`REQUEST_KEYS`], with their environment fallback
-/// (`token_role` only from the controller's WITHAWSROLE_TOKEN_ROLE: a pair is refused).
+/// Request keys of `create_child_token` beyond [`REQUEST_KEYS`](crate::REQUEST_KEYS), with their
+/// environment fallback (`token_role` only from the controller's WITHAWSROLE_TOKEN_ROLE: a pair
+/// is refused).
 pub const CHILD_TOKEN_KEYS: &[(&str, Option<&str>)] = &[
     ("token_ttl", None),
     ("token_policy", None),
     ("token_role", Some(TOKEN_ROLE_ENV)),
 ];
-
-/// The controller's token role to create child tokens against (unset: `auth/token/create`).
-pub const TOKEN_ROLE_ENV: &str = "WITHAWSROLE_TOKEN_ROLE";
 
 /// The request key of `revoke_child_token` that carries the child token.
 pub const TOKEN_KEY: &str = "token";
@@ -60,15 +68,17 @@ pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 3600;
 pub const MIN_TOKEN_TTL_SECONDS: u64 = 60;
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 86_400;
 
-pub const REVOKE_SELF_PATH: &str = "auth/token/revoke-self";
-
 const TTL_HINT: &str = "use seconds or d/h/m/s units, e.g. 3600, 90m, 2h, 1d; from 1m to 7d \
                         (the block's timeout plus a little)";
+
+/// Every key a child-token call knows beyond the credential request's.
+const OWN_KEYS: [&str; 4] = ["token_ttl", "token_policy", "token_role", TOKEN_KEY];
 
 /// A validated request for a child token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildTokenRequest {
-    /// The controller's login and the purpose's STS path, as for credentials.
+    /// The controller's login and the purpose's STS target, as for credentials: the login
+    /// creates the token, the target is what the agent's CLI asks for with it.
     pub request: CredentialRequest,
     pub ttl_seconds: u64,
     pub policy: String,
@@ -140,7 +150,7 @@ pub struct ChildToken {
 impl ChildToken {
     /// The result keys of `Broker_createChildToken` (docs/architecture.md).
     pub fn pairs(&self) -> Vec<(&'static str, Cow<'_, str>)> {
-        let r = &self.request;
+        let (t, vault) = (&self.request.target, &self.request.login.endpoint);
         let mut out = vec![
             ("token", Cow::Borrowed(self.token.expose())),
             ("accessor", Cow::Borrowed(self.accessor.as_str())),
@@ -154,43 +164,49 @@ impl ChildToken {
                 Cow::Owned(self.lease_duration.as_secs().to_string()),
             ),
             ("policies", Cow::Owned(self.policies.join(","))),
-            (
-                "orphan",
-                Cow::Borrowed(if self.orphan { "true" } else { "false" }),
-            ),
-            ("purpose", Cow::Borrowed(r.purpose.as_str())),
-            ("mount", Cow::Borrowed(r.mount.as_str())),
-            ("vault_role", Cow::Borrowed(r.vault_role.as_str())),
-            ("sts_path", Cow::Owned(r.sts_path())),
-            ("session_name", Cow::Borrowed(r.session_name.as_str())),
-            ("vault_addr", Cow::Borrowed(r.vault.addr.as_str())),
+            ("orphan", Cow::Borrowed(yes_no(self.orphan))),
+            ("purpose", Cow::Borrowed(t.purpose.as_str())),
+            ("mount", Cow::Borrowed(t.mount.as_str())),
+            ("vault_role", Cow::Borrowed(t.vault_role.as_str())),
+            ("sts_path", Cow::Owned(t.sts_path())),
+            ("session_name", Cow::Borrowed(t.session_name.as_str())),
+            ("vault_addr", Cow::Borrowed(vault.addr.as_str())),
         ];
-        if let Some(ns) = &r.vault.namespace {
-            out.push(("vault_namespace", Cow::Borrowed(ns.as_str())));
-        }
-        if let Some(ca) = &r.vault.cacert {
-            out.push(("vault_cacert", Cow::Borrowed(ca.as_str())));
-        }
-        if r.vault.skip_verify {
-            out.push(("vault_skip_verify", Cow::Borrowed("true")));
-        }
-        if let Some(arn) = &r.role_arn {
-            out.push(("role_arn", Cow::Borrowed(arn.as_str())));
-        }
-        if let Some(ttl) = r.ttl_seconds {
-            out.push(("ttl", Cow::Owned(ttl.to_string())));
-        }
-        if let Some(region) = &r.region {
-            out.push(("region", Cow::Borrowed(region.as_str())));
-        }
-        if let Some(account) = r.role_arn.as_deref().and_then(account_id_of) {
-            out.push(("account_id", Cow::Borrowed(account)));
-        }
+        let optional = [
+            (
+                "vault_namespace",
+                vault.namespace.as_deref().map(Cow::Borrowed),
+            ),
+            ("vault_cacert", vault.cacert.as_deref().map(Cow::Borrowed)),
+            (
+                "vault_skip_verify",
+                vault.skip_verify.then_some(Cow::Borrowed("true")),
+            ),
+            ("role_arn", t.role_arn.as_deref().map(Cow::Borrowed)),
+            ("ttl", t.ttl_seconds.map(|ttl| Cow::Owned(ttl.to_string()))),
+            ("region", t.region.as_deref().map(Cow::Borrowed)),
+            (
+                "account_id",
+                t.role_arn
+                    .as_deref()
+                    .and_then(account_id_of)
+                    .map(Cow::Borrowed),
+            ),
+        ];
+        out.extend(optional.into_iter().filter_map(|(k, v)| Some((k, v?))));
         out.push((
             "account_id_hidden",
-            Cow::Borrowed(if r.hide_account_id { "true" } else { "false" }),
+            Cow::Borrowed(yes_no(t.hide_account_id)),
         ));
         out
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
     }
 }
 
@@ -216,160 +232,83 @@ impl Revocation {
     }
 }
 
-impl CredentialBroker {
-    /// Creates a child token for one purpose (pairs: [`REQUEST_KEYS`] and [`CHILD_TOKEN_KEYS`]),
-    /// logging in as a credential request would. Blocks until answered.
-    pub fn create_child_token(
-        &self,
-        pairs: &[(String, String)],
-    ) -> Result<ChildToken, BrokerError> {
-        let env = |var: &str| self.setting(var);
-        let with_config = self.with_library_config(pairs);
-        let pairs = with_config.as_deref().unwrap_or(pairs);
-        let child = parse_child_token_request(pairs, &env, self.configs(), self.governance())?;
-        let path = child.create_path();
-        let body = child.body()?;
-        tracing::info!(
-            "creating a child token for {} at {path} (policy {}, ttl {} s)",
-            child.request.sts_path(),
-            child.policy,
-            child.ttl_seconds
-        );
-        let started = self.now();
-        let created = self.vault_call(&child.request, |connection, token| {
+/// Creates the child token `child` asks for through `session` (logging in as a credential
+/// request would), within `budget`; `now` is when it was asked for.
+pub(crate) async fn create(
+    session: &VaultSession,
+    child: &ChildTokenRequest,
+    budget: Duration,
+    now: SystemTime,
+) -> Result<ChildToken, BrokerError> {
+    let path = child.create_path();
+    let body = child.body()?;
+    tracing::info!(
+        "creating a child token for {} at {path} (policy {}, ttl {} s)",
+        child.request.sts_path(),
+        child.policy,
+        child.ttl_seconds
+    );
+    let kind = VaultCall::TokenStore {
+        path: &path,
+        policy: Some(&child.policy),
+        token_role: child.token_role.as_deref(),
+    };
+    let login = &child.request.login;
+    let created = session
+        .call(login, budget, kind, |connection, token| {
             let (path, body) = (path.clone(), body.clone());
-            let child = &child;
-            async move {
-                let mut raw = connection
-                    .post_json(&token, &path, body)
-                    .await
-                    .map_err(|e| create_error(e, child))?;
-                let parsed = parse_created(&raw, &path);
-                raw.zeroize();
-                parsed
-            }
-        })?;
-        if created.lease_duration == 0 {
-            // A token that never expires must not reach an agent.
-            let mut revoke = endpoint_pairs(&child.request);
-            revoke.push((TOKEN_KEY.to_owned(), created.token.expose().to_owned()));
-            let _ = self.revoke_child_token(&revoke);
-            for (_, v) in revoke.iter_mut() {
-                v.zeroize();
-            }
-            return Err(BrokerError::UnexpectedResponse {
-                path,
-                detail: "Vault created a token without a TTL (revoked it again); check the token \
-                         role's and the token auth mount's TTL settings"
-                    .into(),
-            });
-        }
-        let lease_duration = Duration::from_secs(created.lease_duration);
-        Ok(ChildToken {
-            token: created.token,
-            accessor: created.accessor,
-            policies: created.policies,
-            lease_duration,
-            // Counted from before the call: errs on the early side.
-            expires_at: started + lease_duration,
-            orphan: created.orphan,
-            request: child.request,
+            async move { connection.create_token(&token, &path, body).await }
         })
-    }
-
-    /// Revokes a child token with itself (`auth/token/revoke-self`). Pairs: `token` and the Vault
-    /// endpoint keys (`vault_addr`, `vault_namespace`, ...; others are accepted and ignored, so
-    /// the request that created the token can be passed again). A token Vault no longer knows is
-    /// [`Revocation::AlreadyGone`], not an error.
-    pub fn revoke_child_token(
-        &self,
-        pairs: &[(String, String)],
-    ) -> Result<Revocation, BrokerError> {
-        let request = parse_revoke_request(pairs, &|var: &str| self.setting(var))?;
-        let addr = request.vault.addr.clone();
-        self.vault_call(&request, |connection, token| {
-            let addr = addr.clone();
-            async move {
-                match connection
-                    .post_json(&token, REVOKE_SELF_PATH, b"{}".to_vec())
-                    .await
-                {
-                    Ok(_) => Ok(Revocation::Revoked),
-                    // Vault answers 403 for a token it does not know (expired or revoked).
-                    Err(CallError::Status { status: 403, .. }) => Ok(Revocation::AlreadyGone),
-                    Err(e) => Err(call_error(e, &addr, REVOKE_SELF_PATH, None)),
-                }
-            }
-        })
-    }
-}
-
-/// The Vault endpoint of a request as pairs (for a revocation of a token made for it).
-fn endpoint_pairs(request: &CredentialRequest) -> Vec<(String, String)> {
-    let v = &request.vault;
-    let mut out = vec![
-        ("vault_addr".to_owned(), v.addr.clone()),
-        ("vault_skip_verify".to_owned(), v.skip_verify.to_string()),
-    ];
-    if let Some(ns) = &v.namespace {
-        out.push(("vault_namespace".to_owned(), ns.clone()));
-    }
-    if let Some(ca) = &v.cacert {
-        out.push(("vault_cacert".to_owned(), ca.clone()));
-    }
-    out
-}
-
-fn all_keys() -> impl Iterator<Item = &'static str> {
-    REQUEST_KEYS
-        .iter()
-        .chain(CHILD_TOKEN_KEYS.iter())
-        .map(|(k, _)| *k)
-        .chain(std::iter::once(TOKEN_KEY))
-}
-
-/// Rejects keys that neither a credential request nor a child-token request knows, listing all.
-fn check_keys(pairs: &[(String, String)]) -> Result<(), BrokerError> {
-    for (k, _) in pairs {
-        if !all_keys().any(|known| known == k) {
-            return Err(BrokerError::UnknownKey {
-                key: truncate(k, 64),
-                valid: all_keys().collect::<Vec<_>>().join(", "),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The value of one of the keys this module adds (trimmed; empty counts as absent).
-fn own_value(
-    pairs: &[(String, String)],
-    key: &'static str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<String>, BrokerError> {
-    let mut found = pairs.iter().filter(|(k, _)| k == key);
-    let given = found.next().map(|(_, v)| v.trim().to_owned());
-    if found.next().is_some() {
-        return Err(BrokerError::DuplicateKey {
-            key: key.to_owned(),
+        .await?;
+    if created.lease_duration == 0 {
+        // A token that never expires must not reach an agent.
+        let own = VaultLogin {
+            endpoint: login.endpoint.clone(),
+            auth: VaultAuth::Token(created.token),
+        };
+        let _ = revoke(session, &own, budget).await;
+        return Err(BrokerError::UnexpectedResponse {
+            path,
+            detail: "Vault created a token without a TTL (revoked it again); check the token \
+                     role's and the token auth mount's TTL settings"
+                .into(),
         });
     }
-    let from_env = || {
-        CHILD_TOKEN_KEYS
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, var)| *var)
-            .and_then(env)
-            .map(|v| v.trim().to_owned())
-    };
-    Ok(given
-        .filter(|v| !v.is_empty())
-        .or_else(from_env)
-        .filter(|v| !v.is_empty()))
+    let lease_duration = Duration::from_secs(created.lease_duration);
+    Ok(ChildToken {
+        token: created.token,
+        accessor: created.accessor,
+        policies: created.policies,
+        lease_duration,
+        // Counted from before the call: errs on the early side.
+        expires_at: now + lease_duration,
+        orphan: created.orphan,
+        request: child.request.clone(),
+    })
 }
 
-fn is_own_key(key: &str) -> bool {
-    key == TOKEN_KEY || CHILD_TOKEN_KEYS.iter().any(|(k, _)| *k == key)
+/// Revokes the token `login` logs in with, with itself (`auth/token/revoke-self`). A token Vault
+/// no longer knows is [`Revocation::AlreadyGone`], not an error.
+pub(crate) async fn revoke(
+    session: &VaultSession,
+    login: &VaultLogin,
+    budget: Duration,
+) -> Result<Revocation, BrokerError> {
+    let kind = VaultCall::TokenStore {
+        path: REVOKE_SELF_PATH,
+        policy: None,
+        token_role: None,
+    };
+    session
+        .call(login, budget, kind, |connection, token| async move {
+            match connection.revoke_self(&token).await {
+                Ok(()) => Ok(Revocation::Revoked),
+                // Vault answers 403 for a token it does not know (expired or revoked).
+                Err(CallError::Status { status: 403, .. }) => Ok(Revocation::AlreadyGone),
+                Err(e) => Err(e),
+            }
+        })
+        .await
 }
 
 /// Parses a child-token request; nothing here touches the network.
@@ -379,7 +318,7 @@ pub fn parse_child_token_request(
     configs: &ConfigCache,
     governance: Governance,
 ) -> Result<ChildTokenRequest, BrokerError> {
-    check_keys(pairs)?;
+    check_known_keys(pairs, &OWN_KEYS)?;
     if pairs.iter().any(|(k, _)| k == "token_role") {
         // Which token role child tokens come from is the Vault admin's and controller's choice.
         return Err(BrokerError::ControllerSetting {
@@ -396,88 +335,80 @@ pub fn parse_child_token_request(
     }
     let base: Vec<(String, String)> = pairs
         .iter()
-        .filter(|(k, _)| !is_own_key(k))
+        .filter(|(k, _)| !OWN_KEYS.contains(&k.as_str()))
         .cloned()
         .collect();
     let request = parse_request_with(&base, env, configs, governance)?;
 
-    let ttl_seconds = match own_value(pairs, "token_ttl", env)? {
+    let ttl_seconds = match single_value(pairs, "token_ttl")? {
         Some(raw) => parse_token_ttl(&raw)?,
         None => DEFAULT_TOKEN_TTL_SECONDS,
     };
-    let policy = match own_value(pairs, "token_policy", env)? {
-        Some(p) => check_name(
-            "token_policy",
-            &p,
-            "a Vault policy name such as withawsrole-sts-deploy",
-        )?,
-        None => format!("{POLICY_PREFIX}{}", request.purpose),
+    let policy = match single_value(pairs, "token_policy")? {
+        Some(p) => checked_name("token_policy", p)?,
+        None => format!("{POLICY_PREFIX}{}", request.target.purpose),
     };
-    let token_role = match own_value(pairs, "token_role", env)? {
-        Some(r) => Some(check_name(
-            "token_role",
-            &r,
-            "a token role name such as withawsrole (auth/token/roles/<name>)",
-        )?),
-        None => None,
+    let token_role = match env(TOKEN_ROLE_ENV).map(|r| r.trim().to_owned()) {
+        Some(r) if !r.is_empty() => Some(checked_name("token_role", r)?),
+        _ => None,
     };
+    Ok(ChildTokenRequest {
+        display_name: format!("withawsrole-{}", request.target.purpose),
+        meta: meta_of(&request, pairs),
+        request,
+        ttl_seconds,
+        policy,
+        token_role,
+    })
+}
 
+/// A Vault policy or token role name: one path segment.
+fn checked_name(key: &'static str, value: String) -> Result<String, BrokerError> {
+    check_segment(key, &value)?;
+    Ok(value)
+}
+
+/// What Vault shows about the token in lookups and audit logs.
+fn meta_of(request: &CredentialRequest, pairs: &[(String, String)]) -> BTreeMap<String, String> {
+    let t = &request.target;
     let mut meta = BTreeMap::new();
-    meta.insert("purpose".to_owned(), request.purpose.clone());
-    meta.insert("sts_path".to_owned(), request.sts_path());
-    meta.insert("session_name".to_owned(), request.session_name.clone());
+    meta.insert("purpose".to_owned(), t.purpose.clone());
+    meta.insert("sts_path".to_owned(), t.sts_path());
+    meta.insert("session_name".to_owned(), t.session_name.clone());
     for key in ["job", "build"] {
         if let Some((_, v)) = pairs.iter().find(|(k, v)| k == key && !v.trim().is_empty()) {
             meta.insert(key.to_owned(), truncate(v.trim(), 200));
         }
     }
-    Ok(ChildTokenRequest {
-        display_name: format!("withawsrole-{}", request.purpose),
-        request,
-        ttl_seconds,
-        policy,
-        token_role,
-        meta,
-    })
+    meta
 }
 
-/// Parses a revocation: the Vault endpoint keys with the child token as the only login.
+/// Parses a revocation: the controller's Vault, and the child token as the only login.
 pub fn parse_revoke_request(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<CredentialRequest, BrokerError> {
-    check_keys(pairs)?;
-    let token = match own_value(pairs, TOKEN_KEY, env)? {
-        Some(t) => t,
-        None => {
-            return Err(BrokerError::invalid(
-                "token",
-                "",
-                "pass the child token that createChildToken returned",
-            ))
-        }
+) -> Result<VaultLogin, BrokerError> {
+    check_known_keys(pairs, &OWN_KEYS)?;
+    let Some(token) = single_value(pairs, TOKEN_KEY)? else {
+        return Err(BrokerError::invalid(
+            "token",
+            "",
+            "pass the child token that createChildToken returned",
+        ));
     };
     // Only Vault's endpoint (the controller's) and the child token matter: no purpose, no
     // purposes config, so a broken config file never keeps a child token alive.
     for (k, _) in pairs {
-        crate::request::refuse_controller_key(k)?;
+        refuse_controller_key(k)?;
     }
-    crate::request::check_token(
+    check_token(
         "token",
         &token,
         "a Vault token is visible ASCII without spaces",
     )?;
-    Ok(CredentialRequest {
-        purpose: "revoke-self".to_owned(),
-        vault: crate::request::endpoint_from(&|key| crate::request::controller_value(env, key))?,
-        auth: crate::request::VaultAuth::Token(SecretString::new(token)),
-        mount: crate::request::DEFAULT_MOUNT.to_owned(),
-        vault_role: "revoke-self".to_owned(),
-        role_arn: None,
-        ttl_seconds: None,
-        session_name: String::new(),
-        region: None,
-        hide_account_id: false,
+    Ok(VaultLogin {
+        endpoint: endpoint_from(&|key| controller_value(env, key))?,
+        auth: VaultAuth::Token(SecretString::new(token)),
     })
 }
 
@@ -489,161 +420,6 @@ pub fn parse_token_ttl(raw: &str) -> Result<u64, BrokerError> {
         Ok(total)
     } else {
         Err(bad())
-    }
-}
-
-/// A Vault policy or token role name: letters, digits, `_`, `-`, `.`, at most 128 characters.
-fn check_name(key: &'static str, value: &str, what: &str) -> Result<String, BrokerError> {
-    let ok = (1..=128).contains(&value.len())
-        && value != "."
-        && value != ".."
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if ok {
-        Ok(value.to_owned())
-    } else {
-        Err(BrokerError::invalid(
-            key,
-            value,
-            format!("expected {what} (letters, digits, '_', '-', '.')"),
-        ))
-    }
-}
-
-// The answer of auth/token/create, read by hand like the STS answer (see vault.rs).
-#[derive(Deserialize)]
-struct CreatedEnvelope {
-    auth: Option<CreatedAuth>,
-}
-
-#[derive(Deserialize)]
-struct CreatedAuth {
-    client_token: String,
-    accessor: String,
-    #[serde(default)]
-    policies: Vec<String>,
-    #[serde(default)]
-    lease_duration: u64,
-    #[serde(default)]
-    orphan: bool,
-}
-
-#[derive(Debug)]
-struct Created {
-    token: SecretString,
-    accessor: String,
-    policies: Vec<String>,
-    lease_duration: u64,
-    orphan: bool,
-}
-
-fn parse_created(body: &[u8], path: &str) -> Result<Created, BrokerError> {
-    let unexpected = |detail: String| BrokerError::UnexpectedResponse {
-        path: path.to_owned(),
-        detail,
-    };
-    // serde's message can quote input; keep only its position, never the body.
-    let envelope: CreatedEnvelope = serde_json::from_slice(body).map_err(|e| {
-        unexpected(format!(
-            "the response is not the expected JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let auth = envelope
-        .auth
-        .ok_or_else(|| unexpected("the response has no `auth`".into()))?;
-    if auth.client_token.is_empty() {
-        return Err(unexpected(
-            "the response has an empty `auth.client_token`".into(),
-        ));
-    }
-    Ok(Created {
-        token: SecretString::new(auth.client_token),
-        accessor: auth.accessor,
-        policies: auth.policies,
-        lease_duration: auth.lease_duration,
-        orphan: auth.orphan,
-    })
-}
-
-fn create_error(e: CallError, child: &ChildTokenRequest) -> BrokerError {
-    call_error(
-        e,
-        &child.request.vault.addr,
-        &child.create_path(),
-        Some(child),
-    )
-}
-
-/// Maps a failed token-store call to what the user should do.
-fn call_error(
-    e: CallError,
-    addr: &str,
-    path: &str,
-    child: Option<&ChildTokenRequest>,
-) -> BrokerError {
-    let path = path.to_owned();
-    match e {
-        CallError::Transport(cause) => BrokerError::Unreachable {
-            addr: addr.to_owned(),
-            cause,
-        },
-        CallError::Decode(detail) => BrokerError::UnexpectedResponse { path, detail },
-        CallError::Status { status, errors } => {
-            let message = if errors.is_empty() {
-                "(no error text)".to_owned()
-            } else {
-                truncate(errors.join("; ").trim(), 500)
-            };
-            match status {
-                403 => BrokerError::Forbidden { path },
-                412 | 429 | 500..=599 => BrokerError::VaultUnavailable {
-                    status,
-                    path,
-                    message,
-                    hint: "Vault is sealed, overloaded or failing; try again later, and tell your \
-                           Vault admin if it persists"
-                        .into(),
-                },
-                _ => BrokerError::VaultRejected {
-                    hint: rejected_hint(&message, child),
-                    path,
-                    status,
-                    message,
-                },
-            }
-        }
-    }
-}
-
-fn rejected_hint(message: &str, child: Option<&ChildTokenRequest>) -> String {
-    let Some(child) = child else {
-        return "check VAULT_ADDR and the token (docs/refresh.md)".into();
-    };
-    let policy = &child.policy;
-    let lower = message.to_ascii_lowercase();
-    let policy_refused = lower.contains("subset") || lower.contains("allowed");
-    match &child.token_role {
-        None if policy_refused => format!(
-            "Jenkins' own Vault token must hold the policy `{policy}` to hand it to a child \
-             token: ask your Vault admin to create it and add it to the token policies of \
-             Jenkins' login (AppRole/JWT role), or to set up a token role whose \
-             allowed_policies include it and set the controller's WITHAWSROLE_TOKEN_ROLE to its \
-             name (docs/refresh.md)"
-        ),
-        Some(role) if policy_refused => format!(
-            "the token role `{role}` does not allow the policy `{policy}`: ask your Vault admin \
-             to add it (or withawsrole-sts-*) to the role's allowed_policies / \
-             allowed_policies_glob (docs/refresh.md)"
-        ),
-        Some(role) if lower.contains("role") => format!(
-            "check that the token role `{role}` exists (auth/token/roles/{role}) or unset the \
-             controller's WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
-        ),
-        _ => "check token_ttl, token_policy and the controller's WITHAWSROLE_TOKEN_ROLE (docs/refresh.md)"
-            .into(),
     }
 }
 
@@ -830,9 +606,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.auth, crate::request::VaultAuth::Token("s.child".into()));
-        assert_eq!(r.vault.addr, "http://127.0.0.1:8200");
+        assert_eq!(r.endpoint.addr, "http://127.0.0.1:8200");
         let r = parse_revoke_request(&pairs(&[("token", "s.child")]), &base_env()).unwrap();
-        assert_eq!(r.vault.addr, "http://127.0.0.1:8200");
+        assert_eq!(r.endpoint.addr, "http://127.0.0.1:8200");
         let e = parse_revoke_request(&pairs(&[("purpose", "p")]), &base_env()).unwrap_err();
         assert!(e.to_string().contains("createChildToken"), "{e}");
     }
@@ -860,8 +636,8 @@ mod tests {
             ("VAULT_NAMESPACE", "team-a"),
         ]);
         let r = parse_revoke_request(&pairs(&[("token", "s.child")]), &env).unwrap();
-        assert_eq!(r.vault.addr, "https://vault.internal:8200");
-        assert_eq!(r.vault.namespace.as_deref(), Some("team-a"));
+        assert_eq!(r.endpoint.addr, "https://vault.internal:8200");
+        assert_eq!(r.endpoint.namespace.as_deref(), Some("team-a"));
     }
 
     #[test]
@@ -881,76 +657,6 @@ mod tests {
         assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
         let e = child("deploy", "team-b/app").unwrap_err();
         assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
-    }
-
-    #[test]
-    fn created_answers_are_read_without_echoing_the_body() {
-        let c = parse_created(
-            br#"{"auth":{"client_token":"s.CHILD","accessor":"acc","policies":["default","withawsrole-sts-p"],"lease_duration":600,"orphan":true}}"#,
-            "auth/token/create",
-        )
-        .unwrap();
-        assert_eq!(c.token.expose(), "s.CHILD");
-        assert_eq!(c.accessor, "acc");
-        assert_eq!(c.lease_duration, 600);
-        assert!(c.orphan);
-        let e = parse_created(br#"{"auth":{"client_token":"s.CHILD"}}"#, "p").unwrap_err();
-        assert!(!e.to_string().contains("s.CHILD"), "{e}");
-        let e = parse_created(br#"{"auth": "s.CHILD"#, "p").unwrap_err();
-        assert!(!e.to_string().contains("s.CHILD"), "{e}");
-        assert_eq!(e.kind(), ErrorKind::Internal);
-    }
-
-    #[test]
-    fn refusals_say_which_policy_or_role_to_fix() {
-        let child = |extra: &[(&str, &str)]| {
-            let mut p = vec![("purpose", "deploy")];
-            p.extend_from_slice(extra);
-            parse_child(&pairs(&p), &base_env()).unwrap()
-        };
-        let status = |s: u16, m: &str| CallError::Status {
-            status: s,
-            errors: vec![m.to_owned()],
-        };
-        let e = create_error(
-            status(400, "child policies must be subset of parent"),
-            &child(&[]),
-        );
-        let msg = e.to_string();
-        assert!(
-            msg.contains("`withawsrole-sts-deploy`") && msg.contains("WITHAWSROLE_TOKEN_ROLE"),
-            "{msg}"
-        );
-        let with_role = parse_child(
-            &pairs(&[("purpose", "deploy")]),
-            &env_of(&[
-                ("VAULT_ADDR", "http://127.0.0.1:8200"),
-                ("VAULT_TOKEN", "t"),
-                (TOKEN_ROLE_ENV, "withawsrole"),
-            ]),
-        )
-        .unwrap();
-        let e = create_error(
-            status(400, "token policies ([\"default\" \"x\"]) must be subset of the role's allowed policies"),
-            &with_role,
-        );
-        assert!(e.to_string().contains("allowed_policies"), "{e}");
-        let e = create_error(status(400, "unknown role withawsrole"), &with_role);
-        assert!(
-            e.to_string().contains("auth/token/roles/withawsrole"),
-            "{e}"
-        );
-        let e = create_error(status(403, "permission denied"), &child(&[]));
-        assert_eq!(e.kind(), ErrorKind::PermissionDenied);
-        assert!(e.to_string().contains("auth/token/create"), "{e}");
-        assert_eq!(
-            create_error(status(503, "sealed"), &child(&[])).kind(),
-            ErrorKind::Unavailable
-        );
-        assert_eq!(
-            create_error(CallError::Transport("refused".into()), &child(&[])).kind(),
-            ErrorKind::Unavailable
-        );
     }
 
     #[test]

@@ -15,22 +15,31 @@ pub mod cache;
 pub mod child_token;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod fields;
 pub mod request;
 pub mod retry;
 pub mod secret;
 pub mod session;
+pub mod settings;
 pub mod ttl;
 pub mod vault;
+mod vault_error;
+mod vault_session;
 pub mod waiting;
 
-pub use broker::{BrokerOptions, CredentialBroker, Credentials, IssuedCredentials, Stats};
+pub use broker::{
+    BrokerOptions, ChildTokenWait, CredentialBroker, Credentials, IssuedCredentials, Stats,
+};
 pub use cache::{CacheStatus, RefreshPolicy};
 pub use clock::{Clock, Jitter, ManualClock, Sleeper, SystemClock};
 pub use config::{ConfigCache, PurposesConfig};
 pub use error::{BrokerError, ErrorKind};
-pub use request::{pairs_from_flat, parse_request, CredentialRequest, Governance, REQUEST_KEYS};
+pub use request::{
+    pairs_from_flat, parse_request, CredentialRequest, Governance, StsTarget, VaultLogin,
+    REQUEST_KEYS,
+};
 pub use retry::RetryPolicy;
 pub use secret::SecretString;
 

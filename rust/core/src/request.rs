@@ -235,12 +235,10 @@ impl VaultAuth {
     }
 }
 
-/// A validated request for credentials.
+/// Which STS role a credentials call asks for (and how its answer is shown): the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CredentialRequest {
+pub struct StsTarget {
     pub purpose: String,
-    pub vault: VaultEndpoint,
-    pub auth: VaultAuth,
     pub mount: String,
     pub vault_role: String,
     pub role_arn: Option<String>,
@@ -251,10 +249,43 @@ pub struct CredentialRequest {
     pub hide_account_id: bool,
 }
 
+impl StsTarget {
+    /// `<mount>/sts/<role>`, the Vault path this target calls.
+    pub fn sts_path(&self) -> String {
+        format!("{}/sts/{}", self.mount, self.vault_role)
+    }
+}
+
+/// Which Vault and which login: the connection every Vault call (STS, token store) goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultLogin {
+    pub endpoint: VaultEndpoint,
+    pub auth: VaultAuth,
+}
+
+impl VaultLogin {
+    /// Keys the login-token cache: the Vault and who logs in (a hash of the secret, never it).
+    pub(crate) fn login_key(&self) -> String {
+        format!(
+            "{}|{}|{}",
+            self.endpoint.addr,
+            self.endpoint.namespace.as_deref().unwrap_or(""),
+            self.auth.login_identity()
+        )
+    }
+}
+
+/// A validated request for credentials: the STS target, asked for through a Vault login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRequest {
+    pub target: StsTarget,
+    pub login: VaultLogin,
+}
+
 impl CredentialRequest {
     /// `<mount>/sts/<role>`, the Vault path this request calls.
     pub fn sts_path(&self) -> String {
-        format!("{}/sts/{}", self.mount, self.vault_role)
+        self.target.sts_path()
     }
 
     /// Everything that changes the answer, and who may have it: the auth part includes a hash
@@ -262,21 +293,22 @@ impl CredentialRequest {
     /// cannot be answered from the cache; the TLS settings, so credentials fetched without
     /// verification never reach a caller who verifies.
     pub fn cache_key(&self) -> CacheKey {
-        let tls = match (&self.vault.cacert, self.vault.skip_verify) {
+        let (vault, target) = (&self.login.endpoint, &self.target);
+        let tls = match (&vault.cacert, vault.skip_verify) {
             (_, true) => "skip-verify".to_owned(),
             (Some(ca), false) => format!("ca:{ca}"),
             (None, false) => String::new(),
         };
         CacheKey {
-            addr: self.vault.addr.clone(),
+            addr: vault.addr.clone(),
             tls,
-            namespace: self.vault.namespace.clone().unwrap_or_default(),
-            auth_identity: self.auth.login_identity(),
-            mount: self.mount.clone(),
-            vault_role: self.vault_role.clone(),
-            role_arn: self.role_arn.clone().unwrap_or_default(),
-            ttl_seconds: self.ttl_seconds.unwrap_or(0),
-            session_name: self.session_name.clone(),
+            namespace: vault.namespace.clone().unwrap_or_default(),
+            auth_identity: self.login.auth.login_identity(),
+            mount: target.mount.clone(),
+            vault_role: target.vault_role.clone(),
+            role_arn: target.role_arn.clone().unwrap_or_default(),
+            ttl_seconds: target.ttl_seconds.unwrap_or(0),
+            session_name: target.session_name.clone(),
         }
     }
 }
@@ -304,12 +336,39 @@ impl fmt::Debug for CacheKey {
     }
 }
 
-fn valid_keys() -> String {
-    REQUEST_KEYS
-        .iter()
-        .map(|(k, _)| *k)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Refuses a key that neither [`REQUEST_KEYS`] nor `extra` knows, listing them all.
+pub(crate) fn check_known_keys(
+    pairs: &[(String, String)],
+    extra: &[&str],
+) -> Result<(), BrokerError> {
+    let known = || {
+        REQUEST_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(extra.iter().copied())
+    };
+    match pairs.iter().find(|(k, _)| !known().any(|name| name == k)) {
+        Some((k, _)) => Err(BrokerError::UnknownKey {
+            key: crate::error::truncate(k, 64),
+            valid: known().collect::<Vec<_>>().join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The one value of `key` in `pairs`, trimmed (blank is absent); given twice is an error.
+pub(crate) fn single_value(
+    pairs: &[(String, String)],
+    key: &str,
+) -> Result<Option<String>, BrokerError> {
+    let mut found = pairs.iter().filter(|(k, _)| k == key);
+    let given = found.next().map(|(_, v)| v.trim().to_owned());
+    if found.next().is_some() {
+        return Err(BrokerError::DuplicateKey {
+            key: key.to_owned(),
+        });
+    }
+    Ok(given.filter(|v| !v.is_empty()))
 }
 
 /// Alternating key, value strings (the JNI shape) -> pairs.
@@ -413,12 +472,10 @@ impl<'a> Values<'a> {
         env: &'a dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, BrokerError> {
         let mut given = [None; REQUEST_KEYS.len()];
+        check_known_keys(pairs, &[])?;
         for (k, v) in pairs {
             let Some(i) = key_index(k) else {
-                return Err(BrokerError::UnknownKey {
-                    key: crate::error::truncate(k, 64),
-                    valid: valid_keys(),
-                });
+                continue;
             };
             refuse_controller_key(k)?;
             if given[i].replace(v.as_str()).is_some() {
@@ -485,16 +542,26 @@ pub fn parse_request_with(
         Some(source) => configs.load(source)?.purpose(&purpose),
         None => PurposeConfig::default(),
     };
+    let config_name = source.as_ref().map(ConfigSource::name);
     if governance == Governance::Governed {
-        let name = source
-            .as_ref()
-            .map(ConfigSource::name)
+        let name = config_name
+            .clone()
             .unwrap_or_else(|| "(none: the library's purposes.toml was not passed)".to_owned());
         authorize(&v, &purpose, &config, &name)?;
     }
+    let target = target_of(&v, purpose, config, config_name.as_deref())?;
+    let login = login_of(&v, governance)?;
+    Ok(CredentialRequest { target, login })
+}
 
-    let config_name = source.as_ref().map(ConfigSource::name);
-    let hide_account_id = hide_account_id(&v, &purpose, &config, config_name.as_deref())?;
+/// The STS target: the request's choices, else the purpose's config, else the defaults.
+fn target_of(
+    v: &Values<'_>,
+    purpose: String,
+    config: PurposeConfig,
+    config_name: Option<&str>,
+) -> Result<StsTarget, BrokerError> {
+    let hide_account_id = hide_account_id(v, &purpose, &config, config_name)?;
 
     let mount = v
         .pair("mount")
@@ -531,21 +598,8 @@ pub fn parse_request_with(
     if let Some(r) = &region {
         check_region(r)?;
     }
-
-    let vault = endpoint_from(&|k| v.env_of(k))?;
-    if governance == Governance::Governed
-        && v.env_of("job_id_token").is_some()
-        && !OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some())
-    {
-        // A controller that logs in as each build must never fall back to an identity of its own.
-        return Err(BrokerError::BuildLoginMissing);
-    }
-    let auth = resolve_auth(&v)?;
-
-    Ok(CredentialRequest {
+    Ok(StsTarget {
         purpose,
-        vault,
-        auth,
         mount,
         vault_role,
         role_arn,
@@ -554,6 +608,20 @@ pub fn parse_request_with(
         region,
         hide_account_id,
     })
+}
+
+/// The controller's Vault, and the caller's own login or else the controller's.
+fn login_of(v: &Values<'_>, governance: Governance) -> Result<VaultLogin, BrokerError> {
+    let endpoint = endpoint_from(&|k| v.env_of(k))?;
+    if governance == Governance::Governed
+        && v.env_of("job_id_token").is_some()
+        && !OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some())
+    {
+        // A controller that logs in as each build must never fall back to an identity of its own.
+        return Err(BrokerError::BuildLoginMissing);
+    }
+    let auth = resolve_auth(v)?;
+    Ok(VaultLogin { endpoint, auth })
 }
 
 /// Whether the log hides the account id: the request's choice, except that a purpose whose config
@@ -832,12 +900,12 @@ mod tests {
     #[test]
     fn minimal_request_uses_defaults_and_env() {
         let r = parse_request(&pairs(&[("purpose", "ecr-push")]), &base_env()).unwrap();
-        assert_eq!(r.mount, "aws");
-        assert_eq!(r.vault_role, "ecr-push");
-        assert_eq!(r.vault.addr, "http://127.0.0.1:8200");
-        assert_eq!(r.auth, VaultAuth::Token("root-token".into()));
-        assert_eq!(r.session_name, "jenkins-ecr-push");
-        assert_eq!(r.ttl_seconds, None);
+        assert_eq!(r.target.mount, "aws");
+        assert_eq!(r.target.vault_role, "ecr-push");
+        assert_eq!(r.login.endpoint.addr, "http://127.0.0.1:8200");
+        assert_eq!(r.login.auth, VaultAuth::Token("root-token".into()));
+        assert_eq!(r.target.session_name, "jenkins-ecr-push");
+        assert_eq!(r.target.ttl_seconds, None);
         assert_eq!(r.sts_path(), "aws/sts/ecr-push");
     }
 
@@ -863,14 +931,14 @@ mod tests {
             &env,
         )
         .unwrap();
-        assert_eq!(r.mount, "team-a/aws");
-        assert_eq!(r.vault_role, "deployer");
-        assert_eq!(r.ttl_seconds, Some(5400));
-        assert_eq!(r.session_name, "jenkins-app-main-17");
-        assert_eq!(r.region.as_deref(), Some("eu-west-1"));
-        assert_eq!(r.vault.addr, "https://vault.example.com:8200");
-        assert_eq!(r.vault.namespace.as_deref(), Some("admin/team-a"));
-        assert!(r.vault.skip_verify);
+        assert_eq!(r.target.mount, "team-a/aws");
+        assert_eq!(r.target.vault_role, "deployer");
+        assert_eq!(r.target.ttl_seconds, Some(5400));
+        assert_eq!(r.target.session_name, "jenkins-app-main-17");
+        assert_eq!(r.target.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(r.login.endpoint.addr, "https://vault.example.com:8200");
+        assert_eq!(r.login.endpoint.namespace.as_deref(), Some("admin/team-a"));
+        assert!(r.login.endpoint.skip_verify);
     }
 
     #[test]
@@ -1014,7 +1082,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.auth,
+            r.login.auth,
             VaultAuth::AppRole {
                 mount: "approle".into(),
                 role_id: "rid".into(),
@@ -1031,7 +1099,7 @@ mod tests {
             ("VAULT_SECRET_ID", "sid"),
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
-        assert!(matches!(r.auth, VaultAuth::AppRole { .. }));
+        assert!(matches!(r.login.auth, VaultAuth::AppRole { .. }));
 
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
@@ -1040,7 +1108,7 @@ mod tests {
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
         assert_eq!(
-            r.auth,
+            r.login.auth,
             VaultAuth::Jwt {
                 mount: "jwt".into(),
                 role: "jenkins".into(),
@@ -1056,8 +1124,8 @@ mod tests {
             &base_env(),
         )
         .unwrap();
-        assert_eq!(r.role_arn, None);
-        assert_eq!(r.auth, VaultAuth::Token("root-token".into()));
+        assert_eq!(r.target.role_arn, None);
+        assert_eq!(r.login.auth, VaultAuth::Token("root-token".into()));
     }
 
     #[test]
@@ -1186,14 +1254,14 @@ mod tests {
             ("WITHAWSROLE_CONFIG", p),
         ]);
         let r = parse_request(&pairs(&[("purpose", "deploy"), ("ttl", "2h")]), &env).unwrap();
-        assert_eq!(r.vault_role, "deployer");
+        assert_eq!(r.target.vault_role, "deployer");
         assert_eq!(
-            r.role_arn.as_deref(),
+            r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/deploy")
         );
-        assert_eq!(r.ttl_seconds, Some(7200));
+        assert_eq!(r.target.ttl_seconds, Some(7200));
         let r = parse_request(&pairs(&[("purpose", "other")]), &env).unwrap();
-        assert_eq!(r.vault_role, "other");
+        assert_eq!(r.target.vault_role, "other");
 
         std::fs::write(&path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
         let e = parse_request(&pairs(&[("purpose", "deploy")]), &env).unwrap_err();
@@ -1228,7 +1296,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.role_arn.as_deref(),
+            r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/controller")
         );
         // A controller file that cannot be read is an error, not a fall-back to config_text.
@@ -1272,7 +1340,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.role_arn.as_deref(),
+            r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/d")
         );
         let e = parse_request(
@@ -1302,7 +1370,7 @@ mod tests {
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
         assert_eq!(
-            r.auth,
+            r.login.auth,
             VaultAuth::Kubernetes {
                 mount: "k8s-prod".into(),
                 role: "jenkins".into(),
@@ -1316,7 +1384,7 @@ mod tests {
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
         assert!(
-            matches!(&r.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
+            matches!(&r.login.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
         );
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
@@ -1340,9 +1408,9 @@ mod tests {
         )
         .unwrap();
         assert!(
-            matches!(&r.auth, VaultAuth::AppRole { mount, .. } if mount == "team-approle"),
+            matches!(&r.login.auth, VaultAuth::AppRole { mount, .. } if mount == "team-approle"),
             "{:?}",
-            r.auth
+            r.login.auth
         );
     }
 
@@ -1416,7 +1484,7 @@ mod tests {
             &controller,
         )
         .unwrap();
-        assert_eq!(r.auth, VaultAuth::Token("job".into()));
+        assert_eq!(r.login.auth, VaultAuth::Token("job".into()));
         let r = parse_request(
             &pairs(&[
                 ("purpose", "p"),
@@ -1427,7 +1495,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            r.auth,
+            r.login.auth,
             VaultAuth::Jwt {
                 mount: JWT_MOUNT.into(),
                 role: "job-role".into(),
@@ -1437,9 +1505,9 @@ mod tests {
         // Without any login key of its own, the request uses the controller's login.
         let r = parse_request(&pairs(&[("purpose", "p")]), &controller).unwrap();
         assert!(
-            matches!(&r.auth, VaultAuth::AppRole { role_id, .. } if role_id == "controller-rid"),
+            matches!(&r.login.auth, VaultAuth::AppRole { role_id, .. } if role_id == "controller-rid"),
             "{:?}",
-            r.auth
+            r.login.auth
         );
     }
 
@@ -1460,7 +1528,7 @@ mod tests {
 
         let env = env_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN_FILE", token)]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
-        assert_eq!(r.auth, VaultAuth::Token("hvs.FROM-FILE".into()));
+        assert_eq!(r.login.auth, VaultAuth::Token("hvs.FROM-FILE".into()));
 
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
@@ -1469,7 +1537,7 @@ mod tests {
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
         assert_eq!(
-            r.auth,
+            r.login.auth,
             VaultAuth::AppRole {
                 mount: APPROLE_MOUNT.into(),
                 role_id: "rid".into(),
@@ -1484,7 +1552,7 @@ mod tests {
             ("VAULT_TOKEN_FILE", token),
         ]);
         let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
-        assert_eq!(r.auth, VaultAuth::Token("from-env".into()));
+        assert_eq!(r.login.auth, VaultAuth::Token("from-env".into()));
 
         // A missing or blank file is no login at all, named in the error.
         for file in ["/nonexistent/token", blank] {
@@ -1669,7 +1737,7 @@ jobs = ["ops/nightly"]
             "arn:aws:iam::123456789012:role/deploy-eu",
             "arn:aws:iam::123456789012:role/deploy-us",
         ] {
-            assert_eq!(ok(arn).unwrap().role_arn.as_deref(), Some(arn));
+            assert_eq!(ok(arn).unwrap().target.role_arn.as_deref(), Some(arn));
         }
         let e = ok("arn:aws:iam::999999999999:role/admin").unwrap_err();
         assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
@@ -1678,7 +1746,7 @@ jobs = ["ops/nightly"]
         // Without role_arn, the purpose's own.
         let r = governed(&[("purpose", "deploy"), ("job", "app/main")]).unwrap();
         assert_eq!(
-            r.role_arn.as_deref(),
+            r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/deploy")
         );
         // A purpose that offers no ARN refuses every one.
@@ -1693,7 +1761,8 @@ jobs = ["ops/nightly"]
     #[test]
     fn hiding_the_account_id_is_the_configs_floor_and_a_pipelines_choice_above_it() {
         let config = "[defaults]\nhide_account_id = true\n\n[purposes.quiet]\n\n[purposes.open]\nhide_account_id = false\n";
-        let hidden = |p: &[(&str, &str)]| governed_by(Some(config), p).map(|r| r.hide_account_id);
+        let hidden =
+            |p: &[(&str, &str)]| governed_by(Some(config), p).map(|r| r.target.hide_account_id);
         assert!(
             hidden(&[("purpose", "quiet")]).unwrap(),
             "[defaults] applies"
@@ -1712,6 +1781,7 @@ jobs = ["ops/nightly"]
         assert!(
             !governed(&[("purpose", "ecr-push")])
                 .unwrap()
+                .target
                 .hide_account_id
         );
         let e = crate::config::PurposesConfig::parse(
@@ -1731,8 +1801,8 @@ jobs = ["ops/nightly"]
         let ttl = |purpose: &str, ttl: &str| {
             governed(&[("purpose", purpose), ("job", "app/main"), ("ttl", ttl)])
         };
-        assert_eq!(ttl("deploy", "1h").unwrap().ttl_seconds, Some(3600));
-        assert_eq!(ttl("deploy", "15m").unwrap().ttl_seconds, Some(900));
+        assert_eq!(ttl("deploy", "1h").unwrap().target.ttl_seconds, Some(3600));
+        assert_eq!(ttl("deploy", "15m").unwrap().target.ttl_seconds, Some(900));
         let e = ttl("deploy", "3601").unwrap_err();
         assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
         assert!(e.to_string().contains("max_ttl is 3600 s"), "{e}");

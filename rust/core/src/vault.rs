@@ -1,5 +1,5 @@
 //! Talking to Vault: one connection per Vault endpoint, login, and `POST <mount>/sts/<role>`.
-//! Errors come back as [`CallError`]; `broker` turns them into user-facing [`BrokerError`]s.
+//! Errors come back as [`CallError`]; `vault_error` turns them into user-facing [`BrokerError`]s.
 
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ use zeroize::Zeroize;
 use crate::error::{truncate, BrokerError};
 use crate::request::{JwtSource, VaultAuth, VaultEndpoint};
 use crate::secret::SecretString;
+
+pub const REVOKE_SELF_PATH: &str = "auth/token/revoke-self";
 
 /// A transport-level request timeout; the broker's deadline usually bounds a call sooner.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,14 +47,17 @@ pub struct StsAnswer {
     pub lease_duration: Option<u64>,
 }
 
-/// A Vault token obtained by logging in (or renewed).
-#[derive(Debug)]
+/// A Vault token as an `auth` answer gives it: logging in, renewing, or creating a child token.
+#[derive(Debug, Default)]
 pub struct LoginAnswer {
     pub token: SecretString,
     /// Seconds; 0 means the token does not expire.
     pub lease_duration: u64,
     /// Whether `auth/token/renew-self` may extend it.
     pub renewable: bool,
+    pub accessor: String,
+    pub policies: Vec<String>,
+    pub orphan: bool,
 }
 
 // Why every call runs one level below vaultrs' API functions (vaultrs' own endpoint structs
@@ -82,6 +87,12 @@ struct AuthData {
     lease_duration: u64,
     #[serde(default)]
     renewable: bool,
+    #[serde(default)]
+    accessor: String,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    orphan: bool,
 }
 
 #[derive(Deserialize)]
@@ -219,6 +230,26 @@ impl VaultConnection {
         Ok(result.map_err(from_rustify)?.response.into_body())
     }
 
+    /// `POST auth/token/create[/<role>]` with the JSON `body`, as `token`: the child token.
+    pub async fn create_token(
+        &self,
+        token: &SecretString,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<LoginAnswer, CallError> {
+        let answer = self.post_json(token, path, body).await?;
+        parse_auth(answer)
+    }
+
+    /// `POST auth/token/revoke-self` as `token`.
+    pub async fn revoke_self(&self, token: &SecretString) -> Result<(), CallError> {
+        let mut answer = self
+            .post_json(token, REVOKE_SELF_PATH, b"{}".to_vec())
+            .await?;
+        answer.zeroize();
+        Ok(())
+    }
+
     /// `POST <mount>/sts/<role>` with `role_arn`, `role_session_name`, `ttl`.
     ///
     /// vaultrs' `aws::roles::credentials_sts` returns only `data` and drops the envelope's
@@ -275,8 +306,7 @@ impl VaultConnection {
             VaultAuth::Token(t) => {
                 return Ok(LoginAnswer {
                     token: t.clone(),
-                    lease_duration: 0,
-                    renewable: false,
+                    ..LoginAnswer::default()
                 })
             }
             VaultAuth::AppRole {
@@ -313,9 +343,9 @@ impl VaultConnection {
 }
 
 impl VaultConnection {
-    /// `POST <path>` with a JSON `body` as `token`; the raw answer body (empty for a 204). For
-    /// token-store calls (`child_token`) whose answers callers read themselves.
-    pub(crate) async fn post_json(
+    /// `POST <path>` with a JSON `body` as `token`; the raw answer body (empty for a 204), which
+    /// callers parse and wipe.
+    async fn post_json(
         &self,
         token: &SecretString,
         path: &str,
@@ -325,18 +355,7 @@ impl VaultConnection {
             path: path.to_owned(),
             body,
         };
-        let mut middleware = EndpointMiddleware {
-            token: token.expose().to_owned(),
-            version: "v1".to_owned(),
-            wrap: None,
-            namespace: self.namespace.clone(),
-        };
-        let result = endpoint
-            .with_middleware(&middleware)
-            .exec(&self.client.http)
-            .await;
-        middleware.token.zeroize();
-        Ok(result.map_err(from_rustify)?.response.into_body())
+        self.exec(endpoint, Some(token)).await
     }
 }
 
@@ -364,24 +383,33 @@ impl Endpoint for RawPost {
     }
 }
 
-/// `{"auth": {"client_token", "lease_duration", "renewable"}}`; the body is wiped.
+/// `{"auth": {"client_token", "lease_duration", "renewable", ...}}`; the body is wiped, and no
+/// error quotes it (serde's message can quote input: only its position is kept).
 fn parse_auth(mut body: Vec<u8>) -> Result<LoginAnswer, CallError> {
     let parsed: Result<AuthEnvelope, _> = serde_json::from_slice(&body);
     body.zeroize();
     let auth = parsed
         .map_err(|e| {
             CallError::Decode(format!(
-                "the login answer is not the expected JSON (line {}, column {})",
+                "the response is not the expected JSON (line {}, column {})",
                 e.line(),
                 e.column()
             ))
         })?
         .auth
-        .ok_or_else(|| CallError::Decode("the login answer has no `auth`".into()))?;
+        .ok_or_else(|| CallError::Decode("the response has no `auth`".into()))?;
+    if auth.client_token.is_empty() {
+        return Err(CallError::Decode(
+            "the response has an empty `auth.client_token`".into(),
+        ));
+    }
     Ok(LoginAnswer {
         token: SecretString::new(auth.client_token),
         lease_duration: auth.lease_duration,
         renewable: auth.renewable,
+        accessor: auth.accessor,
+        policies: auth.policies,
+        orphan: auth.orphan,
     })
 }
 
@@ -530,6 +558,25 @@ mod tests {
         assert!(!format!("{e:?}").contains("SECRETKEY"));
         let e = parse_sts(br#"{"data": "SECRETKEY"#).unwrap_err();
         assert!(!format!("{e:?}").contains("SECRETKEY"), "{e:?}");
+    }
+
+    #[test]
+    fn auth_answers_are_read_without_echoing_the_body() {
+        let c = parse_auth(
+            br#"{"auth":{"client_token":"s.CHILD","accessor":"acc","policies":["default","withawsrole-sts-p"],"lease_duration":600,"orphan":true}}"#.to_vec(),
+        )
+        .unwrap();
+        assert_eq!(c.token.expose(), "s.CHILD");
+        assert_eq!(c.accessor, "acc");
+        assert_eq!(c.policies, ["default", "withawsrole-sts-p"]);
+        assert_eq!(c.lease_duration, 600);
+        assert!(c.orphan);
+        let e = parse_auth(br#"{"auth":{"client_token":""}}"#.to_vec()).unwrap_err();
+        assert!(matches!(e, CallError::Decode(_)), "{e:?}");
+        let e = parse_auth(br#"{"auth":{"client_token":"s.CHILD"}"#.to_vec()).unwrap_err();
+        assert!(!format!("{e:?}").contains("s.CHILD"), "{e:?}");
+        let e = parse_auth(br#"{"auth": "s.CHILD"#.to_vec()).unwrap_err();
+        assert!(!format!("{e:?}").contains("s.CHILD"), "{e:?}");
     }
 
     #[test]
