@@ -33,7 +33,11 @@ impl From<jni::errors::Error> for BridgeError {
 }
 
 impl BridgeError {
-    /// The Java exception class (package `org.withawsrole.bridge`) for this error.
+    /// The Java exception class (package `org.withawsrole.bridge`) for this error: the one place
+    /// that maps Rust errors to Java. Expected failures (the user can act on them) are subclasses
+    /// of `AwsRoleException`, which callers catch as one type; an internal error or a JNI failure
+    /// is `InternalBridgeException`, which is not one (a bug, as uniffi keeps unexpected errors a
+    /// type apart). `ExceptionClassesTest` (JVM) checks both sides of that split.
     fn exception_class(&self) -> &'static JNIStr {
         match self {
             BridgeError::Broker(e) => match e.kind() {

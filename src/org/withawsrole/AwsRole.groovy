@@ -31,13 +31,19 @@ class AwsRole implements Serializable {
      * with `roles`, one named AWS profile per role (RoleProfiles).
      */
     static withRole(script, Map options, Closure body) {
+        String problem = RefreshingCredentials.modeProblem(options)
+        if (problem != null) {
+            script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
+        }
         if (RefreshingCredentials.requested(options)) {
             return new RefreshingCredentials(script).run(options, body)
         }
-        if (RoleProfiles.requested(options)) {
-            return new RoleProfiles(script).run(options, body)
+        // refresh: false is the default said out loud (and then without timeout: modeProblem).
+        Map rest = options?.containsKey('refresh') ? RefreshingCredentials.withoutOwnOptions(options) : options
+        if (RoleProfiles.requested(rest)) {
+            return new RoleProfiles(script).run(rest, body)
         }
-        return new AwsRoleStep(script).run(options, body)
+        return new AwsRoleStep(script).run(rest, body)
     }
 
     /** ecrLogin(options): docker login to options.registry with the role's credentials. */

@@ -36,10 +36,17 @@ import java.util.concurrent.TimeoutException
 class NativeBridge implements Serializable {
     private static final long serialVersionUID = 1L
 
+    /** The library's resources: the bridge jar (read only when this JVM has no bridge yet) and its sha256. */
     static final String DIGEST_RESOURCE = 'org/withawsrole/bridge/bridge.sha256'
     static final String JAR_RESOURCE = 'org/withawsrole/bridge/withawsrole-bridge.jar'
+
+    /** Where the installed bridge's classloader is published: System.getProperties(), this prefix and its sha256. */
     static final String REGISTRY_KEY_PREFIX = 'org.withawsrole.bridge.loader.'
+
     static final String BROKER_CLASS = 'org.withawsrole.bridge.AwsRoleBroker'
+    /** The base class of the bridge's expected failures; the rest (InternalBridgeException, ...) are bugs. */
+    static final String EXPECTED_FAILURE_CLASS = 'org.withawsrole.bridge.AwsRoleException'
+    static final String PERMISSION_DENIED_CLASS = 'org.withawsrole.bridge.PermissionDeniedException'
     static final long CREATE_LOADER_TIMEOUT_SECONDS = 30
 
     /** Beside this class in src/, written by the build: the sha256 of the one jar this library installs. */
@@ -126,22 +133,6 @@ class NativeBridge implements Serializable {
         return (Map<String, String>) callBroker(bridgeSha256, 'credentials', [Map] as Class[], [request] as Object[])
     }
 
-    /** The same if they are there within waitMillis, else null while the fetch goes on (AwsRoleBroker.credentialsWithin). */
-    @NonCPS
-    static Map<String, String> credentialsWithin(String bridgeSha256, Map<String, String> request, long waitMillis) {
-        return (Map<String, String>) callBroker(bridgeSha256, 'credentialsWithin', [Map, long] as Class[],
-                [request, waitMillis] as Object[])
-    }
-
-    /**
-     * [credentials_id:, jwt_role:] when the controller logs in to Vault as each build (its
-     * settings WITHAWSROLE_JOB_ID_TOKEN and WITHAWSROLE_JOB_JWT_ROLE), else an empty map.
-     */
-    @NonCPS
-    static Map<String, String> perBuildLogin(String bridgeSha256) {
-        return (Map<String, String>) callBroker(bridgeSha256, 'perBuildLogin', [] as Class[], [] as Object[])
-    }
-
     /** The broker's counters: vault_calls, vault_logins, cache_hits, cache_misses, retries. */
     @NonCPS
     static Map<String, String> stats(String bridgeSha256) {
@@ -156,6 +147,30 @@ class NativeBridge implements Serializable {
     @NonCPS
     static String version(String bridgeSha256) {
         return (String) callBroker(bridgeSha256, 'version', [] as Class[], [] as Object[])
+    }
+
+    /**
+     * [answer: what the broker's method returned] or, for a failure the user can act on (an
+     * AwsRoleException of the bridge: the expected failures, rust/jni/src/ffi.rs),
+     * [failure: message, permissionDenied: boolean]. Anything else is a bug, rethrown as an
+     * IllegalStateException with the original's message and stack: the bridge's own exception
+     * classes live in its classloader, which Jenkins cannot resolve when it saves the build.
+     */
+    @NonCPS
+    @SuppressWarnings('CatchThrowable') // bugs, Errors included, must keep their stack
+    static Map outcome(String bridgeSha256, String method, Class[] parameterTypes, Object[] args) {
+        try {
+            return [answer: callBroker(bridgeSha256, method, parameterTypes, args)]
+        } catch (Throwable failure) {
+            ClassLoader bridge = loaderOf(bridgeSha256)
+            if (bridge.loadClass(EXPECTED_FAILURE_CLASS).isInstance(failure)) {
+                return [failure         : failure.message ?: failure.getClass().simpleName,
+                        permissionDenied: bridge.loadClass(PERMISSION_DENIED_CLASS).isInstance(failure),]
+            }
+            IllegalStateException bug = new IllegalStateException("withAwsRole: ${failure.getClass().name}: ${failure.message}")
+            bug.stackTrace = failure.stackTrace
+            throw bug
+        }
     }
 
     /** The installed bridge's classloader (tests check it is the same one across builds). */

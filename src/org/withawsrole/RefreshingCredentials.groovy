@@ -29,17 +29,13 @@ class RefreshingCredentials implements Serializable {
     private static final long serialVersionUID = 1L
 
     static final List<String> OWN_OPTIONS = ['refresh', 'timeout'].asImmutable()
+    /** The block's timeout, and so its Vault token's lifetime, unless the Jenkinsfile says otherwise. */
     static final String DEFAULT_TIMEOUT = '4h'
-    static final long MINUTE = 60L
-    static final long HOUR = 3600L
-    static final long DAY = 86400L
-    static final long MIN_TIMEOUT_SECONDS = MINUTE
-    static final long MAX_TIMEOUT_SECONDS = 7L * DAY
-    /** The token outlives the block's timeout by this much: setup before the block, revocation after. */
-    static final long GRACE_SECONDS = 300
     /** The profile of the private AWS config. */
     static final String PROFILE = 'withawsrole'
     static final String CLI_RESOURCE = 'org/withawsrole/cli/%s/awsrole'
+    /** Settings the agent keeps its own of: the controller's CA file path may not exist on the agent. */
+    static final List<String> AGENTS_OWN_SETTINGS = ['VAULT_CACERT'].asImmutable()
 
     /** The pipeline script: steps and env are reached through it. */
     final script
@@ -48,17 +44,13 @@ class RefreshingCredentials implements Serializable {
         this.script = script
     }
 
-    /** True when the options ask for this mode (or say refresh: false, which this class also handles). */
+    /** True when the options ask for this mode: refresh: true (refresh: false is a plain block, or one with roles). */
     @NonCPS
     static boolean requested(Map options) {
-        return options != null && options.containsKey('refresh')
+        return options != null && options.refresh == Boolean.TRUE
     }
 
     def run(Map options, Closure body) {
-        Map stepOptions = withoutOwnOptions(options)
-        if (options.refresh == Boolean.FALSE && !options.containsKey('timeout')) {
-            return AwsRole.withRole(script, stepOptions, body)
-        }
         String problem = problemWith(options)
         if (problem != null) {
             script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
@@ -67,149 +59,133 @@ class RefreshingCredentials implements Serializable {
             script.error('withAwsRole: refresh: true hands AWS tools the awsrole CLI, which runs on Linux agents only; ' +
                     "on this Windows agent use a plain block whose ttl covers the work, e.g. withAwsRole(role: 'deploy', ttl: '1h')")
         }
+        Map stepOptions = withoutOwnOptions(options)
         // withAwsRole(roles: [...], refresh: true): one token and one named profile per role.
-        boolean named = RoleProfiles.requested(stepOptions)
-        List<String> roles = named ? RoleProfiles.rolesOf(stepOptions) : [AwsRoleOptions.roleOf(stepOptions)]
-        long timeoutSeconds = timeoutSecondsOf(options)
-        List<Map<String, String>> revocations = []
-        String directory = null
+        List<String> roles = RoleProfiles.requested(stepOptions) ? RoleProfiles.rolesOf(stepOptions) : [AwsRoleOptions.roleOf(stepOptions)]
+        String directory = RoleProfiles.privateDirectory(script)
+        BridgeGateway gateway = new BridgeGateway(script)
+        // The tokens to revoke after the block: the one secret the library keeps for the block's whole life.
+        List<String> revocations = []
+        boolean created = false
         try {
-            List<Map<String, String>> children = []
+            Map block = null
+            Map agent = [stepOptions: stepOptions, directory: directory, settingVariables: gateway.settingVariables()]
             for (String role : roles) {
-                Map outcome = blockToken(named ? RoleProfiles.optionsFor(stepOptions, role) : stepOptions, timeoutSeconds)
-                if (outcome.failure != null) {
-                    script.error(StepMessages.oneLine("withAwsRole('${role}'): ${outcome.failure}"))
-                }
-                Map<String, String> child = (Map<String, String>) outcome.token
-                outcome = null
-                revocations << revocationRequest(child)
-                children << child
+                Map<String, String> child = gateway.childToken(role, optionsFor(stepOptions, role), timeoutOf(options))
+                revocations << child.token
+                block = withChild(block, role, agent, child)
+                child = null
             }
-            directory = prepareAgent(roles[0], children, named)
-            List<String> environment = environmentOf(children[0], directory, named ? roles[0] : PROFILE)
-            List<Map<String, String>> secrets = maskedValuesOf(children)
-            // Plain loops in CPS code that calls steps.
-            for (int i = 0; i < roles.size(); i++) {
-                script.echo(summaryLine(roles[i], children[i], timeoutSeconds))
-            }
-            children = null
-            return new AwsRoleStep(script).maskedBlock(roles[0], AwsRoleOptions.maskWanted(stepOptions), secrets) {
-                script.timeout(time: timeoutSeconds, unit: 'SECONDS') {
-                    script.withEnv(environment) {
-                        body()
-                    }
-                }
-            }
+            created = true
+            prepareAgent(directory, block)
+            return new BlockRunner(script).run(block, body)
         } finally {
-            for (int i = 0; i < revocations.size(); i++) {
-                script.echo(revocationLine(roles[i], revokeInThisJvm(revocations[i])))
-            }
-            if (directory != null) {
+            revokeAll(gateway, roles, revocations)
+            if (created) {
                 script.sh("set +x; rm -rf '${directory}'")
             }
         }
     }
 
-    /**
-     * Revokes the block's child token, installing the bridge first: a build resumed after a
-     * controller restart runs this in a new JVM, where no earlier block installed it. Returns
-     * null when done, else what went wrong (never thrown: the block's own outcome wins).
-     */
-    @SuppressWarnings('CatchException') // whatever fails here, the block's own outcome must win
-    private String revokeInThisJvm(Map<String, String> revocation) {
-        String bridgeDigest
-        try {
-            bridgeDigest = new AwsRoleStep(script).installBridge()
-        } catch (Exception failure) {
-            if (failure instanceof InterruptedException) {
-                throw failure
-            }
-            return "cannot install the bridge to revoke it (${failure.getClass().simpleName})"
+    /** Revokes each token the block got (one log line for them all); what fails is logged, never thrown. */
+    def revokeAll(BridgeGateway gateway, List<String> roles, List<String> revocations) {
+        List<String> lines = []
+        for (int i = 0; i < revocations.size(); i++) {
+            lines << revocationLine(roles[i], gateway.revoke(revocations[i]))
         }
-        return revoke(bridgeDigest, revocation)
-    }
-
-    /**
-     * [token: Map] or [failure: message]: the child token, created with the
-     * block's Vault login as a plain block would log in (AwsRoleStep.withVaultLogin).
-     */
-    private Map blockToken(Map stepOptions, long timeoutSeconds) {
-        AwsRoleStep step = new AwsRoleStep(script)
-        String bridgeDigest = step.installBridge()
-        Map<String, String> request = tokenRequest(stepOptions, timeoutSeconds)
-        return step.withVaultLogin(bridgeDigest, stepOptions, request) { Map<String, String> withLogin ->
-            childToken(bridgeDigest, withLogin)
+        revocations.clear()
+        if (lines) {
+            script.echo(lines.join('\n'))
         }
     }
 
     /**
-     * A new private directory in the workspace's @tmp on the agent with the awsrole CLI for the
-     * agent's platform and the AWS config naming it; returns the directory.
+     * Puts the awsrole CLI for the agent's platform into the new private directory on the agent,
+     * with the AWS config naming it (and, with roles, each role's token in a file of its own).
      */
     @SuppressWarnings('CatchException') // libraryResource's "no such resource" has no class of its own
-    private String prepareAgent(String role, List<Map<String, String>> children, boolean named) {
-        if (!script.isUnix()) {
-            script.error("withAwsRole('${role}'): refresh: true needs a Linux agent (the awsrole CLI runs there)")
-        }
-        String platform = platformOf(script.sh(script: 'uname -sm', returnStdout: true))
+    def prepareAgent(String directory, Map block) {
+        String platform = platformOf(script.sh(script: "set +x; umask 077; mkdir -p '${directory}' && uname -sm", returnStdout: true))
         String resource = String.format(CLI_RESOURCE, platform)
-        String directory = privateDirectoryIn(script.pwd(tmp: true))
-        String problem = pathProblem(directory)
-        if (problem != null) {
-            script.error("withAwsRole('${role}'): ${problem}")
-        }
         // The binary travels as Base64 text: writeFile's own Base64 mode is not in every Jenkins.
-        script.sh("set +x; umask 077; mkdir -p '${directory}'")
         try {
             script.writeFile(file: "${directory}/awsrole.b64", text: script.libraryResource(resource: resource, encoding: 'Base64'))
         } catch (Exception missing) {
             if (missing instanceof InterruptedException) {
                 throw missing
             }
-            script.error("withAwsRole('${role}'): this library has no awsrole CLI for ${platform} (${resource}), " +
+            script.error("withAwsRole('${block.role}'): this library has no awsrole CLI for ${platform} (${resource}), " +
                     "which refresh: true runs on the agent: build it with 'make native' (${missing.message})")
         }
-        script.sh("set +x; cd '${directory}' && base64 -d < awsrole.b64 > awsrole && rm awsrole.b64 && chmod 700 awsrole")
-        script.writeFile(file: "${directory}/config", text: awsConfig(children, "${directory}/awsrole", named))
-        script.writeFile(file: "${directory}/credentials", text: '')
-        if (named) {
-            // Each role's token in a file of its own (0600 in the 0700 directory), which its profile names;
-            // the tokens reach the sh step in its environment, never in a step's arguments.
-            script.withEnv(tokenVariablesOf(children)) {
-                script.sh("set +x; umask 077; ${tokenFileWrites(children, directory)}")
-            }
+        script.writeFile(file: "${directory}/config", text: awsConfig((List<Map<String, String>>) block.remove('profiles'), directory))
+        String unpack = "set +x; umask 077; cd '${directory}' && base64 -d < awsrole.b64 > awsrole && rm awsrole.b64 && " +
+                "chmod 700 awsrole && : > credentials${tokenFileWrites((List<String>) block.remove('tokenFiles'))}"
+        if (!block.tokenVariables) {
+            script.sh(unpack)
+            return
         }
-        return directory
+        // With roles, each role's token goes into a file of its own (0600 in the 0700 directory) that its
+        // profile names: the tokens reach this sh step in its environment, never in a step's arguments.
+        script.withEnv((List<String>) block.remove('tokenVariables')) {
+            script.sh(unpack)
+        }
     }
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
 
-    /** Every child token (and hidden account id) the Mask Passwords wrapper hides in the block's output. */
+    /**
+     * The block with one more role's child token: BlockRunner's map, plus what prepareAgent writes
+     * (the profiles for the AWS config and, with roles, the token files). The first role's token
+     * and profile are the block's environment; the block is aborted when its first token ends
+     * (every token lives the one timeout).
+     */
     @NonCPS
-    static List<Map<String, String>> maskedValuesOf(List<Map<String, String>> children) {
-        List<Map<String, String>> secrets = []
-        children.eachWithIndex { Map<String, String> child, int i ->
-            secrets << [var: i == 0 ? 'VAULT_TOKEN' : "VAULT_TOKEN_${i}".toString(), password: child.token]
-            secrets.addAll(AwsRoleStep.maskedAccountIdOf(child))
+    static Map withChild(Map block, String role, Map agent, Map<String, String> child) {
+        boolean named = RoleProfiles.requested(agent.stepOptions)
+        String directory = agent.directory
+        Map next = block ?: [role          : role,
+                             mask          : AwsRoleOptions.maskWanted(agent.stepOptions),
+                             secrets       : [],
+                             summary       : null,
+                             environment   : environmentOf(child, directory, named ? role : PROFILE) +
+                                     agentSettingsOf((List<String>) agent.settingVariables, child),
+                             abortAtEpochSeconds: Long.MAX_VALUE,
+                             profiles      : [],
+                             tokenVariables: [],
+                             tokenFiles    : [],]
+        int index = next.profiles.size()
+        next.secrets << [var: index == 0 ? 'VAULT_TOKEN' : "VAULT_TOKEN_${index}".toString(), password: child.token]
+        next.secrets.addAll(AwsRoleStep.maskedAccountIdOf(child))
+        next.summary = [next.summary, summaryLine(role, child)].findAll().join('\n')
+        next.abortAtEpochSeconds = Math.min((long) next.abortAtEpochSeconds, Long.parseLong(child.expires_at_epoch_seconds))
+        String tokenFile = named ? "${directory}/token-${child.purpose}".toString() : null
+        next.profiles << profileOf(child, named ? child.purpose : PROFILE, tokenFile)
+        if (named) {
+            next.tokenVariables << "WITHAWSROLE_TOKEN_${index}=${child.token}".toString()
+            next.tokenFiles << tokenFile
         }
-        return secrets
+        return next
     }
 
-    /** The tokens as variables of the one sh step that writes them to files. */
+    /** What the AWS config needs of a child token's answer (no token: that goes into a file or the environment). */
     @NonCPS
-    static List<String> tokenVariablesOf(List<Map<String, String>> children) {
-        List<String> variables = []
-        children.eachWithIndex { Map<String, String> child, int i -> variables << "WITHAWSROLE_TOKEN_${i}=${child.token}".toString() }
-        return variables
+    static Map<String, String> profileOf(Map<String, String> child, String profile, String tokenFile) {
+        Map<String, String> chosen = child.subMap(['purpose', 'mount', 'vault_role', 'session_name', 'role_arn', 'ttl', 'region'])
+        chosen.profile = profile
+        if (tokenFile != null) {
+            chosen.token_file = tokenFile
+        }
+        return chosen.findAll { String key, String value -> value != null }
     }
 
+    /** `&& printf` of each token variable into its file, for the sh step that unpacks the CLI. */
     @NonCPS
-    static String tokenFileWrites(List<Map<String, String>> children, String directory) {
-        List<String> writes = []
-        children.eachWithIndex { Map<String, String> child, int i ->
-            writes << "printf '%s' \"\$WITHAWSROLE_TOKEN_${i}\" > '${directory}/token-${child.purpose}'".toString()
+    static String tokenFileWrites(List<String> tokenFiles) {
+        StringBuilder writes = new StringBuilder()
+        tokenFiles.eachWithIndex { String file, int i ->
+            writes << " && printf '%s' \"\$WITHAWSROLE_TOKEN_${i}\" > '${file}'"
         }
-        return writes.join(' && ')
+        return writes.toString()
     }
 
     @NonCPS
@@ -219,106 +195,53 @@ class RefreshingCredentials implements Serializable {
         return rest
     }
 
-    /** What is wrong with the options, as one sentence for the build log; null when nothing is. */
+    /** withAwsRole's options for one role of the block. */
     @NonCPS
-    static String problemWith(Map options) {
+    static Map optionsFor(Map stepOptions, String role) {
+        return RoleProfiles.requested(stepOptions) ? RoleProfiles.optionsFor(stepOptions, role) : stepOptions
+    }
+
+    /**
+     * The block's timeout as the Jenkinsfile gave it: it is the Vault token's token_ttl, whose
+     * units and limits only the core knows (rust/core/src/child_token.rs), and the block is
+     * aborted when the token ends.
+     */
+    @NonCPS
+    static String timeoutOf(Map options) {
+        return options.timeout == null ? DEFAULT_TIMEOUT : options.timeout.toString().trim()
+    }
+
+    /**
+     * What is wrong with `refresh` and `timeout`, in any mode (AwsRole.withRole asks before it
+     * picks one); null when nothing is.
+     */
+    @NonCPS
+    static String modeProblem(Map options) {
+        if (options == null || !options.containsKey('refresh')) {
+            return null
+        }
         if (!(options.refresh instanceof Boolean)) {
             return "refresh must be true or false, not a ${options.refresh?.getClass()?.simpleName}"
         }
-        if (options.refresh == Boolean.FALSE) {
+        if (options.refresh == Boolean.FALSE && options.containsKey('timeout')) {
             return 'timeout is an option of refresh: true; leave it out, or use the timeout step around the block'
         }
+        return null
+    }
+
+    /** What is wrong with the options of a refresh: true block, as one sentence for the build log; null when nothing is. */
+    @NonCPS
+    static String problemWith(Map options) {
         Object timeout = options.timeout
-        if (timeout != null && timeoutSecondsOrNull(timeout) == null) {
-            return "timeout must be a string like '90m', '4h' or '1d', or a number of seconds, from 1m to 7d " +
-                    '(the block is aborted after it and its Vault token expires soon after)'
+        if (timeout != null && !(timeout instanceof CharSequence) && !(timeout instanceof Number)) {
+            return "timeout must be a string like '90m', '4h' or '1d', or a number of seconds " +
+                    '(the block is aborted when its Vault token, which lives that long, ends)'
         }
         if (RoleProfiles.requested(options)) {
             return RoleProfiles.problemWith(withoutOwnOptions(options))
         }
         List<String> valid = AwsRoleOptions.validOptions() + OWN_OPTIONS
         return AwsRoleOptions.problemWith(withoutOwnOptions(options), valid)
-    }
-
-    @NonCPS
-    static long timeoutSecondsOf(Map options) {
-        return timeoutSecondsOrNull(options.timeout ?: DEFAULT_TIMEOUT)
-    }
-
-    /** '90m', '4h', '1h30m', '1d' or a number of seconds, within 60 s .. 7 d; null otherwise. */
-    @NonCPS
-    static Long timeoutSecondsOrNull(Object timeout) {
-        Long seconds = null
-        if (timeout instanceof Number) {
-            seconds = ((Number) timeout).longValue()
-        } else if (timeout instanceof CharSequence) {
-            String text = timeout.toString().trim()
-            if (text ==~ /\d{1,9}/) {
-                seconds = Long.parseLong(text)
-            } else {
-                java.util.regex.Matcher match = text =~ /^(?:(\d{1,4})d)?(?:(\d{1,5})h)?(?:(\d{1,6})m)?(?:(\d{1,7})s)?$/
-                if (text && match.matches()) {
-                    List<Long> factors = [DAY, HOUR, MINUTE, 1L]
-                    seconds = 0L
-                    for (int i = 0; i < 4; i++) {
-                        String group = match.group(i + 1)
-                        seconds += group ? Long.parseLong(group) * factors[i] : 0L
-                    }
-                }
-            }
-        }
-        return (seconds != null && seconds >= MIN_TIMEOUT_SECONDS && seconds <= MAX_TIMEOUT_SECONDS) ? seconds : null
-    }
-
-    /**
-     * withAwsRole's request plus the child token's lifetime. The bridge adds the build and the
-     * purposes config (so the agent gets the same role_arn, ttl and region as a plain block); the
-     * token role child tokens are created through is the controller's WITHAWSROLE_TOKEN_ROLE.
-     */
-    @NonCPS
-    static Map<String, String> tokenRequest(Map stepOptions, long timeoutSeconds) {
-        Map<String, String> request = AwsRoleOptions.toRequest(stepOptions)
-        request.token_ttl = String.valueOf(timeoutSeconds + GRACE_SECONDS)
-        return request
-    }
-
-    /** The revocation needs only the child token itself: Vault is the controller's. */
-    @NonCPS
-    static Map<String, String> revocationRequest(Map<String, String> child) {
-        return [token: child.token]
-    }
-
-    @NonCPS
-    @SuppressWarnings('CatchThrowable') // UnsatisfiedLinkError is an Error, and bugs must keep their stack
-    static Map childToken(String bridgeDigest, Map<String, String> request) {
-        try {
-            return [token: callBroker(bridgeDigest, 'createChildToken', request)]
-        } catch (Throwable failure) {
-            return AwsRoleStep.failureOf(failure)
-        }
-    }
-
-    /** Revokes the child token; returns null when done, else what went wrong (never thrown: the block's own outcome wins). */
-    @NonCPS
-    @SuppressWarnings('CatchThrowable') // whatever happens, the block's own outcome must win
-    static String revoke(String bridgeDigest, Map<String, String> request) {
-        try {
-            Map<String, String> result = callBroker(bridgeDigest, 'revokeChildToken', request)
-            return result.revocation == 'revoked' || result.revocation == 'already_gone' ? null : "unexpected answer ${result}"
-        } catch (Throwable failure) {
-            return failure.message ?: failure.getClass().simpleName
-        }
-    }
-
-    @NonCPS
-    private static Map<String, String> callBroker(String bridgeDigest, String method, Map<String, String> request) {
-        Class broker = NativeBridge.loaderOf(bridgeDigest).loadClass(NativeBridge.BROKER_CLASS)
-        try {
-            Object shared = broker.getMethod('shared').invoke(null)
-            return (Map<String, String>) broker.getMethod(method, Map).invoke(shared, request)
-        } catch (java.lang.reflect.InvocationTargetException e) {
-            throw e.cause
-        }
     }
 
     /** `uname -sm` -> the resource folder: linux-x86_64, linux-aarch64. */
@@ -331,49 +254,33 @@ class RefreshingCredentials implements Serializable {
         return "${os}-${arch}"
     }
 
-    @NonCPS
-    static String privateDirectoryIn(String tmp) {
-        return "${tmp}/withawsrole-${UUID.randomUUID().toString().substring(0, 8)}"
-    }
-
-    /** The path goes into a credential_process line and into sh: keep it to characters safe in both. */
-    @NonCPS
-    static String pathProblem(String path) {
-        if (path ==~ /[^"$`\\'\n]+/) {
-            return null
-        }
-        return "refresh: true cannot use the workspace path ${path}: it holds a quote, \$, backquote, backslash " +
-                'or newline, which the AWS config\'s credential_process line cannot carry; use a workspace without them'
-    }
-
     /**
      * The private AWS config: a profile whose credentials come from awsrole with the block's token
      * (`withawsrole`), or with roles: one profile per role, named like it, each with its own token file.
      */
     @NonCPS
-    static String awsConfig(List<Map<String, String>> children, String cli, boolean named) {
+    static String awsConfig(List<Map<String, String>> profiles, String directory) {
         StringBuilder config = new StringBuilder()
         config << '# withAwsRole(refresh: true): written for one block, deleted after it\n'
-        String directory = cli.replaceFirst(/\/awsrole$/, '')
-        children.each { Map<String, String> child ->
-            List<String> command = ["\"${cli}\"".toString(), 'credential-process', quoted(child.purpose),
-                                    '--mount', quoted(child.mount), '--vault-role', quoted(child.vault_role),
-                                    '--session-name', quoted(child.session_name)]
-            if (child.role_arn) {
-                command += ['--role-arn', quoted(child.role_arn)]
+        profiles.each { Map<String, String> profile ->
+            List<String> command = [quoted("${directory}/awsrole".toString()), 'credential-process', quoted(profile.purpose),
+                                    '--mount', quoted(profile.mount), '--vault-role', quoted(profile.vault_role),
+                                    '--session-name', quoted(profile.session_name)]
+            if (profile.role_arn) {
+                command += ['--role-arn', quoted(profile.role_arn)]
             }
-            if (child.ttl) {
-                command += ['--ttl', quoted(child.ttl)]
+            if (profile.ttl) {
+                command += ['--ttl', quoted(profile.ttl)]
             }
             // Beside the CLI, in the block's private directory, deleted with it.
-            command += ['--cache-file', quoted("${directory}/cache-${child.purpose}.json".toString())]
-            if (named) {
-                command += ['--vault-token-file', quoted("${directory}/token-${child.purpose}".toString())]
+            command += ['--cache-file', quoted("${directory}/cache-${profile.purpose}.json".toString())]
+            if (profile.token_file) {
+                command += ['--vault-token-file', quoted(profile.token_file)]
             }
-            config << "[profile ${named ? child.purpose : PROFILE}]\n"
+            config << "[profile ${profile.profile}]\n"
             config << "credential_process = ${command.join(' ')}\n"
-            if (child.region) {
-                config << "region = ${child.region}\n"
+            if (profile.region) {
+                config << "region = ${profile.region}\n"
             }
         }
         return config.toString()
@@ -401,13 +308,6 @@ class RefreshingCredentials implements Serializable {
                 'AWS_SESSION_TOKEN=',
                 'AWS_SECURITY_TOKEN=',
                 'AWS_CREDENTIAL_EXPIRATION=',
-                "VAULT_ADDR=${child.vault_addr}",
-                "VAULT_TOKEN=${child.token}",
-                "VAULT_NAMESPACE=${child.vault_namespace ?: ''}",
-                // The controller's CA file path may not exist on the agent: the agent's own applies.
-                "VAULT_SKIP_VERIFY=${child.vault_skip_verify ?: ''}",
-                // The controller resolved the role's settings; an agent-side file must not change them.
-                'WITHAWSROLE_CONFIG=',
                 "WITHAWSROLE_CLI=${directory}/awsrole",
                 "PATH+WITHAWSROLE=${directory}",
         ]*.toString()
@@ -418,11 +318,26 @@ class RefreshingCredentials implements Serializable {
         return environment
     }
 
+    /**
+     * The controller's settings as the awsrole CLI on the agent gets them: every variable the core
+     * lists (the one list: nothing here names them), set to what the controller resolved for this
+     * token (the child token's answer carries vault_addr, vault_namespace, ...: the variable's name
+     * in lower case) or empty, so nothing set on the agent or by the pipeline changes where the CLI
+     * goes or how it logs in. Only the CA file is the agent's own: the controller's path may not exist there.
+     */
     @NonCPS
-    static String summaryLine(String role, Map<String, String> child, long timeoutSeconds) {
+    static List<String> agentSettingsOf(List<String> settingVariables, Map<String, String> child) {
+        return settingVariables.findAll { String variable -> !(variable in AGENTS_OWN_SETTINGS) }.collect { String variable ->
+            String value = variable == 'VAULT_TOKEN' ? child.token : child[variable.toLowerCase(Locale.ROOT)]
+            "${variable}=${value ?: ''}".toString()
+        }
+    }
+
+    @NonCPS
+    static String summaryLine(String role, Map<String, String> child) {
         return "withAwsRole: ${role} refreshing through awsrole credential-process with a Vault token for " +
                 "${child.sts_path} only (policy ${child.policies}), valid until ${child.expiration}; the block " +
-                "is aborted after ${timeoutSeconds} s"
+                "is aborted after ${child.token_ttl_seconds} s, when the token ends"
     }
 
     @NonCPS

@@ -24,6 +24,9 @@ class RoleProfiles implements Serializable {
     /** At most this many roles in one block: each is a Vault call on a cold cache. */
     static final int MAX_ROLES = 8
 
+    /** A private directory's random suffix: enough for the blocks of one workspace. */
+    static final int SUFFIX_LENGTH = 8
+
     /**
      * A profile name goes into an INI section header: letters, digits, '.', '_', '-' only (no ']',
      * newline or '#' that would end the header or start another section), at most 64 characters.
@@ -47,61 +50,81 @@ class RoleProfiles implements Serializable {
         if (problem != null) {
             script.error(StepMessages.oneLine("withAwsRole: ${problem}"))
         }
-        List<String> roles = rolesOf(options)
-        AwsRoleStep step = new AwsRoleStep(script)
-        List<String> summaries = []
-        List<Map<String, String>> secrets = []
-        List<String> environment = null
-        Map<String, Map<String, String>> profiles = [:]
-        for (String role : roles) {
-            Map outcome = step.fetch(optionsFor(options, role))
-            if (outcome.failure != null) {
-                script.error(StepMessages.oneLine("withAwsRole('${StepMessages.shown(role)}'): ${outcome.failure}"))
-            }
-            Map<String, String> credentials = (Map<String, String>) outcome.credentials
-            outcome = null
-            summaries << AwsRoleStep.summaryLine(role, credentials)
-            secrets.addAll(AwsRoleStep.maskedValuesOf(credentials))
-            if (environment == null) {
-                environment = AwsRoleStep.environmentOf(credentials)
-            }
-            profiles[role] = profileOf(credentials)
+        BridgeGateway gateway = new BridgeGateway(script)
+        Map block = null
+        for (String role : rolesOf(options)) {
+            Map<String, String> credentials = gateway.credentials(role, optionsFor(options, role))
+            block = withRole(block, role, options, credentials)
+            credentials = null
         }
-        return step.maskedBlock(roles[0], AwsRoleOptions.maskWanted(options), secrets) {
-            for (String line : summaries) {
-                script.echo(line)
-            }
-            withProfileFiles(profiles) { String directory ->
-                script.withEnv(environment + profileEnvironment(directory)) {
-                    body()
-                }
-            }
-        }
-    }
-
-    /**
-     * Writes the private credentials file and config (one sh step: the text reaches it in the
-     * environment, never in a step's arguments), runs `block` with the directory, and deletes it.
-     */
-    def withProfileFiles(Map<String, Map<String, String>> profiles, Closure block) {
-        String directory = RefreshingCredentials.privateDirectoryIn(script.pwd(tmp: true))
-        String problem = RefreshingCredentials.pathProblem(directory)
-        if (problem != null) {
-            script.error("withAwsRole: ${problem}")
-        }
+        String directory = privateDirectory(script)
         try {
-            script.withEnv(fileVariables(profiles)) {
-                script.sh("""set +x; umask 077; mkdir -p '${directory}' && \
-printf '%s' "\$WITHAWSROLE_CREDENTIALS_TEXT" > '${directory}/credentials' && \
-printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
-            }
-            return block(directory)
+            writeProfileFiles(directory, block)
+            return new BlockRunner(script).run(block, body)
         } finally {
             script.sh("set +x; rm -rf '${directory}'")
         }
     }
 
+    /**
+     * Writes the private credentials file and config (one sh step: the text reaches it in the
+     * environment, never in a step's arguments); the block's environment then names them.
+     */
+    def writeProfileFiles(String directory, Map block) {
+        script.withEnv(fileVariables((Map<String, Map<String, String>>) block.remove('profiles'))) {
+            script.sh("""set +x; umask 077; mkdir -p '${directory}' && \
+printf '%s' "\$WITHAWSROLE_CREDENTIALS_TEXT" > '${directory}/credentials' && \
+printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
+        }
+        block.environment += profileEnvironment(directory)
+    }
+
+    /**
+     * A new directory's path in the workspace's @tmp on the agent, for a block's private files
+     * (RefreshingCredentials' too); the build fails when the path cannot go into sh and an AWS config.
+     */
+    static String privateDirectory(script) {
+        String directory = privateDirectoryIn(script.pwd(tmp: true))
+        String problem = pathProblem(directory)
+        if (problem != null) {
+            script.error("withAwsRole: ${problem}")
+        }
+        return directory
+    }
+
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
+
+    /**
+     * The block with one more role: its keys masked, its summary line, its profile; the first
+     * role's keys are the block's AWS_* variables (a plain block's environment).
+     */
+    @NonCPS
+    static Map withRole(Map block, String role, Map options, Map<String, String> credentials) {
+        if (block == null) {
+            Map first = AwsRoleStep.blockOf(role, options, credentials)
+            first.profiles = [(role): profileOf(credentials)]
+            return first
+        }
+        block.secrets += AwsRoleStep.maskedValuesOf(credentials)
+        block.summary = "${block.summary}\n${AwsRoleStep.summaryLine(role, credentials)}".toString()
+        block.profiles[role] = profileOf(credentials)
+        return block
+    }
+
+    @NonCPS
+    static String privateDirectoryIn(String tmp) {
+        return "${tmp}/withawsrole-${UUID.randomUUID().toString().substring(0, SUFFIX_LENGTH)}"
+    }
+
+    /** The path goes into a credential_process line and into sh: keep it to characters safe in both. */
+    @NonCPS
+    static String pathProblem(String path) {
+        if (path ==~ /[^"$`\\'\n]+/) {
+            return null
+        }
+        return "refresh: true cannot use the workspace path ${path}: it holds a quote, \$, backquote, backslash " +
+                'or newline, which the AWS config\'s credential_process line cannot carry; use a workspace without them'
+    }
 
     /** What is wrong with the options, as one sentence for the build log; null when nothing is. */
     @NonCPS

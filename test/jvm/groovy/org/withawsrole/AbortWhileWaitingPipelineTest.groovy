@@ -15,7 +15,7 @@ import static org.junit.Assert.*
 /**
  * A block waiting on a slow Vault ends within about a second of an enclosing timeout: Jenkins
  * delivers the interruption at the pipeline's steps, never into a native call, so the step waits
- * in slices with a sleep step between them (AwsRoleStep.awaitCredentials). The world's front holds
+ * in slices with a sleep step between them (BridgeGateway.await). The world's front holds
  * the STS answer for 20 s; without the slices the block would wait for all of it.
  */
 class AbortWhileWaitingPipelineTest {

@@ -16,11 +16,10 @@ import static org.junit.Assert.*
 /**
  * refresh: true end to end against the world: the controller's child token, awsrole from the
  * library's resources on the "agent", the aws CLI fetching credentials through credential_process,
- * and revocation after the block. Until AwsRoleStep hands refresh: true over, the Jenkinsfiles call
- * RefreshingCredentials directly; afterwards `withAwsRole(role: ..., refresh: true)` is the same.
+ * and revocation after the block, through the step as a Jenkinsfile calls it.
  */
 class RefreshingCredentialsPipelineTest {
-    static final String ENTRY = 'new org.withawsrole.RefreshingCredentials(this).run'
+    static final String ENTRY = 'withAwsRole'
 
     @Rule
     public TemporaryFolder workspace = new TemporaryFolder()
@@ -217,6 +216,9 @@ print("orphan=%s renewable=%s policies=%s" % (data["orphan"], data["renewable"],
     void bad_options_fail_with_one_line() {
         BuildResult build = runner.run("${ENTRY}([role: 'ecr-push', refresh: true, timeout: '10s']) { echo 'never here' }")
         assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('withAwsRole: timeout must be'))
+        // The core owns the timeout's units and limits (it is the block's Vault token's token_ttl).
+        assertTrue(build.log, build.log.contains('withAwsRole(\'ecr-push\'): invalid token_ttl "10s"'))
+        assertTrue(build.log, build.log.contains('from 1m to 7d'))
+        assertFalse(build.log, build.log.contains('never here'))
     }
 }

@@ -127,8 +127,8 @@ class HostileJenkinsfileTest {
                 org.withawsrole.NativeBridge.credentials(digest, [purpose: 'ecr-push', job: 'team-b/payments/main', build: '1'])
                 echo 'never here'
             } catch (e) { error("refused: ${e.message}") }''', "refused: request key 'job' is filled by the bridge itself")
-        refused('AwsRoleStep.fetchCredentials for an unlisted purpose', direct + '''
-            Map outcome = org.withawsrole.AwsRoleStep.fetchCredentials(digest, [purpose: 'forbidden'])
+        refused('BridgeGateway.attempt for an unlisted purpose', direct + '''
+            Map outcome = org.withawsrole.BridgeGateway.attempt(digest, 'credentialsWithin', [purpose: 'forbidden'])
             error("refused: ${outcome.failure}")''', 'refused: purpose `forbidden` is not in the purposes config')
         refused('NativeBridge.install of a jar of its own', '''
             String jar = 'UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=='

@@ -1,6 +1,8 @@
 package org.withawsrole.bridge;
 
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.withawsrole.bridge.internal.ControllerSettings;
@@ -28,10 +30,16 @@ public final class AwsRoleBroker {
     /**
      * The broker of this JVM; loads the native library on first use.
      *
-     * @throws UnsatisfiedLinkError when no usable native library is there for this platform
+     * @throws NativeLibraryUnavailableException when no usable native library is there for this
+     *     platform: an expected failure (the admin picks a release with the platform), unlike an
+     *     UnsatisfiedLinkError of a native method later, which would be a bug of the JNI contract
      */
     public static AwsRoleBroker shared() {
-        NativeLoader.ensureLoaded();
+        try {
+            NativeLoader.ensureLoaded();
+        } catch (UnsatisfiedLinkError cannotLoad) {
+            throw new NativeLibraryUnavailableException(cannotLoad.getMessage(), cannotLoad);
+        }
         return SHARED;
     }
 
@@ -133,6 +141,19 @@ public final class AwsRoleBroker {
     public Map<String, String> perBuildLogin() {
         ControllerSettings.apply();
         return toMap(Native.Broker_buildLogin());
+    }
+
+    /**
+     * The variables of the controller's settings (VAULT_ADDR, VAULT_TOKEN, ..., WITHAWSROLE_CONFIG),
+     * as the core lists them: the one list, which callers derive from rather than copy.
+     */
+    public List<String> settingVariables() {
+        String[] pairs = Native.Settings_variables();
+        List<String> variables = new ArrayList<String>(pairs.length / 2);
+        for (int i = 0; i + 1 < pairs.length; i += 2) {
+            variables.add(pairs[i]);
+        }
+        return Collections.unmodifiableList(variables);
     }
 
     /** Counters: vault_calls, vault_logins, cache_hits, cache_misses, retries (decimal strings). */
