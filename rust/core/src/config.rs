@@ -162,37 +162,7 @@ impl PurposesConfig {
         let mut config = PurposesConfig::default();
         for (key, value) in root.get_ref().iter() {
             match key.get_ref().as_ref() {
-                "purposes" => match value.get_ref().as_table() {
-                    Some(table) => {
-                        for (purpose, settings) in table.iter() {
-                            let path = format!("purposes.{}", purpose.get_ref());
-                            if let Err(e) = check_segment("purpose", purpose.get_ref()) {
-                                errors.push((purpose.span(), path.clone(), e.to_string()));
-                                continue;
-                            }
-                            match settings.get_ref().as_table() {
-                                Some(t) => {
-                                    let mut c = read_table(t, &path, PURPOSE_KEYS, &mut errors);
-                                    c.listed = true;
-                                    config.purposes.insert(purpose.get_ref().to_string(), c);
-                                }
-                                None => errors.push((
-                                    settings.span(),
-                                    path,
-                                    format!(
-                                        "expected a table such as [purposes.{}] with vault_role, role_arn, ttl, region",
-                                        purpose.get_ref()
-                                    ),
-                                )),
-                            }
-                        }
-                    }
-                    None => errors.push((
-                        value.span(),
-                        "purposes".into(),
-                        "expected tables such as [purposes.ecr-push]".into(),
-                    )),
-                },
+                "purposes" => config.read_purposes(value, &mut errors),
                 "defaults" => match value.get_ref().as_table() {
                     Some(t) => {
                         config.defaults = read_table(t, "defaults", DEFAULT_KEYS, &mut errors)
@@ -210,28 +180,67 @@ impl PurposesConfig {
                 )),
             }
         }
-        // A purpose whose own ttl its pipelines could never ask for is a contradiction in review.
         for (key, value) in root.get_ref().iter() {
-            if key.get_ref().as_ref() != "purposes" {
-                continue;
-            }
-            for (purpose, settings) in value.get_ref().as_table().into_iter().flatten() {
-                let c = config.purpose(purpose.get_ref());
-                if let (Some(ttl), Some(max)) = (c.ttl_seconds, c.max_ttl_seconds) {
-                    if ttl > max {
-                        errors.push((
-                            settings.span(),
-                            format!("purposes.{}.ttl", purpose.get_ref()),
-                            format!("ttl ({ttl} s) is above max_ttl ({max} s); lower it or raise max_ttl"),
-                        ));
-                    }
-                }
+            if key.get_ref().as_ref() == "purposes" {
+                config.check_ttls_within_max(value, &mut errors);
             }
         }
         // Tables iterate in key order: report the first problem in the file instead.
         match errors.into_iter().min_by_key(|(span, _, _)| span.start) {
             Some((span, key, reason)) => Err(at(Some(span), Some(&key), reason)),
             None => Ok(config),
+        }
+    }
+
+    /// The `[purposes.<name>]` tables.
+    fn read_purposes(&mut self, value: &Spanned<DeValue<'_>>, errors: &mut Vec<Problem>) {
+        let Some(table) = value.get_ref().as_table() else {
+            errors.push((
+                value.span(),
+                "purposes".into(),
+                "expected tables such as [purposes.ecr-push]".into(),
+            ));
+            return;
+        };
+        for (purpose, settings) in table.iter() {
+            let path = format!("purposes.{}", purpose.get_ref());
+            if let Err(e) = check_segment("purpose", purpose.get_ref()) {
+                errors.push((purpose.span(), path.clone(), e.to_string()));
+                continue;
+            }
+            match settings.get_ref().as_table() {
+                Some(t) => {
+                    let mut c = read_table(t, &path, PURPOSE_KEYS, errors);
+                    c.listed = true;
+                    self.purposes.insert(purpose.get_ref().to_string(), c);
+                }
+                None => errors.push((
+                    settings.span(),
+                    path,
+                    format!(
+                        "expected a table such as [purposes.{}] with vault_role, role_arn, ttl, region",
+                        purpose.get_ref()
+                    ),
+                )),
+            }
+        }
+    }
+
+    /// A purpose whose own ttl its pipelines could never ask for is a contradiction in review.
+    fn check_ttls_within_max(&self, purposes: &Spanned<DeValue<'_>>, errors: &mut Vec<Problem>) {
+        for (purpose, settings) in purposes.get_ref().as_table().into_iter().flatten() {
+            let c = self.purpose(purpose.get_ref());
+            if let (Some(ttl), Some(max)) = (c.ttl_seconds, c.max_ttl_seconds) {
+                if ttl > max {
+                    errors.push((
+                        settings.span(),
+                        format!("purposes.{}.ttl", purpose.get_ref()),
+                        format!(
+                            "ttl ({ttl} s) is above max_ttl ({max} s); lower it or raise max_ttl"
+                        ),
+                    ));
+                }
+            }
         }
     }
 

@@ -677,6 +677,16 @@ fn authorize(
             });
         }
     }
+    check_choices(v, purpose, config, config_name)
+}
+
+/// Every choice the request makes must be one the purpose offers.
+fn check_choices(
+    v: &Values<'_>,
+    purpose: &str,
+    config: &PurposeConfig,
+    config_name: &str,
+) -> Result<(), BrokerError> {
     let refuse = |what: String, fix: &str| BrokerError::ChoiceNotAllowed {
         purpose: purpose.to_owned(),
         what,
