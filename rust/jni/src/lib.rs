@@ -12,7 +12,7 @@ use jni::objects::{JClass, JObjectArray, JString};
 use jni::sys::jlong;
 use jni::EnvUnowned;
 use once_cell::sync::Lazy;
-use withawsrole_core::{BrokerError, CredentialBroker};
+use withawsrole_core::{BrokerError, ChildTokenWait, CredentialBroker};
 
 use crate::ffi::{
     packed_from_java, packed_to_java, pairs_to_java, run_ffi_safe, strings_from_java, BridgeError,
@@ -82,6 +82,54 @@ pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1creat
         let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
         let child = broker()?.create_child_token(&pairs)?;
         pairs_to_java(env, child.pairs())
+    })
+}
+
+/// As `Broker_createChildToken`, but waits at most `wait_millis` for Vault: `ticket` empty starts
+/// the creation, else asks again for the one started with the same pairs. Returns the token's
+/// pairs, or only `pending_ticket` while Vault has not answered (rust/core/src/waiting.rs).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1createChildTokenWithin<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_pairs: JObjectArray<'local, JString<'local>>,
+    ticket: JString<'local>,
+    wait_millis: jlong,
+) -> JObjectArray<'local, JString<'local>> {
+    run_ffi_safe(&mut env, |env| {
+        let flat = strings_from_java(env, &request_pairs)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let ticket = ticket.try_to_string(env)?;
+        let ticket = Some(ticket.as_str()).filter(|t| !t.is_empty());
+        let wait = std::time::Duration::from_millis(u64::try_from(wait_millis).unwrap_or(0));
+        match broker()?.create_child_token_within(&pairs, ticket, wait)? {
+            ChildTokenWait::Created(child) => pairs_to_java(env, child.pairs()),
+            ChildTokenWait::Pending { ticket } => {
+                pairs_to_java(env, vec![("pending_ticket", ticket)])
+            }
+        }
+    })
+}
+
+/// The caller of `Broker_createChildTokenWithin` stopped waiting (an abort): the token it started
+/// is revoked once Vault has created it.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1abandonChildToken<
+    'local,
+>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    request_pairs: JObjectArray<'local, JString<'local>>,
+    ticket: JString<'local>,
+) {
+    run_ffi_safe(&mut env, |env| {
+        let flat = strings_from_java(env, &request_pairs)?;
+        let pairs = withawsrole_core::request::RequestPairs::from_flat(flat)?;
+        let ticket = ticket.try_to_string(env)?;
+        broker()?.abandon_child_token(&pairs, &ticket);
+        Ok(())
     })
 }
 

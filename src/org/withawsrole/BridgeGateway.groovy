@@ -25,11 +25,12 @@ class BridgeGateway implements Serializable {
 
     /** The broker's calls (AwsRoleBroker): with a slice's wait, or one answer. */
     static final String CREDENTIALS_CALL = 'credentialsWithin'
-    static final String CHILD_TOKEN_CALL = 'createChildToken'
+    static final String CHILD_TOKEN_CALL = 'createChildTokenWithin'
+    static final String ABANDON_CHILD_TOKEN_CALL = 'abandonChildToken'
     static final String REVOKE_CALL = 'revokeChildToken'
     static final String PER_BUILD_LOGIN_CALL = 'perBuildLogin'
     static final String SETTING_VARIABLES_CALL = 'settingVariables'
-    static final List<String> SLICED_CALLS = [CREDENTIALS_CALL].asImmutable()
+    static final List<String> SLICED_CALLS = [CREDENTIALS_CALL, CHILD_TOKEN_CALL].asImmutable()
 
     /** The pipeline script (the calling step's `this`): steps are reached through it. */
     final script
@@ -142,25 +143,52 @@ class BridgeGateway implements Serializable {
      * The outcome of `method` (NativeBridge.outcome); a sliced call waits one slice at a time,
      * with a sleep step between slices where Jenkins can deliver an abort or the enclosing
      * timeout. The fetch goes on for other branches and builds that wait for it. A cache hit or
-     * a quick Vault answer needs no sleep step.
+     * a quick Vault answer needs no sleep step. A child token under way belongs to this block (its
+     * ticket): stopped at a sleep step, the block gives it up, and the core revokes it once created.
      */
     Map await(String bridgeDigest, String method, Map<String, String> request) {
-        Map outcome = attempt(bridgeDigest, method, request)
-        while (outcome.pending) {
-            script.sleep(time: BETWEEN_SLICES_MILLIS, unit: 'MILLISECONDS')
-            outcome = attempt(bridgeDigest, method, request)
+        Map outcome = attempt(bridgeDigest, method, request, '')
+        try {
+            while (outcome.pending) {
+                script.sleep(time: BETWEEN_SLICES_MILLIS, unit: 'MILLISECONDS')
+                outcome = attempt(bridgeDigest, method, request, (String) outcome.ticket)
+            }
+        } finally {
+            if (outcome.ticket) {
+                abandon(bridgeDigest, request, (String) outcome.ticket)
+            }
         }
         return outcome
     }
 
-    /** One call of `method`: [answer:], [failure:, permissionDenied:], or [pending: true] while a sliced call waits on Vault. */
+    /**
+     * One call of `method`: [answer:], [failure:, permissionDenied:], or [pending: true] while a
+     * sliced call waits on Vault (with the child token's [ticket:] to ask again with).
+     */
     @NonCPS
-    static Map attempt(String bridgeDigest, String method, Map<String, String> request) {
+    static Map attempt(String bridgeDigest, String method, Map<String, String> request, String ticket = '') {
         if (!(method in SLICED_CALLS)) {
             return NativeBridge.outcome(bridgeDigest, method, [Map] as Class[], [request] as Object[])
         }
+        if (method == CHILD_TOKEN_CALL) {
+            Map outcome = NativeBridge.outcome(bridgeDigest, method, [Map, String, long] as Class[],
+                    [request, ticket, VAULT_WAIT_SLICE_MILLIS] as Object[])
+            String pending = outcome.answer?.pending_ticket
+            return pending != null ? [pending: true, ticket: pending] : outcome
+        }
         Map outcome = NativeBridge.outcome(bridgeDigest, method, [Map, long] as Class[], [request, VAULT_WAIT_SLICE_MILLIS] as Object[])
         return outcome.failure == null && outcome.answer == null ? [pending: true] : outcome
+    }
+
+    /** Gives up the child token under way (AwsRoleBroker.abandonChildToken); never thrown: the abort that ended the wait wins. */
+    @NonCPS
+    @SuppressWarnings('CatchException')
+    static void abandon(String bridgeDigest, Map<String, String> request, String ticket) {
+        try {
+            NativeBridge.outcome(bridgeDigest, ABANDON_CHILD_TOKEN_CALL, [Map, String] as Class[], [request, ticket] as Object[])
+        } catch (Exception ignored) {
+            // The core revokes a token no block took after the deadline anyway.
+        }
     }
 
     /** Null when the token is revoked or was gone already, else what went wrong. */

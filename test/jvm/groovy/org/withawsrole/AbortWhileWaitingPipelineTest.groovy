@@ -16,7 +16,9 @@ import static org.junit.Assert.*
  * A block waiting on a slow Vault ends within about a second of an enclosing timeout: Jenkins
  * delivers the interruption at the pipeline's steps, never into a native call, so the step waits
  * in slices with a sleep step between them (BridgeGateway.await). The world's front holds
- * the STS answer for 20 s; without the slices the block would wait for all of it.
+ * the STS answer for 20 s; without the slices the block would wait for all of it. A refresh: true
+ * block waits for its child token the same way: there the front holds Vault's auth/token/create
+ * answer.
  */
 class AbortWhileWaitingPipelineTest {
     static final int VAULT_DELAY_MS = 20000
@@ -81,9 +83,12 @@ class AbortWhileWaitingPipelineTest {
         BuildResult build = null
         Thread running = Thread.start { build = runner.run(jenkinsfile) }
         long giveUp = System.nanoTime() + 60_000_000_000L
-        while (!(runner.running?.console?.text?.contains('Sleeping for')) && System.nanoTime() < giveUp) {
+        boolean sliced = false
+        while (!sliced && System.nanoTime() < giveUp) {
             Thread.sleep(20)
+            sliced = runner.running?.console?.text?.contains('Sleeping for')
         }
+        assertTrue('the step waits for Vault in slices, with a sleep step between them', sliced)
         long waiting = System.nanoTime()
         then()
         running.join(VAULT_DELAY_MS * 2)
@@ -121,5 +126,43 @@ class AbortWhileWaitingPipelineTest {
         assertFalse(build.log, build.log.contains('never here'))
         assertTrue("the abort took ${seconds} s with Vault answering after ${VAULT_DELAY_MS / 1000} s", seconds < VAULT_DELAY_MS / 2000)
         println "abort while waiting on Vault: the build ended ${String.format('%.2f', seconds)} s after the Stop button"
+    }
+
+    /**
+     * A refresh: true block whose child token Vault creates only after 20 s, stopped by `stop`:
+     * the build ends long before Vault answers, and the token Vault then creates is revoked.
+     */
+    void refreshBlockStoppedWhileWaitingForItsToken(String around, Closure stop, String reason) {
+        String tokenFault = World.addFault([path: '^auth/token/create', mode: 'delay', delay_ms: VAULT_DELAY_MS, count: 1])
+        try {
+            int revokedBefore = World.proxiedCalls('auth/token/revoke-self')
+            String block = "withAwsRole(role: 'ecr-push', refresh: true, timeout: '10m') { echo 'never here' }"
+            List outcome = runWhileWaiting("node { ${String.format(around, block)} }", stop)
+            BuildResult build = outcome[0]
+            double seconds = outcome[1]
+            assertEquals(build.log, 'ABORTED', build.result)
+            assertTrue(build.log, build.log.contains(reason))
+            assertFalse(build.log, build.log.contains('never here'))
+            assertTrue("the build ended ${seconds} s after it began to wait, Vault answers after ${VAULT_DELAY_MS / 1000} s",
+                    seconds < VAULT_DELAY_MS / 2000)
+            // The block gave the token up: once Vault creates it, the core revokes it (no live token left behind).
+            long giveUp = System.nanoTime() + VAULT_DELAY_MS * 2_000_000L
+            while (World.proxiedCalls('auth/token/revoke-self') == revokedBefore && System.nanoTime() < giveUp) {
+                Thread.sleep(100)
+            }
+            assertEquals('the abandoned child token was revoked', revokedBefore + 1, World.proxiedCalls('auth/token/revoke-self'))
+        } finally {
+            World.deleteFault(tokenFault)
+        }
+    }
+
+    @Test
+    void an_abort_ends_a_refresh_block_waiting_for_its_child_token() {
+        refreshBlockStoppedWhileWaitingForItsToken('%s', { assertTrue('a build is running', runner.abortRunningBuild()) }, 'Aborted by user')
+    }
+
+    @Test
+    void a_timeout_ends_a_refresh_block_waiting_for_its_child_token() {
+        refreshBlockStoppedWhileWaitingForItsToken("timeout(time: 3, unit: 'SECONDS') { %s }", { }, 'Timeout has been exceeded')
     }
 }

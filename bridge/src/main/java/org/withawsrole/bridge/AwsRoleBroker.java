@@ -110,15 +110,39 @@ public final class AwsRoleBroker {
      * @throws VaultUnavailableException Vault unreachable, overloaded or sealed
      */
     public Map<String, String> createChildToken(Map<String, String> request) {
+        String[] pairs = childTokenPairs(request);
+        ControllerSettings.apply();
+        return toMap(Native.Broker_createChildToken(pairs));
+    }
+
+    /**
+     * As {@link #createChildToken}, but waits at most {@code waitMillis} for Vault: with an empty
+     * {@code ticket} it starts the creation, with the ticket it returned it asks again (the same
+     * request). While Vault has not answered the result holds only {@code pending_ticket}; a
+     * caller that stops asking (an abort) calls {@link #abandonChildToken}, so the token is
+     * revoked once created. A Jenkins step waits in a pipeline step between the calls, where an
+     * abort or a {@code timeout} reaches it.
+     */
+    public Map<String, String> createChildTokenWithin(Map<String, String> request, String ticket, long waitMillis) {
+        String[] pairs = childTokenPairs(request);
+        ControllerSettings.apply();
+        return toMap(Native.Broker_createChildTokenWithin(pairs, ticket == null ? "" : ticket, waitMillis));
+    }
+
+    /** Gives up the child token {@link #createChildTokenWithin} is creating: it is revoked once created. */
+    public void abandonChildToken(Map<String, String> request, String ticket) {
+        Native.Broker_abandonChildToken(childTokenPairs(request), ticket == null ? "" : ticket);
+    }
+
+    /** A child-token request, checked and completed by ReviewedRequest, as pairs. */
+    private static String[] childTokenPairs(Map<String, String> request) {
         if (request == null) {
             throw new InvalidRequestException("request is null; pass at least a purpose");
         }
         ReviewedRequest.check(request);
         Map<String, String> complete = new LinkedHashMap<String, String>(request);
         ReviewedRequest.addTo(complete);
-        String[] pairs = toPairs(complete);
-        ControllerSettings.apply();
-        return toMap(Native.Broker_createChildToken(pairs));
+        return toPairs(complete);
     }
 
     /**

@@ -35,6 +35,19 @@ public final class Native {
     public static native String[] Broker_createChildToken(String[] requestPairs);
 
     /**
+     * As {@link #Broker_createChildToken}, waiting at most {@code waitMillis} for Vault: an empty
+     * {@code ticket} starts the creation, a ticket asks again for the one started with the same
+     * pairs. Returns the token's pairs, or only {@code pending_ticket} while Vault has not answered.
+     */
+    public static native String[] Broker_createChildTokenWithin(String[] requestPairs, String ticket, long waitMillis);
+
+    /**
+     * The caller of {@link #Broker_createChildTokenWithin} stopped waiting (an abort): the token it
+     * started ({@code ticket}, the same pairs) is revoked once Vault has created it.
+     */
+    public static native void Broker_abandonChildToken(String[] requestPairs, String ticket);
+
+    /**
      * Revokes a child token with itself ({@code auth/token/revoke-self}): pairs {@code token} and the
      * Vault endpoint keys; returns {@code revocation} = {@code revoked} or {@code already_gone}.
      */
