@@ -2,13 +2,8 @@ package org.withawsrole
 
 import org.junit.After
 import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -20,28 +15,13 @@ import static org.junit.Assert.*
  * block waits for its child token the same way: there the front holds Vault's auth/token/create
  * answer.
  */
-class AbortWhileWaitingPipelineTest {
+class AbortWhileWaitingPipelineTest extends PipelineTestBase {
     static final int VAULT_DELAY_MS = 20000
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    PipelineRunner runner
     String fault
 
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
+    void slowVault() {
         fault = World.addFault([path: 'aws/sts/ecr-push', mode: 'delay', delay_ms: VAULT_DELAY_MS, count: 1])
     }
 

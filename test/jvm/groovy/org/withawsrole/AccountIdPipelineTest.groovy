@@ -1,13 +1,7 @@
 package org.withawsrole
 
-import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
@@ -17,7 +11,7 @@ import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
  * purposes config (which a Jenkinsfile cannot turn off). The log line shows
  * arn:aws:sts::***:assumed-role/..., and the block's own output has the account id masked.
  */
-class AccountIdPipelineTest {
+class AccountIdPipelineTest extends PipelineTestBase {
     /** moto's account: every ARN of the world names it. */
     static final String ACCOUNT = '123456789012'
 
@@ -26,28 +20,6 @@ class AccountIdPipelineTest {
         sh 'set +x; echo "account=$(aws sts get-caller-identity --query Account --output text)"'
     '''
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
-    }
 
     @Test
     void hide_account_id_shortens_the_log_line_and_masks_the_account_in_the_block_output() {

@@ -34,4 +34,14 @@ class BuildAssertions {
         assertEquals("requests that reached the world:\n${build.log}".toString(), before, World.requestsSeen())
         return build
     }
+
+    /** Every one of `texts` is in the build's log (the log is the message when one is not). */
+    static void assertLogShows(BuildResult build, Object... texts) {
+        texts.each { Object text -> assertTrue("'${text}' is not in the log:\n${build.log}".toString(), build.log.contains(text.toString())) }
+    }
+
+    /** None of `texts` is in the build's log. */
+    static void assertLogLacks(BuildResult build, Object... texts) {
+        texts.each { Object text -> assertFalse("'${text}' is in the log:\n${build.log}".toString(), build.log.contains(text.toString())) }
+    }
 }

@@ -1,12 +1,8 @@
 package org.withawsrole
 
 import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -15,26 +11,15 @@ import static org.junit.Assert.*
  * Groovy API, from a class in its src/ and from its vars/, loaded next to withAwsRole as Jenkins
  * loads the libraries of one build into one classloader.
  */
-class ConsumerLibraryPipelineTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
+class ConsumerLibraryPipelineTest extends PipelineTestBase {
     File dockerCalls
 
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
+    void withTheConsumersLibrary() {
         runner.workspace = new File(workspace.root, 'job')
         runner.withLibrary('acme-pipeline', new File(runner.libraryDirectory, 'test/jvm/fixtures/acme-pipeline'))
         dockerCalls = new File(workspace.root, 'docker-calls')
-        runner.baseEnvironment.PATH = "${new File(runner.libraryDirectory, 'test/jvm/fixtures/bin').absolutePath}:${runner.baseEnvironment.PATH}".toString()
-        runner.baseEnvironment.FAKE_DOCKER_RECORD = dockerCalls.absolutePath
+        withFakeDocker(runner, dockerCalls)
     }
 
     @Test

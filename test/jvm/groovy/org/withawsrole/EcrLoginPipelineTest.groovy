@@ -1,11 +1,9 @@
 package org.withawsrole
 
 import org.junit.Before
-import org.junit.BeforeClass
 import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
@@ -17,7 +15,7 @@ import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
  * fixture test/jvm/fixtures/bin/docker, which records the registry and a hash of the password it
  * read on stdin (the world has no Docker).
  */
-class EcrLoginPipelineTest {
+class EcrLoginPipelineTest extends PipelineTestBase {
     static final String REGISTRY = '123456789012.dkr.ecr.eu-west-1.amazonaws.com'
 
     /** Saves the password `aws ecr get-login-password` gives the same role, and its sha256, printing nothing. */
@@ -28,31 +26,15 @@ class EcrLoginPipelineTest {
     '''
 
     @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
     public TemporaryFolder home = new TemporaryFolder()
 
-    @Rule
-    public TestName test = new TestName()
-
-    PipelineRunner runner
     File record
 
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
+    void fakeDockerWithAnEmptyHome() {
         runner.workspace = new File(workspace.root, 'job')
-        runner.jobName = test.methodName.replace('_', '-')
         record = new File(workspace.root, 'docker-calls')
-        File fakeDocker = new File(runner.libraryDirectory, 'test/jvm/fixtures/bin')
-        runner.baseEnvironment.PATH = "${fakeDocker.absolutePath}:${runner.baseEnvironment.PATH}".toString()
-        runner.baseEnvironment.FAKE_DOCKER_RECORD = record.absolutePath
+        withFakeDocker(runner, record)
         runner.baseEnvironment.HOME = home.root.absolutePath
         runner.baseEnvironment.remove('DOCKER_CONFIG')
     }

@@ -1,11 +1,6 @@
 package org.withawsrole
 
-import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
@@ -15,7 +10,7 @@ import static org.junit.Assert.*
  * The credentials never reach the build log, however carelessly the block prints them. Each block
  * saves its values to files (set +x, nothing printed) so the test knows what must not appear.
  */
-class MaskingPipelineTest {
+class MaskingPipelineTest extends PipelineTestBase {
     static final List<String> SECRET_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'].asImmutable()
 
     /** Saves the block's three values to <prefix>.<variable>, printing nothing. */
@@ -32,26 +27,6 @@ class MaskingPipelineTest {
         echo "env: ${env.AWS_ACCESS_KEY_ID} ${env.AWS_SECRET_ACCESS_KEY} ${env.AWS_SESSION_TOKEN}"
         echo env.AWS_SESSION_TOKEN
     '''
-
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
-    }
 
     @Test
     void printed_credentials_are_masked_in_plain_nested_and_parallel_blocks() {
@@ -160,11 +135,5 @@ class MaskingPipelineTest {
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', mask: false) { sh 'set +x; aws sts get-caller-identity --query Arn --output text' }")
         assertTrue(build.log, build.success)
         assertTrue(build.log, build.log.contains(':assumed-role/jenkins-ecr-push-role/'))
-    }
-
-    private String workspaceFile(String name) {
-        File file = new File(workspace.root, name)
-        assertTrue("${name} written by the block", file.isFile())
-        return file.text
     }
 }

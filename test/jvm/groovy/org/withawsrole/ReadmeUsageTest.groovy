@@ -1,9 +1,6 @@
 package org.withawsrole
 
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
@@ -14,7 +11,7 @@ import static org.junit.Assert.*
  * are against the world: what users copy works. `docker` is the recording fixture; the deploy
  * example's stack.yaml is a one-bucket CloudFormation template.
  */
-class ReadmeUsageTest {
+class ReadmeUsageTest extends PipelineTestBase {
     static final String STACK = '''\
         AWSTemplateFormatVersion: '2010-09-09'
         Resources:
@@ -22,25 +19,14 @@ class ReadmeUsageTest {
             Type: AWS::S3::Bucket
         '''.stripIndent()
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
     @Test
     void every_usage_jenkinsfile_in_the_readme_runs() {
         List<String> jenkinsfiles = usageJenkinsfiles()
         assertTrue("the Usage section has its examples: ${jenkinsfiles.size()}", jenkinsfiles.size() >= 4)
         jenkinsfiles.eachWithIndex { String jenkinsfile, int index ->
-            PipelineRunner runner = PipelineRunner.forThisProject()
-            runner.workspace = workspace.newFolder("example-${index}")
-            runner.jobName = "readme-example-${index}"
+            PipelineRunner runner = runnerIn(workspace.newFolder("example-${index}"), "readme-example-${index}")
             new File(runner.workspace, 'stack.yaml').text = STACK
-            runner.baseEnvironment.PATH = "${new File(runner.libraryDirectory, 'test/jvm/fixtures/bin').absolutePath}:${runner.baseEnvironment.PATH}".toString()
-            runner.baseEnvironment.FAKE_DOCKER_RECORD = new File(workspace.root, "docker-calls-${index}").absolutePath
+            withFakeDocker(runner, new File(workspace.root, "docker-calls-${index}"))
             runner.credentials.usernamePassword('vault-approle-app', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
             World.resetCounters()
 

@@ -1,13 +1,7 @@
 package org.withawsrole
 
-import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
@@ -18,36 +12,13 @@ import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
  * profile per role (the first also as the block's AWS_* variables), every role authorized by the
  * purposes config, every key masked, the files gone after the block.
  */
-class RoleProfilesPipelineTest {
+class RoleProfilesPipelineTest extends PipelineTestBase {
     static final String ARNS = '''
         sh 'set +x; echo "default=$(aws sts get-caller-identity --query Arn --output text)"'
         sh 'set +x; echo "deploy=$(aws --profile deploy sts get-caller-identity --query Arn --output text)"'
         sh 'set +x; echo "ecr=$(aws --profile ecr-push sts get-caller-identity --query Arn --output text)"'
     '''
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
-    }
-
-    String workspaceFile(String name) {
-        return new File(workspace.root, name).getText('UTF-8')
-    }
 
     @Test
     void each_role_is_a_named_profile_the_first_is_the_default_and_every_key_is_masked() {

@@ -1,13 +1,8 @@
 package org.withawsrole
 
 import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
@@ -18,7 +13,7 @@ import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
  * username/password, a Vault token as secret text, or an OIDC id token) instead of the controller's
  * identity. The controller's token is made useless here, so only the credential can succeed.
  */
-class VaultCredentialsPipelineTest {
+class VaultCredentialsPipelineTest extends PipelineTestBase {
     static final String ECR_PUSH_ARN = 'arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'
 
     /** Prints the caller and whether the block sees anything of the Vault login. */
@@ -27,27 +22,8 @@ class VaultCredentialsPipelineTest {
         sh 'set +x; echo "vault login in the block: [${WITHAWSROLE_VAULT_ROLE_ID:-}${WITHAWSROLE_VAULT_SECRET_ID:-}${WITHAWSROLE_VAULT_SECRET_TEXT:-}]"'
     '''
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
+    void controllerLoginRefused() {
         // The controller's own login is useless here: success can only come from the credential.
         controller.set('VAULT_TOKEN', 'controller-token-that-vault-refuses')
         controller.set('VAULT_ROLE_ID', null)

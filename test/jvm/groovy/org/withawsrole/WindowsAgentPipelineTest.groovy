@@ -1,12 +1,8 @@
 package org.withawsrole
 
 import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -14,21 +10,9 @@ import static org.junit.Assert.*
  * On a Windows agent (the runner's emulated one: isUnix() false, bat and powershell), the plain
  * step hands bat and powershell the same credentials as sh: they are the block's environment.
  */
-class WindowsAgentPipelineTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
+class WindowsAgentPipelineTest extends PipelineTestBase {
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
+    void onAWindowsAgent() {
         runner.jobName = 'windows-agent'
         runner.windowsAgent = true
     }

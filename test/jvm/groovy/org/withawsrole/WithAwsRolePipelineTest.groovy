@@ -1,51 +1,19 @@
 package org.withawsrole
 
-import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
 
 /** Jenkinsfiles using withAwsRole, run by the local runner against the real world. */
-class WithAwsRolePipelineTest {
+class WithAwsRolePipelineTest extends PipelineTestBase {
     static final String SUMMARY_LINE =
             /(?m)^withAwsRole: ecr-push as arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\/\S+, expires \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(cache (hit|miss)\)$/
     static final String DEPLOY_ROLE_ARN = 'arn:aws:iam::123456789012:role/jenkins-deploy-role'
     static final String READONLY_ROLE_ARN = 'arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role'
     static final String CALLER_ARN = "sh 'set +x; echo \"caller=\$(aws sts get-caller-identity --query Arn --output text)\"'"
-
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    /** The controller's own settings (Vault's address, its purposes file, ...) for one test. */
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        // Session names (jenkins-<job>-<build>) are part of the cache key: one job per test keeps
-        // the tests of this JVM from sharing cached credentials.
-        runner.jobName = test.methodName.replace('_', '-')
-    }
 
     // ---- forms and options
 
@@ -425,11 +393,5 @@ class WithAwsRolePipelineTest {
     /** The STS session name of a block in `build`: jenkins-<job>-<build>. */
     private String sessionName(BuildResult build) {
         return "jenkins-${runner.jobName}-${build.number}"
-    }
-
-    private String workspaceFile(String name) {
-        File file = new File(workspace.root, name)
-        assertTrue("${name} written by the block", file.isFile())
-        return file.text
     }
 }

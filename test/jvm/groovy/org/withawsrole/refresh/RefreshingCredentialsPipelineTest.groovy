@@ -1,15 +1,10 @@
 package org.withawsrole.refresh
 
-import org.junit.Before
 import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.junit.rules.TestName
-import org.withawsrole.ControllerSettings
+import org.withawsrole.PipelineTestBase
 import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -18,33 +13,14 @@ import static org.junit.Assert.*
  * library's resources on the "agent", the aws CLI fetching credentials through credential_process,
  * and revocation after the block, through the step as a Jenkinsfile calls it.
  */
-class RefreshingCredentialsPipelineTest {
+class RefreshingCredentialsPipelineTest extends PipelineTestBase {
     static final String ENTRY = 'withAwsRole'
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public TestName test = new TestName()
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
     @BeforeClass
-    static void world() {
-        World.require()
+    static void requireTheCli() {
         String cli = 'resources/org/withawsrole/cli/linux-x86_64/awsrole'
         assertTrue("build the CLI into ${cli} first (cargo build --release -p awsrole, make native)".toString(),
                 new File(System.getProperty('withawsrole.library.dir', '.'), cli).isFile())
-    }
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-        runner.jobName = test.methodName.replace('_', '-')
     }
 
     static int issued(String role) {
@@ -56,10 +32,6 @@ class RefreshingCredentialsPipelineTest {
         HttpURLConnection connection = (HttpURLConnection) new URL("${System.getenv('VAULT_ADDR')}/v1/auth/token/lookup-self").openConnection()
         connection.setRequestProperty('X-Vault-Token', token)
         return connection.responseCode
-    }
-
-    String workspaceFile(String name) {
-        return new File(workspace.root, name).getText('UTF-8')
     }
 
     @Test

@@ -3,15 +3,12 @@ package org.withawsrole.security
 import org.junit.AfterClass
 import org.junit.Before
 import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 import org.junit.runner.RunWith
 import org.junit.runners.Parameterized
-import org.withawsrole.ControllerSettings
+import org.withawsrole.PipelineTestBase
 import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 
@@ -27,7 +24,7 @@ import static org.junit.Assert.*
  * session name names the real job and build.
  */
 @RunWith(Parameterized)
-class HostileJenkinsfileTest {
+class HostileJenkinsfileTest extends PipelineTestBase {
     static final String JOB = 'team-a/app/main'
     static final String SESSION_PREFIX = 'jenkins-team-a-app-main-'
     static RecordingListener listener
@@ -170,17 +167,8 @@ class HostileJenkinsfileTest {
     @Parameterized.Parameter(3)
     public boolean appRole
 
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
     @BeforeClass
-    static void world() {
-        World.require()
+    static void startListener() {
         listener = new RecordingListener()
     }
 
@@ -190,9 +178,7 @@ class HostileJenkinsfileTest {
     }
 
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
+    void asTheAttackersJob() {
         runner.jobName = JOB
         listener.requests.clear()
         if (appRole) {

@@ -1,15 +1,11 @@
 package org.withawsrole.security
 
 import org.junit.Before
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
-import org.withawsrole.ControllerSettings
+import org.withawsrole.PipelineTestBase
 import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.OidcProvider
-import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
@@ -20,26 +16,11 @@ import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
  * so Vault's bound claims decide which job gets what. The world's JWT role jenkins-team-a-builds
  * admits the builds of folder team-a only; the Jenkinsfile asks for nothing special.
  */
-class PerBuildVaultIdentityTest {
+class PerBuildVaultIdentityTest extends PipelineTestBase {
     static final String BLOCK = "withAwsRole('ecr-push') { sh 'set +x; echo \"caller=\$(aws sts get-caller-identity --query Arn --output text)\"' }"
-
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    PipelineRunner runner
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Before
     void controllerLogsInAsEachBuild() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
         OidcProvider jenkins = new OidcProvider('https://jenkins.world.test/', new File(System.getenv('WORLD_JWT_KEY_FILE')))
         runner.credentials.buildIdToken('vault-build-id-token', 'withawsrole', jenkins)
         // No shared secret on the controller: neither its token nor its AppRole.

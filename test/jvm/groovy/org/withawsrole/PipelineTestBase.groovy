@@ -1,0 +1,67 @@
+package org.withawsrole
+
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Rule
+import org.junit.rules.TemporaryFolder
+import org.junit.rules.TestName
+import org.withawsrole.replay.PipelineRunner
+
+import static org.junit.Assert.assertTrue
+
+/**
+ * What every test that runs Jenkinsfiles against the world starts from: the world is up, each
+ * test has its own workspace, its own job (named after the test) and its own controller settings,
+ * and `runner` is ready to run a Jenkinsfile with this library. A subclass's own `@Before` runs
+ * after this one and may change the runner (another job name, a fixture on PATH, ...).
+ */
+abstract class PipelineTestBase {
+    @Rule
+    public TemporaryFolder workspace = new TemporaryFolder()
+
+    @Rule
+    public TestName test = new TestName()
+
+    /** The controller's own settings (Vault's address, its purposes file, ...) for one test. */
+    @Rule
+    public ControllerSettings controller = new ControllerSettings()
+
+    PipelineRunner runner
+
+    @BeforeClass
+    static void requireWorld() {
+        World.require()
+    }
+
+    @Before
+    void newRunner() {
+        // Session names (jenkins-<job>-<build>) are part of the cache key: one job per test keeps
+        // the tests of this JVM from sharing cached credentials.
+        runner = runnerIn(workspace.root, test.methodName.replace('_', '-'))
+    }
+
+    /** A runner of this library for `job`, in `directory`. */
+    static PipelineRunner runnerIn(File directory, String job) {
+        PipelineRunner runner = PipelineRunner.forThisProject()
+        runner.workspace = directory
+        runner.jobName = job
+        return runner
+    }
+
+    /**
+     * `docker` on the runner's PATH is the recording fixture (test/jvm/fixtures/bin): it writes
+     * each call to `record` instead of talking to a daemon.
+     */
+    static void withFakeDocker(PipelineRunner runner, File record) {
+        File bin = new File(runner.libraryDirectory, 'test/jvm/fixtures/bin')
+        runner.baseEnvironment.PATH = "${bin.absolutePath}:${runner.baseEnvironment.PATH}".toString()
+        runner.baseEnvironment.FAKE_DOCKER_RECORD = record.absolutePath
+    }
+
+    /** A file the build wrote to its workspace (which it must have written). */
+    String workspaceFile(String name) {
+        File file = new File(runner.workspace, name)
+        assertTrue("${name} written by the build", file.isFile())
+        return file.getText('UTF-8')
+    }
+}
