@@ -362,13 +362,25 @@ abstract class PipelineScript extends Script {
             if (!spec.containsKey('$class')) {
                 return spec
             }
+            if (pipelineRun.runner.standIns.hasBinding(pipelineRun, spec)) {
+                return [binding: StepStandIns.BINDING, spec: spec]
+            }
             String type = Describables.resolve(Describables.BINDING_STEP, [bindings: bindings], Describables.MULTI_BINDING,
                     spec, availableDescribables(Describables.MULTI_BINDING))
             return type.endsWith('.UsernamePasswordMultiBinding') ? usernamePassword(spec) : string(spec)
         }
         specs.each { Map spec ->
-            Map<String, String> values = pipelineRun.runner.credentials.bind(String.valueOf(spec.binding), String.valueOf(spec.credentialsId))
-            spec.variables.each { String field, Object variable ->
+            Map<String, String> values
+            Map fieldsToVariables
+            if (spec.binding == StepStandIns.BINDING) {
+                // A stood-in binding (REPLAY_STEPS) answers variable -> value itself.
+                values = pipelineRun.runner.standIns.bind(pipelineRun, (Map) spec.spec)
+                fieldsToVariables = values.collectEntries { String variable, String value -> [(variable): variable] }
+            } else {
+                values = pipelineRun.runner.credentials.bind(String.valueOf(spec.binding), String.valueOf(spec.credentialsId))
+                fieldsToVariables = (Map) spec.variables
+            }
+            fieldsToVariables.each { String field, Object variable ->
                 assignments << "${variable}=${values[field]}".toString()
                 secrets << values[field]
                 variables << "\$${variable}".toString()

@@ -8,10 +8,15 @@ package org.withawsrole.replay
  *   one and returns null; the log says "[replay] slackSend: stood in, did nothing".
  * - REPLAY_STEPS=<file.groovy> (`file`): each method of the file is a step (`def slackSend(Map args)
  *   { echo "slack: ${args.message}" }`), and a `getName()` method a global (`def getDocker()`). The
- *   file runs like a vars/ script of the build: it can call echo, sh and the other steps.
+ *   file runs like a vars/ script of the build: it can call echo, sh and the other steps. A
+ *   `withCredentials` binding `[$class: 'SomeBinding', ...]` of a plugin the runner lacks is stood
+ *   in by a method of that simple name (`Map<String, String> SomeBinding(Map binding)`), which
+ *   answers variable -> value; withCredentials sets and masks them as its own bindings'.
  */
 class StepStandIns {
     static final Object NOT_STOOD_IN = new Object()
+    /** withCredentials' name for a binding the REPLAY_STEPS file stands in. */
+    static final String BINDING = 'stood-in binding'
 
     final Set<String> noOps = Collections.synchronizedSet(new LinkedHashSet<String>())
     File file
@@ -60,5 +65,21 @@ class StepStandIns {
             return standIns.invokeMethod(getter, [] as Object[])
         }
         return NOT_STOOD_IN
+    }
+
+    /** Whether the REPLAY_STEPS file stands in the withCredentials binding `[$class: ..., ...]`. */
+    boolean hasBinding(PipelineRun run, Map binding) {
+        PipelineScript standIns = run.standInScript()
+        return standIns != null && standIns.metaClass.respondsTo(standIns, bindingMethod(binding), [binding] as Object[])
+    }
+
+    /** The stood-in binding's variables and their values (variable -> value). */
+    Map<String, String> bind(PipelineRun run, Map binding) {
+        Map answer = (Map) run.standInScript().invokeMethod(bindingMethod(binding), [binding] as Object[])
+        return answer.collectEntries { Object variable, Object value -> [(String.valueOf(variable)): String.valueOf(value)] }
+    }
+
+    private static String bindingMethod(Map binding) {
+        return String.valueOf(binding['$class']).tokenize('.').last()
     }
 }
