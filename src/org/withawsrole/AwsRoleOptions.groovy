@@ -139,6 +139,18 @@ class AwsRoleOptions implements Serializable {
         return request
     }
 
+    /**
+     * The options with `removed` left out and `added` set: how each mode derives the options of
+     * another (refresh: true without its own, each role of roles: [...], ecrLogin's role).
+     */
+    @NonCPS
+    static Map optionsWith(Map options, List<String> removed, Map added) {
+        Map derived = new LinkedHashMap(options ?: [:])
+        removed.each { String option -> derived.remove(option) }
+        derived.putAll(added)
+        return derived
+    }
+
     /** The request with the Vault JWT role for a build's id token (a controller that logs in as each build). */
     @NonCPS
     static Map<String, String> withJwtRole(Map<String, String> request, String jwtRole) {

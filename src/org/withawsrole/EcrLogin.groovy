@@ -141,10 +141,7 @@ class EcrLogin implements Serializable {
     /** withAwsRole's options for the login: the role's, with the registry's region. */
     @NonCPS
     static Map roleOptionsOf(Map options) {
-        Map roleOptions = new LinkedHashMap(options)
-        roleOptions.remove('registry')
-        roleOptions.region = regionOf(options.registry.toString())
-        return roleOptions
+        return AwsRoleOptions.optionsWith(options, OWN_OPTIONS, [region: regionOf(options.registry.toString())])
     }
 
     @NonCPS

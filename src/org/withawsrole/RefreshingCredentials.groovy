@@ -190,9 +190,7 @@ class RefreshingCredentials implements Serializable {
 
     @NonCPS
     static Map withoutOwnOptions(Map options) {
-        Map rest = new LinkedHashMap(options ?: [:])
-        OWN_OPTIONS.each { String option -> rest.remove(option) }
-        return rest
+        return AwsRoleOptions.optionsWith(options, OWN_OPTIONS, [:])
     }
 
     /** withAwsRole's options for one role of the block. */

@@ -163,10 +163,7 @@ printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
     /** withAwsRole's options for one of the roles. */
     @NonCPS
     static Map optionsFor(Map options, String role) {
-        Map single = new LinkedHashMap(options)
-        single.remove('roles')
-        single.role = role
-        return single
+        return AwsRoleOptions.optionsWith(options, ['roles'], [role: role])
     }
 
     @NonCPS
