@@ -5,11 +5,14 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::ffi::CStr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
 use jni::errors::ErrorPolicy;
 use jni::objects::{JObjectArray, JString};
 use jni::strings::{JNIStr, JNIString};
+use jni::sys::jlong;
 use jni::{jni_str, Env, EnvUnowned};
+use withawsrole_core::request::RequestPairs;
 use withawsrole_core::{BrokerError, ErrorKind};
 use zeroize::Zeroizing;
 
@@ -202,6 +205,27 @@ pub fn strings_from_java<'local>(
         out.push(text?);
     }
     Ok(out)
+}
+
+/// A request as the bridge sends it in a `String[]` of alternating key, value.
+pub fn request_from_java<'local>(
+    env: &mut Env<'local>,
+    array: &JObjectArray<'local, JString<'local>>,
+) -> Result<RequestPairs, BridgeError> {
+    Ok(RequestPairs::from_flat(strings_from_java(env, array)?)?)
+}
+
+/// A request as the bridge sends it packed, `key \0 value \0 …`.
+pub fn request_from_packed<'local>(
+    env: &Env<'local>,
+    packed: &JString<'local>,
+) -> Result<RequestPairs, BridgeError> {
+    Ok(RequestPairs::from_flat(packed_from_java(env, packed)?)?)
+}
+
+/// How long a `…Within` call may wait, from Java's milliseconds (negative: not at all).
+pub fn wait_from_java(millis: jlong) -> Duration {
+    Duration::from_millis(u64::try_from(millis).unwrap_or(0))
 }
 
 /// `[(key, value)]` -> `String[]` of alternating key, value.

@@ -22,6 +22,7 @@ class JniContractTest {
     private static final Map<String, String> JAVA_TYPE_OF = [
             'JString'              : 'String',
             'JObjectArray<JString>': 'String[]',
+            'JavaPairs'            : 'String[]',
             'unit'                 : 'void',
             'jlong'                : 'long',
             'jint'                 : 'int',
@@ -40,17 +41,23 @@ class JniContractTest {
     @Test
     void the_parser_reads_an_export_with_several_lines_and_lifetimes() {
         String source = '''
-            #[unsafe(no_mangle)]
-            pub extern "system" fn Java_org_withawsrole_bridge_internal_Native_Broker_1doThing<
-                'local,
-            >(
-                mut env: EnvUnowned<'local>,
-                _class: JClass<'local>,
-                pairs: JObjectArray<'local, JString<'local>>,
-                text: JString<'local>,
-            ) -> JObjectArray<'local, JString<'local>> {
+            jni_export! {
+                /// A doc line (with parentheses).
+                fn Java_org_withawsrole_bridge_internal_Native_Broker_1doThing(
+                    env,
+                    pairs: JavaPairs<'local>,
+                    text: JString<'local>,
+                ) -> JObjectArray<'local, JString<'local>> {
+                    body(env)
+                }
+            }
+            jni_export! {
+                fn Java_org_withawsrole_bridge_internal_Native_Broker_1clear(_env) {
+                    Ok(())
+                }
+            }
         '''
-        assertEquals(['Broker_doThing': 'String[] (String[], String)'], exports(source))
+        assertEquals(['Broker_doThing': 'String[] (String[], String)', 'Broker_clear': 'void ()'], exports(source))
     }
 
     private static Map<String, String> javaSide() {
@@ -65,19 +72,25 @@ class JniContractTest {
     }
 
     private static Map<String, String> rustSide() {
-        return exports(new File(EXPORTS).getText('UTF-8'))
+        String source = new File(EXPORTS).getText('UTF-8')
+        // An export written by hand would skip run_ffi_safe, and this parser would not see it.
+        assertEquals('every export is written with jni_export! (the one extern "system" fn is the macro\'s)',
+                1, source.count('pub extern "system" fn'))
+        return exports(source)
     }
 
     /** Export name (JNI's `_1` decoded to `_`) → "return (arguments)", in Java's words. */
     private static Map<String, String> exports(String source) {
         Map<String, String> methods = [:]
         String withoutLifetimes = source.replaceAll(/'local,?\s*/, '').replaceAll(/<\s*>/, '')
-        def declarations = withoutLifetimes =~ /(?s)extern "system" fn (\w+)\s*\((.*?)\)\s*(->\s*([^{]+?))?\s*\{/
+        // Exports are written `jni_export! { fn Java_…(env, argument: Type, …) -> Type { … } }`; the
+        // macro adds the JNI environment and class arguments.
+        def declarations = withoutLifetimes =~ /(?s)\bfn (Java_\w+)\s*\(\s*\w+\s*,?(.*?)\)\s*(->\s*([^{]+?))?\s*\{/
         declarations.each { List<String> found ->
             String name = found[1]
             assertTrue("${name} is named for Native.java".toString(), name.startsWith(PREFIX))
             List<String> parameters = found[2].split(',')*.trim().findAll { it }
-            List<String> arguments = parameters.drop(2).collect { javaType(it.substring(it.indexOf(':') + 1)) }
+            List<String> arguments = parameters.collect { javaType(it.substring(it.indexOf(':') + 1)) }
             String returned = javaType(found[4] ?: 'unit')
             methods[name.substring(PREFIX.length()).replace('_1', '_')] = "${returned} (${arguments.join(', ')})".toString()
         }
