@@ -69,7 +69,7 @@ bench-refresh: jar
 	@scripts/with-world scripts/bench-refresh
 
 bench-load: jar
-	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test --tests org.withawsrole.evidence.LoadTest
+	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test -Pbenchmark --tests org.withawsrole.evidence.LoadTest
 	@cat build/evidence/load.md
 
 # The whole fault matrix, OpenBao restart included; rewrites docs/reliability.md.

@@ -172,20 +172,27 @@ class ReleaseTest {
     }
 
     /**
-     * Two releases with different jars, builds pinned to each running at the same time in this one
+     * Two versions with different jars, builds pinned to each running at the same time in this one
      * JVM: each gets its own bridge classloader and native instance, both succeed; the second was
-     * released and loaded while the first was in use, with no restart.
+     * tagged and loaded while the first was in use, with no restart.
      */
     @Test
     void builds_pinned_to_two_releases_run_at_once_in_one_jvm() {
         PipelineRunner older = runnerOfTheClone()
         assertTrue(older.run(EXAMPLE.replace("@Library('withAwsRole')", "@Library('withAwsRole@v0.1.0')")).success)
-        // A second release whose jar differs (its purposes config gains a comment): a new bridge digest.
-        run(repository, 'git', 'checkout', '--quiet', sourceCommit)
-        new File(repository, 'resources/org/withawsrole/purposes.toml').append('\n# release 0.2.0\n')
-        run(repository, 'git', '-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '--quiet', '-am', 'purposes: a comment')
-        Map second = release('0.2.0')
-        assertEquals(second.output, 0, second.exitCode)
+        // A second version whose jar differs: its purposes config gains a comment, in the tree and in
+        // the jar (the bridge packs it), with the digests that go with it: the tree a release of that
+        // change has, made from v0.1.0's without building the same native library again.
+        tagAltered('v0.2.0') { File checkout ->
+            String comment = '\n# release 0.2.0\n'
+            new File(checkout, 'resources/org/withawsrole/purposes.toml').append(comment)
+            rewriteJar(new File(checkout, JAR), { String name -> true }) { String name, byte[] bytes ->
+                name == 'org/withawsrole/bridge/purposes.toml' ? (new String(bytes, 'UTF-8') + comment).getBytes('UTF-8') : bytes
+            }
+            String digest = sha256Hex(new File(checkout, JAR).bytes)
+            new File(checkout, JAR_DIGEST).text = digest + '\n'
+            new File(checkout, CLASSPATH_DIGEST).text = digest + '\n'
+        }
         String first = new String(blob("v0.1.0:${JAR_DIGEST}"), 'US-ASCII').trim()
         String newer = new String(blob("v0.2.0:${JAR_DIGEST}"), 'US-ASCII').trim()
         assertNotEquals(first, newer)
@@ -256,7 +263,8 @@ class ReleaseTest {
         }
     }
 
-    private static void rewriteJar(File jar, Closure<Boolean> keep) {
+    /** The jar with the entries `keep` keeps, each entry's bytes as `change` gives them (unchanged by default). */
+    private static void rewriteJar(File jar, Closure<Boolean> keep, Closure<byte[]> change = { String name, byte[] bytes -> bytes }) {
         File rewritten = new File(jar.parentFile, 'rewritten.jar')
         new ZipFile(jar).withCloseable { ZipFile original ->
             rewritten.withOutputStream { OutputStream out ->
@@ -264,7 +272,7 @@ class ReleaseTest {
                 original.entries().each { ZipEntry entry ->
                     if (keep(entry.name)) {
                         zip.putNextEntry(new ZipEntry(entry.name))
-                        zip << original.getInputStream(entry)
+                        zip << change(entry.name, original.getInputStream(entry).bytes)
                         zip.closeEntry()
                     }
                 }
