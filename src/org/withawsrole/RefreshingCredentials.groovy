@@ -36,6 +36,13 @@ class RefreshingCredentials implements Serializable {
     static final String CLI_RESOURCE = 'org/withawsrole/cli/%s/awsrole'
     /** Settings the agent keeps its own of: the controller's CA file path may not exist on the agent. */
     static final List<String> AGENTS_OWN_SETTINGS = ['VAULT_CACERT'].asImmutable()
+    /**
+     * Variables the block takes out of its environment (an empty withEnv value) that would override
+     * its profile or settings. Jenkins starts sh from the agent JVM's own environment with the
+     * block's on top, so a removal holds only where the agent's process lacks them: prepareAgent checks.
+     */
+    static final List<String> REMOVED_FROM_BLOCK = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
+                                                    'AWS_SECURITY_TOKEN', 'WITHAWSROLE_CONFIG', 'VAULT_NAMESPACE'].asImmutable()
 
     /** The pipeline script: steps and env are reached through it. */
     final script
@@ -105,7 +112,21 @@ class RefreshingCredentials implements Serializable {
      */
     @SuppressWarnings('CatchException') // libraryResource's "no such resource" has no class of its own
     def prepareAgent(String directory, Map block) {
-        String platform = platformOf(script.sh(script: "set +x; umask 077; mkdir -p '${directory}' && uname -sm", returnStdout: true))
+        List<String> removed = removedFrom((List<String>) block.environment)
+        String probe = script.sh(script: "set +x; umask 077; mkdir -p '${directory}' && ${agentProbe(removed)}", returnStdout: true)
+        // Set in the process but not in the build's environment: the agent's own, which the block cannot remove.
+        List<String> overriding = []
+        for (String name : agentOverridesIn(probe)) {
+            if (script.env[name] == null) {
+                overriding << name
+            }
+        }
+        if (!overriding.isEmpty()) {
+            script.error("withAwsRole('${block.role}'): this agent's own environment sets ${overriding.join(', ')}, which Jenkins " +
+                    "cannot take out of the block's processes and which would override the block's profile: start the agent " +
+                    'without them, or use a plain block (no refresh: true), which sets its own keys')
+        }
+        String platform = platformOf(probe)
         String resource = String.format(CLI_RESOURCE, platform)
         // The binary travels as Base64 text: writeFile's own Base64 mode is not in every Jenkins.
         try {
@@ -132,6 +153,25 @@ class RefreshingCredentials implements Serializable {
     }
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
+
+    /** The REMOVED_FROM_BLOCK variables that the block's environment removes (sets empty). */
+    @NonCPS
+    static List<String> removedFrom(List<String> environment) {
+        return REMOVED_FROM_BLOCK.findAll { String name -> "${name}=".toString() in environment }
+    }
+
+    /** `uname -sm`, then `agent-sets NAME` for each of names the process has; never a value (the caller's set +x). */
+    @NonCPS
+    static String agentProbe(List<String> names) {
+        return 'uname -sm; for name in ' + names.join(' ') +
+                '; do if [ -n "$(printenv "$name")" ]; then echo "agent-sets $name"; fi; done'
+    }
+
+    @NonCPS
+    static List<String> agentOverridesIn(String probe) {
+        return (probe ?: '').readLines().findAll { String line -> line.startsWith('agent-sets ') }
+                .collect { String line -> line.substring('agent-sets '.length()).trim() }
+    }
 
     /**
      * The block with one more role's child token: BlockRunner's map, plus what prepareAgent writes

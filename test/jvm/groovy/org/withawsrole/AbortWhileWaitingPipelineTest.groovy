@@ -42,6 +42,11 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
                 echo 'never here either'
             }, patient: {
                 withAwsRole('ecr-push') { echo "patient got ${env.AWS_ACCESS_KEY_ID ? 'keys' : 'nothing'}" }
+            }, busy: {
+                for (int i = 1; i <= 5; i++) {
+                    echo "busy step ${i}"
+                    sleep(time: 100, unit: 'MILLISECONDS')
+                }
             }
         ''')
         long seconds = (System.nanoTime() - started).intdiv(1000000000L)
@@ -50,6 +55,8 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
         assertFalse(build.log, build.log.contains('never here'))
         // The patient branch waited for the same fetch, which went on after the other stopped waiting.
         assertTrue(build.log, build.log.contains('[patient] patient got keys'))
+        // The branches share the build's one CPS VM thread: waiting for Vault in slices lets the others run.
+        assertTrue(build.log, build.log.indexOf('[busy] busy step 5') in 0..<build.log.indexOf('[patient] patient got keys'))
         assertEquals('one Vault call for both branches', before + 1, World.stsCalls('aws/ecr-push'))
         assertTrue("the patient branch waited for Vault: ${seconds} s", seconds >= VAULT_DELAY_MS / 1000 - 1)
     }

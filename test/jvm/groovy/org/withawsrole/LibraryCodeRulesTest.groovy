@@ -13,7 +13,8 @@ import static org.junit.Assert.*
  * Jenkins' rules for library classes that this runner cannot enforce by running them (it does not
  * CPS-transform; groovy-cps is not on Maven Central): classes are Serializable, and methods that
  * call into Java are @NonCPS, so the only CPS methods are those that call steps and closures,
- * all listed here: a new one is a deliberate entry, not an oversight.
+ * all listed here: a new one is a deliberate entry, not an oversight. The bodies of @NonCPS
+ * methods and constructors, in src/ and vars/, call no step and no closure (NonCpsBodies).
  */
 class LibraryCodeRulesTest {
     /** Methods that call steps or run the block: they must stay CPS. */
@@ -84,5 +85,51 @@ class LibraryCodeRulesTest {
             }
         }
         assertTrue(problems.join('\n'), problems.isEmpty())
+    }
+
+    @Test
+    void no_nonCps_method_or_constructor_calls_a_step_or_a_closure_in_src_or_vars() {
+        File library = new File(System.getProperty('withawsrole.library.dir', '.'))
+        List<String> problems = []
+        int read = 0
+        ['src': false, 'vars': true].each { String folder, boolean script ->
+            new File(library, folder).eachFileRecurse { File file ->
+                if (file.name.endsWith('.groovy')) {
+                    read++
+                    problems.addAll(NonCpsBodies.problemsIn(file, script))
+                }
+            }
+        }
+        assertTrue(String.valueOf(read), read >= 12)
+        assertTrue(problems.join('\n'), problems.isEmpty())
+    }
+
+    @Test
+    void the_body_reader_finds_steps_and_closure_calls_where_jenkins_cannot_run_them() {
+        File bad = File.createTempFile('BadStep', '.groovy')
+        bad.deleteOnExit()
+        bad.text = '''
+            import com.cloudbees.groovy.cps.NonCPS
+            class BadStep implements Serializable {
+                def script
+                BadStep(script) { this.script = script; script.echo('constructed') }
+                @NonCPS
+                static String quiet(script, Closure body) { [1].each { script.sh('true') }; body(); body.call(); return 'x' }
+                @NonCPS
+                String fine(List values) { return values.collect { it * 2 }.join(',') }
+                def cps(Closure body) { script.echo('ok'); body() }
+            }
+        '''
+        assertEquals(['BadStep.<init> (line 5): calls the step echo on script',
+                      'BadStep.quiet (line 7): calls the step sh on script',
+                      'BadStep.quiet (line 7): calls the closure body',
+                      'BadStep.quiet (line 7): calls the closure body'], NonCpsBodies.problemsIn(bad, false))
+        bad.text = '''
+            @NonCPS
+            def helper() { sh 'true'; return env.X }
+            def call() { sh 'fine here' }
+        '''
+        assertEquals(['BadStep.helper (line 3): calls the step sh'].toString(),
+                NonCpsBodies.problemsIn(bad, true).collect { it.replaceFirst(/^BadStep\d+/, 'BadStep') }.toString())
     }
 }

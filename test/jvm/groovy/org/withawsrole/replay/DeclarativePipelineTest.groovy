@@ -89,7 +89,10 @@ class DeclarativePipelineTest {
         assertTrue(build.log, build.log.contains('Masking supported pattern matches of $VAULT or $VAULT_USR or $VAULT_PSW'))
         assertEquals('the-role-id:the-secret-id|the-role-id|the-secret-id|the-token', new File(workspace.root, 'bound').text)
         SecretsScan scan = build.secretsFound(['the-role-id', 'the-secret-id', 'the-token'])
-        assertTrue(scan.toString(), scan.empty)
+        // As withCredentials' variables: in the step records by name; the arguments of the steps that
+        // use them (writeFile's text) are in the saved program while those steps run, as in Jenkins.
+        assertEquals(scan.toString(), [[], [], [:]], [scan.log, scan.stepRecords, scan.files])
+        assertTrue(build.stepRecords.toString(), build.stepRecords.contains('writeFile [file:bound, text:${VAULT}|${VAULT_USR}|${VAULT_PSW}|${TOKEN}]'))
     }
 
     @Test

@@ -82,6 +82,9 @@ class EnvironmentDirective extends GroovyObjectSupport {
 
     private void set(Map<String, String> variables, List<String> secrets) {
         context = context.withEnvironment(variables.collect { String key, String value -> "${key}=${value}".toString() }).withMasked(secrets)
+        if (secrets) {
+            context = context.withSensitive(variables.keySet()) // as withCredentials: step records show their names
+        }
         run.replaceContext(context)
     }
 }

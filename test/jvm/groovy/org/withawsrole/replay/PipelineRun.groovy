@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executors
 import java.util.concurrent.ScheduledExecutorService
 import java.util.concurrent.ThreadFactory
+import java.util.concurrent.locks.ReentrantLock
 
 /**
  * One build: its library (compiled for it alone), console log, environment and running blocks.
@@ -41,8 +42,17 @@ class PipelineRun {
     private StepContext rootContext
     /** This build's execution, shared by all its pipeline threads; set while the build runs. */
     private volatile CpsFlowExecution execution
+    /** What Jenkins would save of this build while it runs, and the step records it keeps. */
+    final ProgramState program = new ProgramState(this)
     final EnvironmentVariables env = new EnvironmentVariables(this)
     final CurrentBuild currentBuild = new CurrentBuild()
+    /**
+     * The build's one CPS VM thread (Jenkins' CpsVmThread): its pipeline threads (the main one and
+     * each parallel branch) take turns, one running Groovy at a time; a thread lets the others run
+     * only while it waits in a step that Jenkins runs off that thread (sh, sleep, waitUntil's pause,
+     * parallel's join), never inside library code (a native call holds every branch of the build).
+     */
+    private final ReentrantLock cpsVm = new ReentrantLock(true)
     /** The Stop button (runner.abortRunningBuild()). */
     final BuildAbort abort = new BuildAbort()
     /** Timeouts delivered, as "<thread id>@<deadline>": Jenkins interrupts a timeout's body once. */
@@ -76,7 +86,11 @@ class PipelineRun {
         return deliveredTimeouts.add("${thread.id}@${deadline}".toString())
     }
 
+    /** The Jenkinsfile this build runs (a restart compiles it again). */
+    String jenkinsfile
+
     BuildResult execute(String jenkinsfile) {
+        this.jenkinsfile = jenkinsfile
         String result = 'SUCCESS'
         Throwable failure = null
         console.println("Started by user replay (build #${number} of ${runner.jobName})")
@@ -85,6 +99,7 @@ class PipelineRun {
         CredentialsProvider.storeForReplay(execution.owner.executable, runner.credentials)
         abort.enter()
         runner.running = this
+        cpsVm.lock()
         try {
             rootContext = new StepContext(this, [:], [], null, workspace, null)
             contexts.set(rootContext)
@@ -121,6 +136,7 @@ class PipelineRun {
                 console.println(trace.toString().trim())
             }
         } finally {
+            releaseVm()
             runner.running = null
             abort.leave()
             if (abort.requested) {
@@ -199,7 +215,7 @@ class PipelineRun {
         StepContext outer = contexts.get()
         contexts.set(context)
         try {
-            return body.call()
+            return program.body(body)
         } finally {
             contexts.set(outer)
         }
@@ -243,6 +259,26 @@ class PipelineRun {
         return standIns
     }
 
+    /**
+     * Runs `wait` (a step waiting for a process, a timer or other threads) with the CPS VM thread
+     * free for the build's other pipeline threads, and takes its turn again afterwards.
+     */
+    def <T> T offVmThread(Closure<T> wait) {
+        int holds = cpsVm.holdCount
+        holds.times { cpsVm.unlock() }
+        try {
+            return wait.call()
+        } finally {
+            holds.times { cpsVm.lock() }
+        }
+    }
+
+    private void releaseVm() {
+        while (cpsVm.heldByCurrentThread) {
+            cpsVm.unlock()
+        }
+    }
+
     /** Starts a thread that runs body in context (parallel branches). */
     Thread startThread(String name, StepContext context, Closure body) {
         CpsFlowExecution build = execution
@@ -251,8 +287,10 @@ class PipelineRun {
             CpsThread.ReplayScope pipelineThread = CpsThread.enterForReplay(build)
             abort.enter()
             try {
+                cpsVm.lock() // an interruption before its turn stays pending for its first step
                 body.call()
             } finally {
+                releaseVm()
                 abort.leave()
                 pipelineThread.close()
                 contexts.remove()

@@ -48,6 +48,19 @@ class PipelineRunner {
     volatile PipelineRun running
     /** The environment the "controller" and its `sh` steps inherit. */
     Map<String, String> baseEnvironment = new LinkedHashMap<String, String>(System.getenv())
+    /**
+     * The agent's own process environment, which every process a step starts (sh, bat, powershell)
+     * begins from: Jenkins' launcher starts a process from the agent JVM's environment and applies
+     * the build's computed environment on top (Launcher.inherit), so a variable that withEnv took
+     * out of the computed environment (an empty value) comes back when the agent's process has it.
+     * Null: the agent is the built-in node, i.e. this controller's own (baseEnvironment).
+     */
+    Map<String, String> agentEnvironment
+    /**
+     * Restarts the controller before the first step of a build for which this returns true (called
+     * with the step's name and its arguments by name): see ProgramState.restart. Null: no restart.
+     */
+    Closure<Boolean> restartBefore
     /** Where each console line is also printed as it comes; null for none. */
     PrintStream echo
     /** What withCredentials finds. */

@@ -7,14 +7,17 @@ import java.util.concurrent.TimeUnit
  * the `env` and `currentBuild` globals, and calls to the library's global variables.
  *
  * Steps behave as in Jenkins where this project relies on it: sh runs `bash -xe -c` (Jenkins runs
- * `sh -xe`, hence `set +x` in examples) with the block's environment and prints to the console log;
- * withEnv scopes variables to its block and thread; parallel runs branches on their own threads;
+ * `sh -xe`, hence `set +x` in examples) with the block's environment over the agent's own
+ * (PipelineRunner.agentEnvironment) and prints to the console log;
+ * withEnv scopes variables to its block and thread; parallel runs branches on threads of their own
+ * that take turns as on Jenkins' one CPS VM thread (PipelineRun.offVmThread);
  * wrap with MaskPasswordsBuildWrapper replaces the given values with ******** in its block's
  * output, as the Mask Passwords plugin does; withCredentials binds the runner's credentials and
- * masks them likewise. Not CPS: code runs as plain Groovy, so this checks
- * behaviour, not CPS-serializability (no groovy-cps on Maven Central).
+ * masks them likewise. Not CPS: code runs as plain Groovy (no groovy-cps on Maven Central); what
+ * Jenkins would save at each step, and a NotSerializableException where it would fail, comes from
+ * ProgramState.
  */
-abstract class PipelineScript extends Script {
+abstract class PipelineScript extends Script implements GroovyInterceptable {
     PipelineRun pipelineRun
 
     static final List<String> STEPS = ['ansiColor', 'archiveArtifacts', 'bat', 'booleanParam', 'buildDiscarder', 'catchError', 'checkout',
@@ -30,6 +33,35 @@ abstract class PipelineScript extends Script {
     static final List<String> JOB_SETTINGS = ['cron', 'disableResume', 'durabilityHint', 'githubPush', 'overrideIndexTriggers',
                                               'pollSCM', 'upstream', 'copyArtifactPermission', 'rateLimitBuilds',
                                               'preserveStashes', 'quietPeriod'].asImmutable()
+
+    /**
+     * Every method call on a script comes here (GroovyInterceptable): a step call is recorded and
+     * the program saved before the step runs, as Jenkins does at each step (ProgramState).
+     */
+    @Override
+    Object invokeMethod(String name, Object args) {
+        ProgramState program = pipelineRun?.program
+        if (program == null || !program.isStepCall(name)) {
+            return super.invokeMethod(name, args)
+        }
+        Object[] arguments = args instanceof Object[] ? (Object[]) args : [args] as Object[]
+        return program.step(name, arguments) { -> stepImplementation(name, arguments) }
+    }
+
+    /** This script runs in `run`; its closures' step calls come through invokeMethod too (StepCallsThroughInvokeMethod). */
+    void setPipelineRun(PipelineRun run) {
+        this.@pipelineRun = run
+        setMetaClass(new StepCallsThroughInvokeMethod(getMetaClass()))
+    }
+
+    /**
+     * The step's own method, past invokeMethod's recording. (Every call on a script comes through
+     * invokeMethod, so the runner's helpers here are protected: a subclass's metaclass, the
+     * Jenkinsfile's, would not find private ones.)
+     */
+    Object stepImplementation(String name, Object[] arguments) {
+        return super.invokeMethod(name, arguments)
+    }
 
     // ---- globals
 
@@ -133,21 +165,21 @@ abstract class PipelineScript extends Script {
 
     // ---- steps
 
-    private StepContext context() {
+    protected StepContext context() {
         return pipelineRun.currentContext()
     }
 
-    private void logStep(String name) {
+    protected void logStep(String name) {
         context().log("[Pipeline] ${name}")
     }
 
-    private def block(String name, String detail, StepContext inner, Closure body) {
+    protected def block(String name, String detail, StepContext inner, Closure body) {
         logStep(name)
         return enterBlock(name, detail, inner, body)
     }
 
     /** The block of a step whose "[Pipeline] name" line is already in the log. */
-    private def enterBlock(String name, String detail, StepContext inner, Closure body) {
+    protected def enterBlock(String name, String detail, StepContext inner, Closure body) {
         inner.log(detail == null ? '[Pipeline] {' : "[Pipeline] { (${detail})")
         try {
             return pipelineRun.within(inner, body)
@@ -186,7 +218,7 @@ abstract class PipelineScript extends Script {
         List<String> command = args.interpreter ? (args.interpreter as List<String>) + [script] : ['bash', '-xe', '-c', script]
         ProcessBuilder builder = new ProcessBuilder(command).directory(here.directory)
         builder.environment().clear()
-        builder.environment().putAll(here.environment())
+        builder.environment().putAll(here.processEnvironment())
         builder.redirectInput(ProcessBuilder.Redirect.from(new File('/dev/null')))
         if (!returnStdout) {
             builder.redirectErrorStream(true)
@@ -198,9 +230,12 @@ abstract class PipelineScript extends Script {
         if (returnStdout) {
             capture = Thread.start { stdout << process.inputStream }
         }
-        int exitCode = waitFor(process, here)
-        logger.join()
-        capture?.join()
+        int exitCode = pipelineRun.offVmThread {
+            int exit = waitFor(process, here)
+            logger.join()
+            capture?.join()
+            exit
+        }
         if (exitCode != 0 && !returnStatus) {
             throw new PipelineFailure("script returned exit code ${exitCode}")
         }
@@ -210,7 +245,7 @@ abstract class PipelineScript extends Script {
         return returnStdout ? new String(stdout.toByteArray(), 'UTF-8') : null
     }
 
-    private static Thread copyLinesToLog(InputStream stream, StepContext here) {
+    protected static Thread copyLinesToLog(InputStream stream, StepContext here) {
         return Thread.start {
             stream.withReader('UTF-8') { Reader reader ->
                 reader.eachLine { String line -> here.log(line) }
@@ -218,7 +253,7 @@ abstract class PipelineScript extends Script {
         }
     }
 
-    private static int waitFor(Process process, StepContext here) {
+    protected static int waitFor(Process process, StepContext here) {
         try {
             if (here.deadline == null) {
                 return process.waitFor()
@@ -240,7 +275,7 @@ abstract class PipelineScript extends Script {
         }
     }
 
-    private static void kill(Process process) {
+    protected static void kill(Process process) {
         process.descendants().each { it.destroyForcibly() }
         process.destroyForcibly()
         process.waitFor()
@@ -251,7 +286,10 @@ abstract class PipelineScript extends Script {
         return block('withEnv', null, inner, body)
     }
 
-    /** Branches run concurrently, each on its own thread; the step fails after all finish if any failed. */
+    /**
+     * Branches run each on a thread of its own, taking turns on the build's CPS VM thread (a branch
+     * lets the others run while it waits in a step); the step fails after all finish if any failed.
+     */
     def parallel(Map branches) {
         boolean failFast = branches.failFast as boolean
         Map<String, Closure> bodies = branches.findAll { it.key != 'failFast' } as Map<String, Closure>
@@ -280,10 +318,10 @@ abstract class PipelineScript extends Script {
             }
         }
         try {
-            threads.each { it.join() }
+            pipelineRun.offVmThread { threads.each { it.join() } }
         } catch (InterruptedException e) {
             threads.each { it.interrupt() }
-            threads.each { it.join() }
+            pipelineRun.offVmThread { threads.each { it.join() } }
             throw e
         } finally {
             logStep('// parallel')
@@ -387,7 +425,8 @@ abstract class PipelineScript extends Script {
             }
         }
         here.log("Masking supported pattern matches of ${variables.join(' or ')}")
-        StepContext inner = here.withEnvironment(assignments).withMasked(secrets)
+        StepContext inner = here.withEnvironment(assignments).withMasked(secrets).withSensitive(
+                specs.collectMany { Map spec -> spec.variables.values().collect { String.valueOf(it) } })
         inner.log('[Pipeline] {')
         try {
             return pipelineRun.within(inner, body)
@@ -417,7 +456,7 @@ abstract class PipelineScript extends Script {
         return [binding: 'string', credentialsId: args.credentialsId, variables: [secret: args.variable]]
     }
 
-    private void requirePlugin(String plugin, String step) {
+    protected void requirePlugin(String plugin, String step) {
         if (!(plugin in pipelineRun.runner.plugins)) {
             throw new MissingMethodException(step, getClass(), [] as Object[]) {
                 @Override
@@ -482,7 +521,7 @@ abstract class PipelineScript extends Script {
         TimeUnit unit = TimeUnit.valueOf((args.unit ?: 'SECONDS').toString())
         long millis = unit.toMillis((args.time as Number).longValue())
         context().log("Sleeping for ${millis} ms")
-        Thread.sleep(millis)
+        pipelineRun.offVmThread { Thread.sleep(millis) }
     }
 
     def node(Closure body) {
@@ -577,7 +616,7 @@ abstract class PipelineScript extends Script {
         return [$class: 'SCMSourceRetriever', scm: scm]
     }
 
-    private File fileInWorkspace(String path) {
+    protected File fileInWorkspace(String path) {
         File file = new File(path)
         return file.absolute ? file : new File(context().directory, path)
     }
@@ -746,15 +785,17 @@ abstract class PipelineScript extends Script {
         return shell('pwsh', 'pwsh', args)
     }
 
-    private def windowsScript(String step, Object args) {
+    protected def windowsScript(String step, Object args) {
         Map settings = args instanceof Map ? (Map) args : [script: args]
         StepContext here = context()
         logStep(step)
         here.directory.mkdirs()
         boolean returnStdout = settings.returnStdout as boolean
-        Map<String, Object> result = WindowsShell.run(step, String.valueOf(settings.script), here.environment(), here.directory) { String line ->
-            if (!returnStdout) {
-                here.log(line)
+        Map<String, Object> result = pipelineRun.offVmThread {
+            WindowsShell.run(step, String.valueOf(settings.script), here.processEnvironment(), here.directory) { String line ->
+                if (!returnStdout) {
+                    here.log(line)
+                }
             }
         }
         int exitCode = result.exitCode as int
@@ -764,7 +805,7 @@ abstract class PipelineScript extends Script {
         return settings.returnStatus ? exitCode : returnStdout ? result.stdout : null
     }
 
-    private def shell(String step, String program, Object args) {
+    protected def shell(String step, String program, Object args) {
         Map settings = args instanceof Map ? (Map) args : [script: args]
         if (!onPath(program)) {
             logStep(step)
@@ -773,7 +814,7 @@ abstract class PipelineScript extends Script {
         return sh(settings + [interpreter: [program, '-NoProfile', '-NonInteractive', '-Command']])
     }
 
-    private boolean onPath(String program) {
+    protected boolean onPath(String program) {
         return (context().environment().PATH ?: '').split(File.pathSeparator).any { new File(it, program).canExecute() }
     }
 
@@ -788,7 +829,7 @@ abstract class PipelineScript extends Script {
             if (!args.quiet) {
                 context().log("Will try again after ${delay / 1000.0} sec")
             }
-            Thread.sleep(delay)
+            pipelineRun.offVmThread { Thread.sleep(delay) }
             delay = Math.min(15000L, (long) (delay * 1.2))
         }
     }

@@ -18,6 +18,8 @@ import groovy.json.JsonSlurper
  * REPLAY_JOB=<folder/job> the job's full name (JOB_NAME),
  * REPLAY_INPUT=proceed|abort how `input` is answered (proceed: the parameters' defaults),
  * REPLAY_AGENT_OS=windows runs on an emulated Windows agent (isUnix() false, bat and powershell: WindowsShell),
+ * REPLAY_AGENT_ENV=<NAME>=<value>[,...] variables the agent's own process environment has beyond this one's, which
+ * every process a step starts inherits unless the block sets them (PipelineRunner.agentEnvironment),
  * REPLAY_TOOLS=<name>=<home>[,...] tool installations (`tool`, `tools { }`),
  * REPLAY_STUB_STEPS=<step>[,...] steps that do nothing here (a block still runs),
  * REPLAY_STEPS=<file.groovy> stand-ins written in Groovy (`def slackSend(Map args) { echo ... }`),
@@ -147,6 +149,11 @@ class ReplayMain {
             }
             runner.inputAnswer = options.REPLAY_INPUT
         }
+        Map<String, String> agentOwn = pairs('REPLAY_AGENT_ENV', options.REPLAY_AGENT_ENV)
+        if (agentOwn) {
+            runner.agentEnvironment = new LinkedHashMap<String, String>(runner.baseEnvironment)
+            runner.agentEnvironment.putAll(agentOwn)
+        }
         pairs('REPLAY_TOOLS', options.REPLAY_TOOLS).each { String name, String home -> runner.tools[name] = new File(home) }
         options.REPLAY_STUB_STEPS?.tokenize(',')?.each { String step -> runner.standIns.noOps << step.trim() }
         if (options.REPLAY_STEPS) {
@@ -181,7 +188,7 @@ class ReplayMain {
         value?.tokenize(',')?.each { String entry ->
             List<String> nameAndValue = entry.split('=', 2) as List<String>
             if (nameAndValue.size() != 2) {
-                refuse("${option} entry '${entry}' is not <name>=<directory>")
+                refuse("${option} entry '${entry}' is not <name>=<value>")
             }
             pairs[nameAndValue[0].trim()] = nameAndValue[1].trim()
         }

@@ -1,7 +1,8 @@
 package org.withawsrole.replay
 
 /**
- * Which secrets a build left where someone could read them: in its console log and in files under
+ * Which secrets a build left where someone could read them: in its console log, its step records
+ * and the program state it saved while running (ProgramState), and in files under
  * given directories (a workspace and, when it exists, its @tmp sibling, where Jenkins and library
  * code put temporary files). Values are searched as UTF-8 bytes, so binary files count too.
  *
@@ -13,15 +14,25 @@ class SecretsScan {
     final List<String> log
     /** File path -> the secrets found in it, in the order given. */
     final Map<String, List<String>> files
+    /** The secrets in the build's step records (kept with the build for good), in the order given. */
+    final List<String> stepRecords
+    /** The secrets in the program state the build saved while it ran (program.dat), in the order given. */
+    final List<String> savedState
 
-    private SecretsScan(List<String> log, Map<String, List<String>> files) {
+    private SecretsScan(List<String> log, Map<String, List<String>> files, List<String> stepRecords, List<String> savedState) {
         this.log = Collections.unmodifiableList(log)
         this.files = Collections.unmodifiableMap(files)
+        this.stepRecords = Collections.unmodifiableList(stepRecords)
+        this.savedState = Collections.unmodifiableList(savedState)
     }
 
-    static SecretsScan of(String consoleLog, Collection<String> secrets, Collection<File> directories) {
+    static SecretsScan of(String consoleLog, Collection<String> secrets, Collection<File> directories,
+                          String stepRecords = '', byte[] savedStates = new byte[0]) {
         List<String> wanted = secrets.findAll { it }.collect { it.toString() }.unique()
         List<String> inLog = wanted.findAll { consoleLog.contains(it) }
+        List<String> inRecords = wanted.findAll { stepRecords.contains(it) }
+        // Java serialization writes a string of up to 65535 chars as its modified UTF-8: the same bytes for ASCII.
+        List<String> inState = wanted.findAll { contains(savedStates, it.getBytes('UTF-8')) }
         Map<String, List<String>> inFiles = new TreeMap<String, List<String>>()
         withTmpSiblings(directories).each { File directory ->
             directory.eachFileRecurse { File file ->
@@ -34,18 +45,20 @@ class SecretsScan {
                 }
             }
         }
-        return new SecretsScan(inLog, inFiles)
+        return new SecretsScan(inLog, inFiles, inRecords, inState)
     }
 
     /** Every secret found anywhere, in the order given to the scan. */
     Set<String> getAll() {
         Set<String> all = new LinkedHashSet<String>(log)
         files.values().each { all.addAll(it) }
+        all.addAll(stepRecords)
+        all.addAll(savedState)
         return all
     }
 
     boolean isEmpty() {
-        return log.isEmpty() && files.isEmpty()
+        return log.isEmpty() && files.isEmpty() && stepRecords.isEmpty() && savedState.isEmpty()
     }
 
     /** Where each secret was found, without the secret itself (a test's failure message is a log too). */
@@ -57,6 +70,12 @@ class SecretsScan {
         List<String> places = []
         if (log) {
             places << "console log: ${log.size()} secret(s)".toString()
+        }
+        if (stepRecords) {
+            places << "step records: ${stepRecords.size()} secret(s)".toString()
+        }
+        if (savedState) {
+            places << "saved program state: ${savedState.size()} secret(s)".toString()
         }
         files.each { String path, List<String> found -> places << "${path}: ${found.size()} secret(s)".toString() }
         return 'secrets found in ' + places.join('; ')

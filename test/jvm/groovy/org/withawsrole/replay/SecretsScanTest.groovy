@@ -41,14 +41,58 @@ class SecretsScanTest {
     }
 
     @Test
-    void a_masked_build_leaves_nothing() {
+    void a_masked_build_leaves_nothing_in_the_log() {
         BuildResult build = runner.run('''
+            echo 'nothing secret'
+        ''')
+        assertEquals('no secret found', build.secretsFound(['masked-secret'], workspace).toString())
+        build = runner.run('''
             wrap([$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 'masked-secret']]]) {
                 echo 'masked-secret'
             }
         ''')
         SecretsScan scan = build.secretsFound(['masked-secret'], workspace)
-        assertTrue(scan.toString(), scan.empty)
-        assertEquals('no secret found', scan.toString())
+        assertEquals([], scan.log)
+        // As MaskPasswordsWorkflowTest finds in Jenkins: the wrap step's arguments are in program.dat
+        // while the block runs and in the flow node store for good.
+        assertEquals(['masked-secret'], scan.savedState)
+        assertEquals(['masked-secret'], scan.stepRecords)
+        assertEquals('secrets found in step records: 1 secret(s); saved program state: 1 secret(s)', scan.toString())
+    }
+
+    @Test
+    void step_records_keep_arguments_as_jenkins_stores_them() {
+        runner.credentials.secretText('the-id', 'bound-secret')
+        String long1025 = 'x' * 1025
+        BuildResult build = runner.run("""
+            withCredentials([string(credentialsId: 'the-id', variable: 'BOUND')]) {
+                sh 'echo bound-secret > /dev/null'
+                writeFile file: 'f', text: '${long1025}'
+            }
+            withEnv(['SHORT=short-secret']) { echo 'x' }
+            withEnv(['LONG=${'y' * 1020}', 'SHORT_TOO=short-too']) { echo 'y' }
+            withEnv(['A=${'y' * 600}', 'B=${'y' * 600}', 'LONG_SECRET=long-secret']) { echo 'z' }
+        """)
+        assertTrue(build.log, build.success)
+        // A sensitive variable's value becomes its name; an oversized string or list is not kept.
+        assertTrue(build.stepRecords.join('\n'), 'sh [script:echo \${BOUND} > /dev/null]' in build.stepRecords)
+        assertTrue(build.stepRecords.join('\n'), 'writeFile [file:f, text:OVERSIZE_VALUE]' in build.stepRecords)
+        assertTrue(build.stepRecords.join('\n'), 'withEnv [overrides:[OVERSIZE_VALUE, SHORT_TOO=short-too]]' in build.stepRecords)
+        assertTrue(build.stepRecords.join('\n'), 'withEnv [overrides:OVERSIZE_VALUE]' in build.stepRecords)
+        assertEquals(['short-secret', 'short-too'],
+                build.secretsFound(['bound-secret', 'short-secret', 'short-too', 'long-secret']).stepRecords)
+    }
+
+    @Test
+    void a_closure_passed_to_a_step_that_holds_what_cannot_be_saved_fails_the_build() {
+        BuildResult build = runner.run('''
+            def matcher = ('abc' =~ /b/)
+            node {
+                echo "found: ${matcher.find()}"
+            }
+        ''')
+        assertEquals(build.log, 'FAILURE', build.result)
+        assertTrue(build.log, build.log.contains('java.io.NotSerializableException: java.util.regex.Matcher'))
+        assertFalse(build.log, build.log.contains('found: '))
     }
 }

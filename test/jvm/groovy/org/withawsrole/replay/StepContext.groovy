@@ -14,14 +14,18 @@ class StepContext {
     final File directory
     /** System.nanoTime() deadline of the innermost timeout, or null. */
     final Long deadline
+    /** Variables a withCredentials binding declared sensitive (EnvironmentExpander.getSensitiveVariables). */
+    final Set<String> sensitive
 
-    StepContext(PipelineRun run, Map<String, String> overrides, List<String> masked, String branch, File directory, Long deadline) {
+    StepContext(PipelineRun run, Map<String, String> overrides, List<String> masked, String branch, File directory, Long deadline,
+                Set<String> sensitive = []) {
         this.run = run
         this.overrides = Collections.unmodifiableMap(new LinkedHashMap<String, String>(overrides))
         this.masked = Collections.unmodifiableList(new ArrayList<String>(masked))
         this.branch = branch
         this.directory = directory
         this.deadline = deadline
+        this.sensitive = Collections.unmodifiableSet(new LinkedHashSet<String>(sensitive))
     }
 
     /** The environment a process started here gets, and env.X reads. */
@@ -35,6 +39,17 @@ class StepContext {
             }
         }
         return environment
+    }
+
+    /**
+     * The environment of a process a step starts here: the agent's own process environment with
+     * this one on top, as Jenkins' launcher builds it (PipelineRunner.agentEnvironment).
+     */
+    Map<String, String> processEnvironment() {
+        Map<String, String> agent = run.runner.agentEnvironment
+        Map<String, String> process = new LinkedHashMap<String, String>(agent == null ? run.runner.baseEnvironment : agent)
+        process.putAll(environment())
+        return process
     }
 
     /** withEnv(['A=b', 'PATH+EXTRA=/opt/bin', 'C=']) as Jenkins reads it: PATH+X prepends, empty unsets. */
@@ -59,26 +74,32 @@ class StepContext {
             next[name] = value.isEmpty() ? null : value
             current[name] = value
         }
-        return new StepContext(run, next, masked, branch, directory, deadline)
+        return new StepContext(run, next, masked, branch, directory, deadline, sensitive)
     }
 
     StepContext withMasked(Collection<String> values) {
         List<String> all = new ArrayList<String>(masked)
         all.addAll(values.findAll { it })
-        return new StepContext(run, overrides, all, branch, directory, deadline)
+        return new StepContext(run, overrides, all, branch, directory, deadline, sensitive)
+    }
+
+    StepContext withSensitive(Collection<String> variables) {
+        Set<String> all = new LinkedHashSet<String>(sensitive)
+        all.addAll(variables)
+        return new StepContext(run, overrides, masked, branch, directory, deadline, all)
     }
 
     StepContext inBranch(String name) {
-        return new StepContext(run, overrides, masked, name, directory, deadline)
+        return new StepContext(run, overrides, masked, name, directory, deadline, sensitive)
     }
 
     StepContext inDirectory(File dir) {
-        return new StepContext(run, overrides, masked, branch, dir, deadline)
+        return new StepContext(run, overrides, masked, branch, dir, deadline, sensitive)
     }
 
     StepContext withDeadline(long nanoTime) {
         Long sooner = deadline == null ? nanoTime : Math.min(deadline, nanoTime)
-        return new StepContext(run, overrides, masked, branch, directory, sooner)
+        return new StepContext(run, overrides, masked, branch, directory, sooner, sensitive)
     }
 
     boolean isPastDeadline() {

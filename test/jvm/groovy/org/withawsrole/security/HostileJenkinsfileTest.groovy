@@ -102,7 +102,7 @@ class HostileJenkinsfileTest extends PipelineTestBase {
                 "withAwsRole(role: 'ecr-push', refresh: true, timeout: '10m') { sh 'set +x; echo \"caller=\$(aws sts get-caller-identity --query Arn --output text)\"; echo \"agent vault=\$VAULT_ADDR\"' } }")
         // ---- the library's API with a script object the Jenkinsfile made up
         ok('AwsRole.withRole with an impostor script object', '''
-            class Impostor {
+            class Impostor implements Serializable { // or Jenkins fails to save the program that holds it
                 def real
                 Map env = [VAULT_ADDR: 'LISTENER', VAULT_TOKEN: 'hvs.x', JOB_NAME: 'team-b/payments/main', BUILD_NUMBER: '999']
                 def methodMissing(String name, Object args) { real.invokeMethod(name, args) }
