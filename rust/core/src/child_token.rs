@@ -69,7 +69,7 @@ pub const MIN_TOKEN_TTL_SECONDS: u64 = 60;
 pub const MAX_TOKEN_TTL_SECONDS: u64 = 7 * 86_400;
 
 const TTL_HINT: &str = "use seconds or d/h/m/s units, e.g. 3600, 90m, 2h, 1d; from 1m to 7d \
-                        (the block's timeout plus a little)";
+                        (a refresh: true block's `timeout` is its token's token_ttl)";
 
 /// Every key a child-token call knows beyond the credential request's.
 const OWN_KEYS: [&str; 4] = ["token_ttl", "token_policy", "token_role", TOKEN_KEY];

@@ -52,7 +52,7 @@ class RefreshTimeoutPipelineTest {
             withAwsRole(role: 'ecr-push', refresh: true, timeout: '7d1m') { echo 'never here' }
         ''')
         assertEquals(build.log, ['FAILURE', 1, false], [build.result, build.log.count('ERROR: '), build.log.contains('never here')])
-        assertLogHas(build, ['withAwsRole(\'ecr-push\'): invalid token_ttl "7d1m"', 'from 1m to 7d'])
+        assertLogHas(build, ['withAwsRole(\'ecr-push\'): invalid token_ttl "7d1m"', 'from 1m to 7d', "block's `timeout` is its token's"])
         assertEquals('refused before Vault', before, World.requestsSeen())
     }
 }
