@@ -39,6 +39,10 @@ class AgentSettingsPipelineTest {
         PipelineRunner runner = PipelineRunner.forThisProject()
         runner.workspace = File.createTempDir()
         runner.jobName = 'agent-settings'
+        // A remote agent, whose own process lacks the controller's Vault login. (On the built-in node
+        // every sh inherits the controller's environment, in Jenkins too: a block can empty a variable
+        // in the computed environment, not in the agent's process; see RefreshingCredentials.REMOVED_FROM_BLOCK.)
+        runner.agentEnvironment = runner.baseEnvironment.findAll { String name, String value -> !(name in variables) }
         BuildResult build = runner.run("""
             withEnv([${outer}]) {
                 withAwsRole(role: 'ecr-push', refresh: true, timeout: '10m') {

@@ -394,6 +394,7 @@ abstract class PipelineScript extends Script implements GroovyInterceptable {
         List<String> assignments = []
         List<String> secrets = []
         List<String> variables = []
+        List<String> sensitive = []
         // As in Jenkins, every binding is instantiated before any credential is looked up.
         List<Map> specs = bindings.collect { Object binding ->
             Map spec = (Map) binding
@@ -422,11 +423,11 @@ abstract class PipelineScript extends Script implements GroovyInterceptable {
                 assignments << "${variable}=${values[field]}".toString()
                 secrets << values[field]
                 variables << "\$${variable}".toString()
+                sensitive << String.valueOf(variable)
             }
         }
         here.log("Masking supported pattern matches of ${variables.join(' or ')}")
-        StepContext inner = here.withEnvironment(assignments).withMasked(secrets).withSensitive(
-                specs.collectMany { Map spec -> spec.variables.values().collect { String.valueOf(it) } })
+        StepContext inner = here.withEnvironment(assignments).withMasked(secrets).withSensitive(sensitive)
         inner.log('[Pipeline] {')
         try {
             return pipelineRun.within(inner, body)
