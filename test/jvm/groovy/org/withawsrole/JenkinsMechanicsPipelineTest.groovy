@@ -105,11 +105,8 @@ class JenkinsMechanicsPipelineTest extends PipelineTestBase {
         ''')
         // No withEnv can take them out of the block's processes: the block refuses to run, saying which
         // and what to do, and never runs as the agent's keys (before, its aws call used them).
-        assertEquals(build.log, 'FAILURE', build.result)
-        List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
-        assertEquals(build.log, 1, errors.size())
-        assertTrue(build.log, errors[0].startsWith("ERROR: withAwsRole('ecr-push'): this agent's own environment sets " +
-                'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, WITHAWSROLE_CONFIG, VAULT_NAMESPACE, which Jenkins cannot take out'))
+        BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('ecr-push'): this agent's own environment sets " +
+                'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, WITHAWSROLE_CONFIG, VAULT_NAMESPACE, which Jenkins cannot take out')
         assertFalse(build.log, build.log.contains('get-caller-identity'))
         assertFalse('no value of the agent\'s shown', build.log.contains('agent-own-secret') || build.log.contains('AKIAAGENTOWNKEY'))
         // The block's token was created before the check, and is revoked all the same.

@@ -90,12 +90,8 @@ class MaskingPipelineTest extends PipelineTestBase {
                 echo 'never here'
             }
         """)
-        assertEquals(build.log, 'FAILURE', build.result)
-        List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
-        assertEquals(build.log, 1, errors.size())
-        assertTrue(build.log, errors[0].startsWith("ERROR: withAwsRole('ecr-push'): cannot mask the credentials in the " +
-                'build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), or pass mask: false'))
-        assertFalse(build.log, build.log.contains('never here'))
+        BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('ecr-push'): cannot mask the credentials in the " +
+                'build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), or pass mask: false')
         assertFalse(build.log, build.log.contains('withAwsRole: ecr-push as'))
         assertFalse(new File(workspace.root, 'never.AWS_ACCESS_KEY_ID').exists())
         assertFalse(build.log, build.log.contains('\tat '))
