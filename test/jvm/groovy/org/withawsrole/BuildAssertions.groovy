@@ -12,7 +12,7 @@ class BuildAssertions {
      * trace and no Java exception name, and the block (which prints 'never here') did not run.
      */
     static void assertFailedWithOneLine(BuildResult build, String expectedStart) {
-        assertEquals(build.log, 'FAILURE', build.result)
+        assertEnded(build, 'FAILURE')
         List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
         assertEquals(build.log, 1, errors.size())
         assertTrue("expected 'ERROR: ${expectedStart}...' in:\n${build.log}".toString(), errors[0].startsWith("ERROR: ${expectedStart}"))
@@ -33,6 +33,18 @@ class BuildAssertions {
         assertFailedWithOneLine(build, expectedStart)
         assertEquals("requests that reached the world:\n${build.log}".toString(), before, World.requestsSeen())
         return build
+    }
+
+    /** The build succeeded and every one of `texts` is in its log (the log is the message when not). */
+    static void assertSucceeded(BuildResult build, Object... texts) {
+        assertTrue(build.log, build.success)
+        assertLogShows(build, texts)
+    }
+
+    /** The build ended with `result` (SUCCESS, FAILURE, UNSTABLE, ABORTED) and every one of `texts` is in its log. */
+    static void assertEnded(BuildResult build, String result, Object... texts) {
+        assertEquals(build.log, result, build.result)
+        assertLogShows(build, texts)
     }
 
     /** Every one of `texts` is in the build's log (the log is the message when one is not). */

@@ -1,25 +1,13 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
 
 /** The runner's Stop button (BuildAbort) ends a build as Jenkins' does: ABORTED, steps stopped, finally blocks run. */
-class BuildAbortTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-    }
-
+class BuildAbortTest extends ReplayTestBase {
     /** Runs jenkinsfile on another thread, presses Stop once `started` is in its log, and returns the build. */
     BuildResult abortedAfter(String started, String jenkinsfile) {
         BuildResult build = null
@@ -43,17 +31,15 @@ class BuildAbortTest {
                 sh 'echo both started; sleep 60'
             }
         ''')
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Aborted by user'))
-        assertTrue(build.log, build.log.contains('a cleaned up'))
-        assertFalse(build.log, build.log.contains('\tat '))
+        assertEnded(build, 'ABORTED', 'Aborted by user', 'a cleaned up')
+        assertLogLacks(build, '\tat ')
     }
 
     @Test
     void stop_ends_a_sleep_step() {
         BuildResult build = abortedAfter('Sleeping for', "sleep 60\necho 'never here'")
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'ABORTED')
+        assertLogLacks(build, 'never here')
     }
 
     @Test

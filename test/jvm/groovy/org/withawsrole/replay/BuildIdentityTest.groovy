@@ -2,22 +2,17 @@ package org.withawsrole.replay
 
 import org.jenkinsci.plugins.workflow.cps.CpsThread
 import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * Library code finds the running build as in Jenkins, through CpsThread.current(), on the build's
  * threads only, and nothing a Jenkinsfile does to `env` changes it. No world needed.
  */
-class BuildIdentityTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
+class BuildIdentityTest extends ReplayTestBase {
     /** What trusted library code would write (dynamic calls, importing only CpsThread). */
     static final String IDENTITY = '''
         import org.jenkinsci.plugins.workflow.cps.CpsThread
@@ -32,9 +27,7 @@ class BuildIdentityTest {
     '''
 
     @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
+    void jobInAFolder() {
         runner.jobName = 'team-a/app/main'
     }
 
@@ -48,18 +41,15 @@ class BuildIdentityTest {
             worker.join()
             echo "other thread: ${other}"
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         String expected = "team-a/app/main#${build.number}"
-        assertTrue(build.log, build.log.contains("main: ${expected}"))
-        assertTrue(build.log, build.log.contains("[a] branch: ${expected}"))
-        assertTrue(build.log, build.log.contains("[b] branch: ${expected}"))
-        assertTrue(build.log, build.log.contains('other thread: none'))
+        assertLogShows(build, "main: ${expected}", "[a] branch: ${expected}", "[b] branch: ${expected}", 'other thread: none')
     }
 
     @Test
     void nothing_is_current_after_the_build() {
         BuildResult build = runner.run(IDENTITY + "echo \"during: \${buildIdentity()}\"")
-        assertTrue(build.log, build.log.contains("during: team-a/app/main#${build.number}"))
+        assertLogShows(build, "during: team-a/app/main#${build.number}")
         assertNull('the test thread ran the build, and runs none now', CpsThread.current())
     }
 
@@ -75,12 +65,10 @@ class BuildIdentityTest {
             }
             echo "after: ${env.JOB_NAME} ${buildIdentity()}"
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         String expected = "team-a/app/main#${build.number}"
         assertTrue('withEnv overrides the build variables, as in Jenkins', build.log.contains('env: forged/by/withEnv 9'))
-        assertTrue(build.log, build.log.contains('sh: forged/by/withEnv 9'))
-        assertTrue(build.log, build.log.contains("identity: ${expected}"))
-        assertTrue(build.log, build.log.contains("after: forged/by/env ${expected}"))
+        assertLogShows(build, 'sh: forged/by/withEnv 9', "identity: ${expected}", "after: forged/by/env ${expected}")
     }
 
     @Test
@@ -97,7 +85,6 @@ class BuildIdentityTest {
                 }
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("env: forged/in/stage identity: team-a/app/main#${build.number}"))
+        assertSucceeded(build, "env: forged/in/stage identity: team-a/app/main#${build.number}")
     }
 }

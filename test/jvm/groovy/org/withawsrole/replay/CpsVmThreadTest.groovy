@@ -1,29 +1,16 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * A build's pipeline threads share one CPS VM thread, as in Jenkins: parallel branches take turns,
  * a branch lets the others run only while it waits in a step, and code that holds the thread
  * (a native call, Thread.sleep in Groovy) stalls every branch. No world needed.
  */
-class CpsVmThreadTest {
-    @Rule
-    public TemporaryFolder folder = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = folder.newFolder('ws')
-    }
-
+class CpsVmThreadTest extends ReplayTestBase {
     @Test
     void code_that_holds_the_thread_stalls_every_branch_and_a_waiting_step_lets_them_run() {
         BuildResult build = runner.run('''
@@ -39,7 +26,7 @@ class CpsVmThreadTest {
                 echo 'waiter ran'
             }
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         String log = build.log
         // Whichever branch ran first, none ran while the holder held the thread.
         assertTrue(log, log.indexOf('[other] other ran') > log.indexOf('[holder] holder ends'))

@@ -1,25 +1,15 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /** Declarative Pipeline as Jenkins runs it, the parts this project's Jenkinsfiles use. No world needed. */
-class DeclarativePipelineTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-    }
-
+class DeclarativePipelineTest extends ReplayTestBase {
     @Test
     void environment_is_scoped_like_jenkins_and_parameters_have_their_defaults() {
         runner.parameters.GIVEN = 'from-the-build'
@@ -56,14 +46,12 @@ class DeclarativePipelineTest {
             }
             echo "after: ${env.TOP}"
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("sh: top-value top-value-and-top-value-${build.number} inner-value hello true eu-west-1 from-the-build"))
-        assertTrue(build.log, build.log.contains('env: top-value inner-value Boolean eu-west-1 from-the-build'))
-        assertTrue(build.log, build.log.contains('\nscripted block\n'))
+        assertSucceeded(build, "sh: top-value top-value-and-top-value-${build.number} inner-value hello true eu-west-1 from-the-build",
+                'env: top-value inner-value Boolean eu-west-1 from-the-build', '\nscripted block\n')
         assertTrue('stage environment stays in its stage', build.log.contains('second: top-value null'))
         assertTrue('pipeline environment stays in the pipeline', build.log.contains('after: null'))
         assertEquals('the agent notice is logged once', 1, build.log.count('every agent runs on this machine'))
-        assertTrue(build.log, build.log.contains('[Pipeline] stage\n[Pipeline] { (first)'))
+        assertLogShows(build, '[Pipeline] stage\n[Pipeline] { (first)')
     }
 
     @Test
@@ -84,10 +72,9 @@ class DeclarativePipelineTest {
                 }
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('sh: ******** / ******** / ******** / ******** / ********'))
-        assertTrue(build.log, build.log.contains('Masking supported pattern matches of $VAULT or $VAULT_USR or $VAULT_PSW'))
-        assertEquals('the-role-id:the-secret-id|the-role-id|the-secret-id|the-token', new File(workspace.root, 'bound').text)
+        assertSucceeded(build, 'sh: ******** / ******** / ******** / ******** / ********',
+                'Masking supported pattern matches of $VAULT or $VAULT_USR or $VAULT_PSW')
+        assertEquals('the-role-id:the-secret-id|the-role-id|the-secret-id|the-token', new File(workspace, 'bound').text)
         SecretsScan scan = build.secretsFound(['the-role-id', 'the-secret-id', 'the-token'])
         // As withCredentials' variables: in the step records by name; the arguments of the steps that
         // use them (writeFile's text) are in the saved program while those steps run, as in Jenkins.
@@ -118,18 +105,18 @@ class DeclarativePipelineTest {
                 }
             }
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         ['on main', 'expression', 'allOf'].each { assertTrue(build.log, build.log.contains("ran: ${it}")) }
         ['on release', 'environment', 'not', 'anyOf', 'own env'].each {
-            assertFalse(build.log, build.log.contains("ran: ${it}"))
-            assertTrue(build.log, build.log.contains("Stage \"${it}\" skipped due to when conditional"))
+            assertLogShows(build, "Stage \"${it}\" skipped due to when conditional")
+            assertLogLacks(build, "ran: ${it}")
         }
         PipelineRunner plainJob = new PipelineRunner(runner.libraryDirectory)
-        plainJob.workspace = workspace.root
+        plainJob.workspace = workspace
         BuildResult noBranch = plainJob.run('''
             pipeline { agent any; stages { stage('on main') { when { branch 'main' }; steps { echo 'ran' } } } }
         ''')
-        assertTrue(noBranch.log, noBranch.log.contains('Stage "on main" skipped due to when conditional'))
+        assertLogShows(noBranch, 'Stage "on main" skipped due to when conditional')
     }
 
     @Test
@@ -158,19 +145,13 @@ class DeclarativePipelineTest {
                 }
             }
         ''')
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('ok: success'))
-        assertFalse(build.log, build.log.contains('ok: failure'))
-        assertTrue(build.log, build.log.contains('broken: always FAILURE'))
-        assertTrue(build.log, build.log.contains('broken: failure FAILURE'))
-        assertFalse(build.log, build.log.contains('broken: success'))
-        assertFalse(build.log, build.log.contains('later ran'))
-        assertTrue(build.log, build.log.contains('Stage "later" skipped due to earlier failure(s)'))
-        assertTrue(build.log, build.log.contains('[Pipeline] { (Declarative: Post Actions)'))
+        assertEnded(build, 'FAILURE', 'ok: success', 'broken: always FAILURE', 'broken: failure FAILURE',
+                'Stage "later" skipped due to earlier failure(s)', '[Pipeline] { (Declarative: Post Actions)')
+        assertLogLacks(build, 'ok: failure', 'broken: success', 'later ran')
         List<String> order = ['post: always', 'post: unsuccessful', 'post: failure', 'post: cleanup']
         assertEquals(order, order.sort(false) { build.log.indexOf(it) })
-        assertFalse(build.log, build.log.contains('post: success'))
-        assertTrue(build.log, build.log.contains('ERROR: script returned exit code 3'))
+        assertLogShows(build, 'ERROR: script returned exit code 3')
+        assertLogLacks(build, 'post: success')
     }
 
     @Test
@@ -188,11 +169,8 @@ class DeclarativePipelineTest {
                 }
             }
         ''')
-        assertEquals(build.log, 'UNSTABLE', build.result)
-        assertTrue(build.log, build.log.contains('WARNING: two tests failed'))
-        assertTrue(build.log, build.log.contains('next ran'))
-        assertTrue(build.log, build.log.contains('post: unstable'))
-        assertFalse(build.log, build.log.contains('post: success'))
+        assertEnded(build, 'UNSTABLE', 'WARNING: two tests failed', 'next ran', 'post: unstable')
+        assertLogLacks(build, 'post: success')
     }
 
     @Test
@@ -206,10 +184,8 @@ class DeclarativePipelineTest {
                 post { aborted { echo 'post: aborted' }; failure { echo 'post: failure' } }
             }
         ''')
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
-        assertTrue(build.log, build.log.contains('post: aborted'))
-        assertFalse(build.log, build.log.contains('post: failure'))
+        assertEnded(build, 'ABORTED', 'Timeout has been exceeded', 'post: aborted')
+        assertLogLacks(build, 'post: failure')
         assertTrue('aborted promptly', System.nanoTime() - started < 20e9)
     }
 
@@ -236,10 +212,7 @@ class DeclarativePipelineTest {
                 }
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('[a] side a'))
-        assertTrue(build.log, build.log.contains('[b] side b'))
-        assertTrue(build.log, build.log.contains('both: post'))
+        assertSucceeded(build, '[a] side a', '[b] side b', 'both: post')
     }
 
     @Test
@@ -260,10 +233,9 @@ class DeclarativePipelineTest {
         ]
         cases.each { String jenkinsfile, String message ->
             BuildResult build = runner.run(jenkinsfile)
-            assertEquals(build.log, 'FAILURE', build.result)
-            assertTrue(build.log, build.log.contains('org.codehaus.groovy.control.MultipleCompilationErrorsException: startup failed:'))
-            assertTrue(build.log, build.log.contains("WorkflowScript: ${message}"))
-            assertFalse(build.log, build.log.contains('\nran\n'))
+            assertEnded(build, 'FAILURE', 'org.codehaus.groovy.control.MultipleCompilationErrorsException: startup failed:',
+                    "WorkflowScript: ${message}")
+            assertLogLacks(build, '\nran\n')
         }
     }
 }

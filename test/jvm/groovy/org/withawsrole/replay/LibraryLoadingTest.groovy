@@ -1,25 +1,20 @@
 package org.withawsrole.replay
 
 import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * Libraries loaded as Jenkins loads them: @Library lines resolved before the Jenkinsfile compiles,
  * and the `library` step with a Modern SCM retriever, checking a tag of a Git repository out into
  * a fresh directory. The repository here is a small library made by the test, with two tags.
  */
-class LibraryLoadingTest {
-    @Rule
-    public TemporaryFolder temporary = new TemporaryFolder()
-
+class LibraryLoadingTest extends ReplayTestBase {
     File repository
-    PipelineRunner runner
-
     @Before
     void greeterLibraryWithTwoTags() {
         repository = temporary.newFolder('greeter')
@@ -31,8 +26,6 @@ class LibraryLoadingTest {
             git('-c', 'user.name=test', '-c', 'user.email=test@example.invalid', 'commit', '--quiet', '-m', version)
             git('tag', version)
         }
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = temporary.newFolder('workspace')
         runner.libraryCheckouts = temporary.newFolder('checkouts')
     }
 
@@ -43,10 +36,7 @@ class LibraryLoadingTest {
             greet('replay')
             echo "class from the library: \${greeter.org.example.Greeting.version()}"
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('Loading library greeter@v1'))
-        assertTrue(build.log, build.log.contains('hello replay from greeter v1'))
-        assertTrue(build.log, build.log.contains('class from the library: v1'))
+        assertSucceeded(build, 'Loading library greeter@v1', 'hello replay from greeter v1', 'class from the library: v1')
         assertEquals('checked out without its repository', [], runner.libraryCheckouts.listFiles().findAll { new File(it, '.git').exists() })
     }
 
@@ -72,10 +62,9 @@ class LibraryLoadingTest {
         runner.libraryRepository = repository.absolutePath
         runner.libraryDefaultVersion = 'v2'
         BuildResult pinned = runner.run("@Library('withAwsRole@v1') _\necho 'pinned'")
-        assertTrue(pinned.log, pinned.success)
-        assertTrue(pinned.log, pinned.log.contains('Loading library withAwsRole@v1'))
+        assertSucceeded(pinned, 'Loading library withAwsRole@v1')
         BuildResult byDefault = runner.run("@Library('withAwsRole') _\ngreet('default')")
-        assertTrue(byDefault.log, byDefault.log.contains('hello default from greeter v2'))
+        assertLogShows(byDefault, 'hello default from greeter v2')
         runner.allowVersionOverride = false
         assertFailedWithOneLine(runner.run("@Library('withAwsRole@v1') _\necho 'never here'"),
                 'Version override not permitted for library withAwsRole: it loads v2')

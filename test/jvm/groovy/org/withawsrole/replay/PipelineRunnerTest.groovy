@@ -1,25 +1,15 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /** The local runner's steps behave as the Jenkins ones this project relies on. No world needed. */
-class PipelineRunnerTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-    }
-
+class PipelineRunnerTest extends ReplayTestBase {
     @Test
     void sh_runs_with_the_block_environment_and_prints_to_the_log() {
         BuildResult build = runner.run('''
@@ -30,20 +20,15 @@ class PipelineRunnerTest {
             }
             sh 'echo "outside: [${GREETING:-}]"'
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("hello from replay #${build.number}"))
-        assertTrue(build.log, build.log.contains('\n/opt/extra/bin\n'))
-        assertTrue(build.log, build.log.contains('out=captured'))
+        assertSucceeded(build, "hello from replay #${build.number}", '\n/opt/extra/bin\n', 'out=captured')
         assertFalse('returnStdout output is not logged', build.log.contains('\ncaptured\n'))
-        assertTrue(build.log, build.log.contains('status=3'))
-        assertTrue(build.log, build.log.contains('outside: []'))
+        assertLogShows(build, 'status=3', 'outside: []')
     }
 
     @Test
     void failing_sh_fails_the_build() {
         BuildResult build = runner.run("sh 'exit 7'")
-        assertEquals('FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('ERROR: script returned exit code 7'))
+        assertEnded(build, 'FAILURE', 'ERROR: script returned exit code 7')
     }
 
     @Test
@@ -62,9 +47,7 @@ class PipelineRunnerTest {
                 }
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('[a] side a'))
-        assertTrue(build.log, build.log.contains('[b] side b'))
+        assertSucceeded(build, '[a] side a', '[b] side b')
     }
 
     @Test
@@ -72,10 +55,10 @@ class PipelineRunnerTest {
         // Each branch waits until the other is inside its node block, so both hold a workspace at once.
         String branch = '''node { sh 'touch "$WORKSPACE/../%1$s-in"; n=0; until [ -f "$WORKSPACE/../%2$s-in" ] || [ $n -ge 200 ]; do sleep 0.05; n=$((n+1)); done; echo "%1$s: $WORKSPACE $PWD"' }'''
         BuildResult build = runner.run("parallel a: { ${String.format(branch, 'a', 'b')} }, b: { ${String.format(branch, 'b', 'a')} }")
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         List<String> used = (build.log =~ /(?m)^\[\w\] \w: (\S+) (\S+)$/).collect { it[1] + ' ' + it[2] }
-        assertEquals(build.log, ["${workspace.root} ${workspace.root}".toString(), "${workspace.root}@2 ${workspace.root}@2".toString()] as Set, used as Set)
-        assertFalse('the extra workspace goes with the build', new File("${workspace.root}@2").exists())
+        assertEquals(build.log, ["${workspace} ${workspace}".toString(), "${workspace}@2 ${workspace}@2".toString()] as Set, used as Set)
+        assertFalse('the extra workspace goes with the build', new File("${workspace}@2").exists())
     }
 
     @Test
@@ -83,9 +66,7 @@ class PipelineRunnerTest {
         BuildResult build = runner.run('''
             parallel ok: { sleep 1; echo 'ok finished' }, broken: { error 'broken branch' }
         ''')
-        assertEquals('FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('[ok] ok finished'))
-        assertTrue(build.log, build.log.contains('ERROR: Failed in branch broken: broken branch'))
+        assertEnded(build, 'FAILURE', '[ok] ok finished', 'ERROR: Failed in branch broken: broken branch')
     }
 
     @Test
@@ -97,10 +78,7 @@ class PipelineRunnerTest {
             }
             echo 'after: s3cr3t-value'
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('the value is ********'))
-        assertTrue(build.log, build.log.contains('******** in echo'))
-        assertTrue(build.log, build.log.contains('after: s3cr3t-value'))
+        assertSucceeded(build, 'the value is ********', '******** in echo', 'after: s3cr3t-value')
         assertEquals(build.log, 1, build.log.count('s3cr3t-value'))
     }
 
@@ -112,9 +90,9 @@ class PipelineRunnerTest {
                 echo 'never here'
             }
         ''')
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'FAILURE',
+                'no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper')
+        assertLogLacks(build, 'never here')
     }
 
     @Test
@@ -132,44 +110,40 @@ class PipelineRunnerTest {
             withCredentials([string(credentialsId: 'oidc', variable: 'ID_TOKEN')]) { writeFile file: 'second', text: env.ID_TOKEN }
             echo "after: ${env.U} ${env.T}"
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('Masking supported pattern matches of $U or $P or $T'))
-        assertTrue(build.log, build.log.contains('sh: ******** ******** ********'))
-        assertTrue(build.log, build.log.contains('env: ******** ******** ********'))
-        assertTrue(build.log, build.log.contains('after: null null'))
+        assertSucceeded(build, 'Masking supported pattern matches of $U or $P or $T', 'sh: ******** ******** ********',
+                'env: ******** ******** ********', 'after: null null')
         assertFalse(build.log, (build.log =~ /the-(role-id|secret-id|token)/).find())
-        assertEquals('eyJ.minted-1.sig', new File(workspace.root, 'first').text)
-        assertEquals('an id token is minted afresh at every binding', 'eyJ.minted-2.sig', new File(workspace.root, 'second').text)
+        assertEquals('eyJ.minted-1.sig', new File(workspace, 'first').text)
+        assertEquals('an id token is minted afresh at every binding', 'eyJ.minted-2.sig', new File(workspace, 'second').text)
     }
 
     @Test
     void with_credentials_fails_like_jenkins_for_unknown_ids_and_other_kinds() {
         runner.credentials.secretText('token', 'the-token')
         BuildResult unknown = runner.run("withCredentials([string(credentialsId: 'nope', variable: 'T')]) { echo 'never here' }")
-        assertEquals(unknown.log, 'FAILURE', unknown.result)
-        assertTrue(unknown.log, unknown.log.contains("ERROR: Could not find credentials entry with ID 'nope'"))
+        assertEnded(unknown, 'FAILURE', "ERROR: Could not find credentials entry with ID 'nope'")
 
         BuildResult otherKind = runner.run('''
             withCredentials([usernamePassword(credentialsId: 'token', usernameVariable: 'U', passwordVariable: 'P')]) { echo 'never here' }
         ''')
-        assertEquals(otherKind.log, 'FAILURE', otherKind.result)
+        assertEnded(otherKind, 'FAILURE')
         assertTrue(otherKind.log, otherKind.log.contains("ERROR: Credentials 'token' is of type 'Secret text' where " +
                 "'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials' was expected"))
-        assertFalse(otherKind.log, otherKind.log.contains('never here'))
+        assertLogLacks(otherKind, 'never here')
     }
 
     @Test
     void replay_prints_the_log_and_exits_non_zero_when_the_build_fails() {
-        File credentials = workspace.newFile('credentials.json')
+        File credentials = temporary.newFile('credentials.json')
         credentials.text = '{"greeting": {"secretText": "hello-from-a-credential"}}'
-        File passing = workspace.newFile('Jenkinsfile.passing')
+        File passing = temporary.newFile('Jenkinsfile.passing')
         passing.text = '''
             node {
                 parallel a: { echo 'branch a' }, b: { echo 'branch b' }
                 withCredentials([string(credentialsId: 'greeting', variable: 'G')]) { sh 'echo "$G"' }
             }
         '''
-        File failing = workspace.newFile('Jenkinsfile.failing')
+        File failing = temporary.newFile('Jenkinsfile.failing')
         failing.text = "node { sh 'exit 4' }"
 
         Map passed = replay(passing, credentials)
@@ -187,12 +161,12 @@ class PipelineRunnerTest {
 
     @Test
     void replay_runs_without_the_plugins_named_in_replay_without_plugins() {
-        File jenkinsfile = workspace.newFile('Jenkinsfile.wrap')
+        File jenkinsfile = temporary.newFile('Jenkinsfile.wrap')
         jenkinsfile.text = """
             wrap([\$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 'pw-value']]]) { echo 'wrapped' }
             withCredentials([string(credentialsId: 'greeting', variable: 'G')]) { echo 'bound' }
         """
-        File credentials = workspace.newFile('credentials.json')
+        File credentials = temporary.newFile('credentials.json')
         credentials.text = '{"greeting": {"secretText": "hello"}}'
 
         Map without = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'mask-passwords'])
@@ -211,7 +185,7 @@ class PipelineRunnerTest {
 
     @Test
     void replay_runs_in_a_fresh_workspace_with_parameters_and_fails_only_when_jenkins_would() {
-        File project = workspace.newFolder('project')
+        File project = temporary.newFolder('project')
         new File(project, 'app.txt').text = 'the project file'
         File jenkinsfile = new File(project, 'Jenkinsfile')
         jenkinsfile.text = '''
@@ -249,7 +223,7 @@ class PipelineRunnerTest {
                 [REPLAY_KEEP_WORKSPACE: 'true', REPLAY_PARAMS: '{"REGION": "us-west-2"}'], null)
         BuildResult illegal = kept.run(jenkinsfile)
         assertEquals('an illegal choice fails the build', 1, ReplayMain.exitCode(illegal))
-        assertTrue(illegal.log, illegal.log.contains('Illegal choice for parameter REGION: us-west-2'))
+        assertLogShows(illegal, 'Illegal choice for parameter REGION: us-west-2')
         String keptAt = (illegal.log =~ /workspace kept: (\S+)/)[0][1]
         assertTrue(new File(keptAt).isDirectory())
         new File(keptAt).deleteDir()
@@ -257,9 +231,8 @@ class PipelineRunnerTest {
         jenkinsfile.text = "node { input message: 'Deploy?'; echo 'never here' }"
         BuildResult aborted = ReplayMain.configure(runner.libraryDirectory, null, null, jenkinsfile, [REPLAY_INPUT: 'abort'], null).run(jenkinsfile)
         assertEquals(aborted.log, 0, ReplayMain.exitCode(aborted))
-        assertEquals(aborted.log, 'ABORTED', aborted.result)
-        assertTrue(aborted.log, aborted.log.contains('Finished: ABORTED'))
-        assertFalse(aborted.log, aborted.log.contains('never here'))
+        assertEnded(aborted, 'ABORTED', 'Finished: ABORTED')
+        assertLogLacks(aborted, 'never here')
 
         [[[REPLAY_PARAMS: 'TARGET=production'], [], 'REPLAY_PARAMS is not JSON'],
          [[REPLAY_INPUT: 'maybe'], [], "REPLAY_INPUT is 'maybe'"],
@@ -299,9 +272,9 @@ class PipelineRunnerTest {
             writeFile file: 'digest', text: libraryResource('org/withawsrole/bridge/bridge.sha256')
             writeFile file: 'jar.b64', text: libraryResource(resource: 'org/withawsrole/bridge/withawsrole-bridge.jar', encoding: 'Base64')
         ''')
-        assertTrue(build.log, build.success)
-        assertEquals(digest, new File(workspace.root, 'digest').text)
-        assertArrayEquals(jar, Base64.decoder.decode(new File(workspace.root, 'jar.b64').text))
+        assertSucceeded(build)
+        assertEquals(digest, new File(workspace, 'digest').text)
+        assertArrayEquals(jar, Base64.decoder.decode(new File(workspace, 'jar.b64').text))
     }
 
     @Test
@@ -317,16 +290,15 @@ class PipelineRunnerTest {
                 }
             }
         ''')
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, new File(workspace.root, 'cleaned.txt').isFile())
+        assertEnded(build, 'ABORTED')
+        assertTrue(build.log, new File(workspace, 'cleaned.txt').isFile())
     }
 
     @Test
     void timeout_aborts_a_long_sh() {
         long started = System.nanoTime()
         BuildResult build = runner.run("timeout(time: 1, unit: 'SECONDS') { sh 'sleep 30' }")
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
+        assertEnded(build, 'ABORTED', 'Timeout has been exceeded')
         assertTrue('aborted promptly', System.nanoTime() - started < 20e9)
     }
 
@@ -338,16 +310,14 @@ class PipelineRunnerTest {
             currentBuild.result = 'SUCCESS'
             echo "after: ${currentBuild.result} ${currentBuild.currentResult}"
         ''')
-        assertEquals(build.log, 'UNSTABLE', build.result)
-        assertTrue(build.log, build.log.contains('before: null SUCCESS'))
-        assertTrue(build.log, build.log.contains('after: UNSTABLE UNSTABLE'))
+        assertEnded(build, 'UNSTABLE', 'before: null SUCCESS', 'after: UNSTABLE UNSTABLE')
         assertEquals('UNSTABLE', runner.run("unstable(message: 'flaky')").result)
     }
 
     @Test
     void sleep_inside_a_closure_is_the_step() {
         BuildResult build = runner.run("node { sleep(time: 10, unit: 'MILLISECONDS'); sleep 0 }")
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertEquals(build.log, 2, build.log.count('[Pipeline] sleep'))
     }
 
@@ -356,35 +326,31 @@ class PipelineRunnerTest {
         BuildResult first = runner.run("echo env.BUILD_NUMBER")
         BuildResult second = runner.run("@Library('withAwsRole@main') _\necho env.BUILD_NUMBER")
         assertEquals(first.number + 1, second.number)
-        assertTrue(second.log, second.success)
+        assertSucceeded(second)
         assertNotSame(first.libraryClassLoader, second.libraryClassLoader)
     }
 
     @Test
     void other_libraries_are_not_found() {
         BuildResult build = runner.run("@Library('somethingElse') _\necho 'never'")
-        assertEquals('FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('Library somethingElse not found'))
+        assertEnded(build, 'FAILURE', 'Library somethingElse not found')
     }
 
     @Test
     void unknown_step_names_the_available_ones() {
         BuildResult build = runner.run("notAStep 'x'")
-        assertEquals('FAILURE', build.result)
-        assertTrue(build.log, build.log.contains("No such DSL method 'notAStep'"))
-        assertTrue(build.log, build.log.contains('withAwsRole'))
+        assertEnded(build, 'FAILURE', "No such DSL method 'notAStep'", 'withAwsRole')
     }
 
     @Test
     void unknown_globals_say_how_to_stand_them_in_and_a_groovy_file_stands_them_in() {
         String jenkinsfile = "node { docker.image('maven:3').inside { sh 'echo inside' } }"
         BuildResult missing = runner.run(jenkinsfile)
-        assertEquals(missing.log, 'FAILURE', missing.result)
-        assertTrue(missing.log, missing.log.contains('groovy.lang.MissingPropertyException: No such property: docker for class: WorkflowScript'))
-        assertTrue(missing.log, missing.log.contains("REPLAY_STEPS=<file.groovy> with `def docker(Map args)"))
+        assertEnded(missing, 'FAILURE', 'groovy.lang.MissingPropertyException: No such property: docker for class: WorkflowScript',
+                "REPLAY_STEPS=<file.groovy> with `def docker(Map args)")
         assertFalse('no stack trace', (missing.log =~ /\n\s+at [a-z]/).find())
 
-        File standIns = workspace.newFile('stand-ins.groovy')
+        File standIns = temporary.newFile('stand-ins.groovy')
         standIns.text = '''
             // docker.image(name).inside { }: runs the block here, without a container.
             def getDocker() {
@@ -393,8 +359,7 @@ class PipelineRunnerTest {
         '''
         runner.standIns.file = standIns
         BuildResult stoodIn = runner.run(jenkinsfile)
-        assertTrue(stoodIn.log, stoodIn.success)
-        assertTrue(stoodIn.log, stoodIn.log.contains('(no container: maven:3)\n[Pipeline] sh\n+ echo inside\ninside'))
+        assertSucceeded(stoodIn, '(no container: maven:3)\n[Pipeline] sh\n+ echo inside\ninside')
     }
 
     @Test
@@ -406,14 +371,13 @@ class PipelineRunnerTest {
                     "${currentBuild.resultIsBetterOrEqualTo('UNSTABLE')} ${currentBuild.getBuildCauses()[0].shortDescription}"
             currentBuild.rawBuild.delete()
         ''')
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains("api: ${build.number} described named null true Started by user replay"))
-        assertTrue(build.log, build.log.contains('Scripts not permitted to use method org.jenkinsci.plugins.workflow.support.steps.build.RunWrapper getRawBuild'))
+        assertEnded(build, 'FAILURE', "api: ${build.number} described named null true Started by user replay",
+                'Scripts not permitted to use method org.jenkinsci.plugins.workflow.support.steps.build.RunWrapper getRawBuild')
     }
 
     @Test
     void git_and_checkout_clone_a_repository_at_its_branch() {
-        File repository = workspace.newFolder('infra')
+        File repository = temporary.newFolder('infra')
         new File(repository, 'README').text = 'on main'
         ['init -q -b main', 'add .', '-c user.name=dev -c user.email=dev@example.com commit -q -m first',
          'checkout -q -b release', 'rm -q README'].each { String arguments ->
@@ -423,7 +387,7 @@ class PipelineRunnerTest {
         ['add .', '-c user.name=dev -c user.email=dev@example.com commit -q -m release', 'checkout -q main'].each { String arguments ->
             assertEquals(arguments, 0, (['git'] + arguments.split(' ').toList()).execute(null, repository).waitFor())
         }
-        runner.workspace = workspace.newFolder('job')
+        runner.workspace = temporary.newFolder('job')
         runner.scm = ScmSource.ofRepository(repository.absolutePath, 'release')
         BuildResult build = runner.run("""
             node {
@@ -437,8 +401,6 @@ class PipelineRunnerTest {
                 }
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('git: on main origin/main'))
-        assertTrue(build.log, build.log.contains('scm: on release false */release'))
+        assertSucceeded(build, 'git: on main origin/main', 'scm: on release false */release')
     }
 }

@@ -1,27 +1,14 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /** The secrets grep that pipeline tests run after a build. No world needed. */
-class SecretsScanTest {
-    @Rule
-    public TemporaryFolder folder = new TemporaryFolder()
-
-    PipelineRunner runner
-    File workspace
-
-    @Before
-    void runner() {
-        workspace = folder.newFolder('ws')
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace
-    }
-
+class SecretsScanTest extends ReplayTestBase {
     @Test
     void finds_secrets_in_the_log_and_in_workspace_and_tmp_files() {
         BuildResult build = runner.run('''
@@ -29,11 +16,11 @@ class SecretsScanTest {
             writeFile file: 'sub/dir/creds', text: 'aws_secret_access_key=file-secret'
             writeFile file: "${pwd(tmp: true)}/script.sh", text: 'export TOKEN=tmp-secret'
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         SecretsScan scan = build.secretsFound(['log-secret', 'file-secret', 'tmp-secret', 'nowhere-secret'], workspace)
         assertEquals(['log-secret'], scan.log)
         assertEquals([(new File(workspace, 'sub/dir/creds').absolutePath): ['file-secret'],
-                      (new File(folder.root, 'ws@tmp/script.sh').absolutePath): ['tmp-secret']], scan.files)
+                      (new File(temporary.root, 'workspace@tmp/script.sh').absolutePath): ['tmp-secret']], scan.files)
         assertEquals(['log-secret', 'file-secret', 'tmp-secret'] as Set, scan.all)
         assertFalse(scan.empty)
         assertFalse('the report names places, not values', scan.toString().contains('secret='))
@@ -73,7 +60,7 @@ class SecretsScanTest {
             withEnv(['LONG=${'y' * 1020}', 'SHORT_TOO=short-too']) { echo 'y' }
             withEnv(['A=${'y' * 600}', 'B=${'y' * 600}', 'LONG_SECRET=long-secret']) { echo 'z' }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         // A sensitive variable's value becomes its name; an oversized string or list is not kept.
         assertTrue(build.stepRecords.join('\n'), 'sh [script:echo \${BOUND} > /dev/null]' in build.stepRecords)
         assertTrue(build.stepRecords.join('\n'), 'writeFile [file:f, text:OVERSIZE_VALUE]' in build.stepRecords)
@@ -91,8 +78,7 @@ class SecretsScanTest {
                 echo "found: ${matcher.find()}"
             }
         ''')
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('java.io.NotSerializableException: java.util.regex.Matcher'))
-        assertFalse(build.log, build.log.contains('found: '))
+        assertEnded(build, 'FAILURE', 'java.io.NotSerializableException: java.util.regex.Matcher')
+        assertLogLacks(build, 'found: ')
     }
 }

@@ -1,28 +1,18 @@
 package org.withawsrole.replay
 
-import org.junit.Before
-import org.junit.Rule
 import org.junit.Test
-import org.junit.rules.TemporaryFolder
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * A step given an unknown `$class` fails as Jenkins' structs plugin makes it fail: with the step's
  * arguments in the message, secrets included. No world needed.
  */
-class StepArgumentsInFailuresTest {
-    @Rule
-    public TemporaryFolder workspace = new TemporaryFolder()
-
-    PipelineRunner runner
-
-    @Before
-    void runner() {
-        runner = PipelineRunner.forThisProject()
-        runner.workspace = workspace.root
-    }
-
+class StepArgumentsInFailuresTest extends ReplayTestBase {
     static final String MASKED_WRAP = '''
         def failure = null
         try {
@@ -40,13 +30,13 @@ class StepArgumentsInFailuresTest {
     void wrap_without_the_mask_passwords_plugin_fails_with_its_arguments_in_the_message() {
         runner.plugins.remove('mask-passwords')
         BuildResult build = runner.run(MASKED_WRAP)
-        assertTrue(build.log, build.success)
-        assertFalse(build.log, build.log.contains('never here'))
+        assertSucceeded(build)
+        assertLogLacks(build, 'never here')
         assertEquals('java.lang.IllegalArgumentException: Could not instantiate {delegate={$class=MaskPasswordsBuildWrapper, ' +
                 'varPasswordPairs=[{var=AWS_ACCESS_KEY_ID, password=the-key-id}, {var=AWS_SECRET_ACCESS_KEY, password=the-secret}]}} ' +
                 'for org.jenkinsci.plugins.workflow.steps.CoreWrapperStep: java.lang.UnsupportedOperationException: ' +
                 'no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper',
-                new File(workspace.root, 'failure').text)
+                new File(workspace, 'failure').text)
     }
 
     @Test
@@ -56,7 +46,7 @@ class StepArgumentsInFailuresTest {
             wrap([$class: 'com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper',
                   varPasswordPairs: [[var: 'T', password: 'the-token']]]) { echo 'never here' }
         ''')
-        assertEquals(build.log, 'FAILURE', build.result)
+        assertEnded(build, 'FAILURE')
         assertTrue(build.log, build.log.contains('java.lang.IllegalArgumentException: Could not instantiate {delegate={' +
                 '$class=com.michelin.cio.hudson.plugins.maskpasswords.MaskPasswordsBuildWrapper, varPasswordPairs=[{var=T, password=the-token}]}} ' +
                 'for org.jenkinsci.plugins.workflow.steps.CoreWrapperStep: java.lang.ClassNotFoundException: ' +
@@ -67,9 +57,9 @@ class StepArgumentsInFailuresTest {
     @Test
     void wrap_with_the_plugin_masks_and_other_wrappers_stay_unknown() {
         BuildResult masked = runner.run("wrap([\$class: 'MaskPasswordsBuildWrapper', varPasswordPairs: [[var: 'S', password: 'p4ss']]]) { echo 'here p4ss' }")
-        assertTrue(masked.log, masked.log.contains('[Pipeline] wrap\n[Pipeline] {\n[Pipeline] echo\nhere ********\n'))
+        assertLogShows(masked, '[Pipeline] wrap\n[Pipeline] {\n[Pipeline] echo\nhere ********\n')
         BuildResult other = runner.run("wrap([\$class: 'AnsiColorBuildWrapper', colorMapName: 'xterm']) { echo 'never here' }")
-        assertEquals(other.log, 'FAILURE', other.result)
+        assertEnded(other, 'FAILURE')
         assertTrue(other.log, other.log.contains('Could not instantiate {delegate={$class=AnsiColorBuildWrapper, colorMapName=xterm}} ' +
                 'for org.jenkinsci.plugins.workflow.steps.CoreWrapperStep: java.lang.UnsupportedOperationException: ' +
                 'no known implementation of class jenkins.tasks.SimpleBuildWrapper is named AnsiColorBuildWrapper'))
@@ -87,14 +77,13 @@ class StepArgumentsInFailuresTest {
             withCredentials([[$class: 'StringBinding', credentialsId: 'token', variable: 'T'],
                              [$class: 'AmazonWebServicesCredentialsBinding', credentialsId: 'aws']]) { echo 'never here' }
         ''')
-        assertEquals(binding.log, 'FAILURE', binding.result)
+        assertEnded(binding, 'FAILURE')
         assertTrue(binding.log, binding.log.contains('Could not instantiate {bindings=[{$class=StringBinding, credentialsId=token, variable=T}, ' +
                 '{$class=AmazonWebServicesCredentialsBinding, credentialsId=aws}]} for org.jenkinsci.plugins.credentialsbinding.impl.BindingStep: ' +
                 'java.lang.UnsupportedOperationException: no known implementation of class ' +
                 'org.jenkinsci.plugins.credentialsbinding.MultiBinding is named AmazonWebServicesCredentialsBinding'))
 
         BuildResult known = runner.run("withCredentials([[\$class: 'StringBinding', credentialsId: 'token', variable: 'T']]) { sh 'echo \"[\$T]\"' }")
-        assertTrue(known.log, known.success)
-        assertTrue(known.log, known.log.contains('[********]'))
+        assertSucceeded(known, '[********]')
     }
 }
