@@ -37,12 +37,21 @@ class RefreshingCredentials implements Serializable {
     /** Settings the agent keeps its own of: the controller's CA file path may not exist on the agent. */
     static final List<String> AGENTS_OWN_SETTINGS = ['VAULT_CACERT'].asImmutable()
     /**
-     * Variables the block takes out of its environment (an empty withEnv value) that would override
-     * its profile or settings. Jenkins starts sh from the agent JVM's own environment with the
-     * block's on top, so a removal holds only where the agent's process lacks them: prepareAgent checks.
+     * Variables that the aws CLI/botocore and the Java and Go SDKs read ahead of a profile named by
+     * AWS_PROFILE (their key variables, and the web identity token file of EKS' IRSA), which the block
+     * takes out of its environment with an empty withEnv value. Jenkins starts sh from the agent
+     * JVM's own environment with the block's on top, so a removal holds only where the agent's
+     * process lacks them: prepareAgent checks. (The core's settings need no check: the profile
+     * starts awsrole with the ones the block leaves empty taken out, see cliSettingsTakenOut.)
      */
-    static final List<String> REMOVED_FROM_BLOCK = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
-                                                    'AWS_SECURITY_TOKEN', 'WITHAWSROLE_CONFIG', 'VAULT_NAMESPACE'].asImmutable()
+    static final List<String> AHEAD_OF_THE_PROFILE = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
+                                                      'AWS_SECURITY_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'].asImmutable()
+    /** A block's private directory: this, the epoch when the block ends at the latest, '-', a random suffix. */
+    static final String DIRECTORY_PREFIX = 'withawsrole-until-'
+    /** A dead block's folder is removed this long after its end: room for the agent's clock to differ from Vault's. */
+    static final long DEAD_AFTER_SECONDS = 3600
+    /** Present on every Linux agent (GNU coreutils, busybox); by its path, whatever the block's PATH. */
+    static final String ENV_COMMAND = '/usr/bin/env'
 
     /** The pipeline script: steps and env are reached through it. */
     final script
@@ -69,17 +78,22 @@ class RefreshingCredentials implements Serializable {
         Map stepOptions = withoutOwnOptions(options)
         // withAwsRole(roles: [...], refresh: true): one token and one named profile per role.
         List<String> roles = RoleProfiles.requested(stepOptions) ? RoleProfiles.rolesOf(stepOptions) : [AwsRoleOptions.roleOf(stepOptions)]
-        String directory = RoleProfiles.privateDirectory(script)
+        String temporaryFiles = RoleProfiles.temporaryFiles(script)
+        String directory = null
         BridgeGateway gateway = new BridgeGateway(script)
         // The tokens to revoke after the block: the one secret the library keeps for the block's whole life.
         List<String> revocations = []
         boolean created = false
         try {
             Map block = null
-            Map agent = [stepOptions: stepOptions, directory: directory, settingVariables: gateway.settingVariables()]
+            Map agent = [stepOptions: stepOptions, directory: null, settingVariables: gateway.settingVariables()]
             for (String role : roles) {
                 Map<String, String> child = gateway.childToken(role, optionsFor(stepOptions, role), timeoutOf(options))
                 revocations << child.token
+                if (directory == null) {
+                    directory = directoryIn(temporaryFiles, child.expires_at_epoch_seconds)
+                    agent.directory = directory
+                }
                 block = withChild(block, role, agent, child)
                 child = null
             }
@@ -113,7 +127,8 @@ class RefreshingCredentials implements Serializable {
     @SuppressWarnings('CatchException') // libraryResource's "no such resource" has no class of its own
     def prepareAgent(String directory, Map block) {
         List<String> removed = removedFrom((List<String>) block.environment)
-        String probe = script.sh(script: "set +x; umask 077; mkdir -p '${directory}' && ${agentProbe(removed)}", returnStdout: true)
+        String probe = script.sh(script: "set +x; umask 077; ${removalOfDeadDirectories(directory)}; mkdir -p '${directory}' && " +
+                agentProbe(removed), returnStdout: true)
         // Set in the process but not in the build's environment: the agent's own, which the block cannot remove.
         List<String> overriding = []
         for (String name : agentOverridesIn(probe)) {
@@ -123,7 +138,7 @@ class RefreshingCredentials implements Serializable {
         }
         if (!overriding.isEmpty()) {
             script.error("withAwsRole('${block.role}'): this agent's own environment sets ${overriding.join(', ')}, which Jenkins " +
-                    "cannot take out of the block's processes and which would override the block's profile: start the agent " +
+                    "cannot take out of the block's processes and which AWS tools use ahead of the block's profile: start the agent " +
                     'without them, or use a plain block (no refresh: true), which sets its own keys')
         }
         String platform = platformOf(probe)
@@ -138,7 +153,8 @@ class RefreshingCredentials implements Serializable {
             script.error("withAwsRole('${block.role}'): this library has no awsrole CLI for ${platform} (${resource}), " +
                     "which refresh: true runs on the agent: build it with 'make native' (${missing.message})")
         }
-        script.writeFile(file: "${directory}/config", text: awsConfig((List<Map<String, String>>) block.remove('profiles'), directory))
+        script.writeFile(file: "${directory}/config", text: awsConfig((List<Map<String, String>>) block.remove('profiles'), directory,
+                (List<String>) block.remove('cliSettingsTakenOut')))
         String unpack = "set +x; umask 077; cd '${directory}' && base64 -d < awsrole.b64 > awsrole && rm awsrole.b64 && " +
                 "chmod 700 awsrole && : > credentials${tokenFileWrites((List<String>) block.remove('tokenFiles'))}"
         if (!block.tokenVariables) {
@@ -154,10 +170,38 @@ class RefreshingCredentials implements Serializable {
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
 
-    /** The REMOVED_FROM_BLOCK variables that the block's environment removes (sets empty). */
+    /**
+     * The block's private directory in the workspace's @tmp: withawsrole-until-<epoch>-<random>, the
+     * epoch being when its first token ends, which is when the block is aborted at the latest. A build
+     * that cannot resume runs no finally; a later block on the agent then knows the folder is dead by
+     * its name alone (removalOfDeadDirectories).
+     */
+    @NonCPS
+    static String directoryIn(String temporaryFiles, String endsAtEpochSeconds) {
+        long ends = Long.parseLong(endsAtEpochSeconds)
+        return "${temporaryFiles}/${DIRECTORY_PREFIX}${ends}-${UUID.randomUUID().toString().substring(0, RoleProfiles.SUFFIX_LENGTH)}"
+    }
+
+    /**
+     * sh that deletes the folders of refresh: true blocks in the same @tmp whose block ended more
+     * than DEAD_AFTER_SECONDS ago by the agent's clock: their token has expired, the block was aborted
+     * by then, and only a build that died without its finally leaves one (its CLI, config, token
+     * files and cached STS credentials). A live block's folder ends in the future and is never touched;
+     * other names (a roles: block's folder, anything else) do not match.
+     */
+    @NonCPS
+    static String removalOfDeadDirectories(String directory) {
+        String temporaryFiles = directory.substring(0, directory.lastIndexOf('/'))
+        return "now=\$(date +%s); for dead in '${temporaryFiles}'/${DIRECTORY_PREFIX}*; do " +
+                "ends=\${dead##*/${DIRECTORY_PREFIX}}; ends=\${ends%%-*}; " +
+                "case \"\$ends\" in ''|*[!0-9]*) continue ;; esac; " +
+                "if [ \"\$((ends + ${DEAD_AFTER_SECONDS}))\" -lt \"\$now\" ]; then rm -rf \"\$dead\" || true; fi; done"
+    }
+
+    /** The AHEAD_OF_THE_PROFILE variables that the block's environment removes (sets empty). */
     @NonCPS
     static List<String> removedFrom(List<String> environment) {
-        return REMOVED_FROM_BLOCK.findAll { String name -> "${name}=".toString() in environment }
+        return AHEAD_OF_THE_PROFILE.findAll { String name -> "${name}=".toString() in environment }
     }
 
     /** `uname -sm`, then `agent-sets NAME` for each of names the process has; never a value (the caller's set +x). */
@@ -189,6 +233,7 @@ class RefreshingCredentials implements Serializable {
                              summary       : null,
                              environment   : environmentOf(child, directory, named ? role : PROFILE) +
                                      agentSettingsOf((List<String>) agent.settingVariables, child),
+                             cliSettingsTakenOut: cliSettingsTakenOut((List<String>) agent.settingVariables, child),
                              abortAtEpochSeconds: Long.MAX_VALUE,
                              profiles      : [],
                              tokenVariables: [],
@@ -295,13 +340,16 @@ class RefreshingCredentials implements Serializable {
     /**
      * The private AWS config: a profile whose credentials come from awsrole with the block's token
      * (`withawsrole`), or with roles: one profile per role, named like it, each with its own token file.
+     * awsrole starts without the settings the block leaves empty (takenOut): an empty withEnv value
+     * cannot take them out of the agent's own environment, which every process of the block inherits.
      */
     @NonCPS
-    static String awsConfig(List<Map<String, String>> profiles, String directory) {
+    static String awsConfig(List<Map<String, String>> profiles, String directory, List<String> takenOut) {
         StringBuilder config = new StringBuilder()
         config << '# withAwsRole(refresh: true): written for one block, deleted after it\n'
+        List<String> start = takenOut ? [ENV_COMMAND] + takenOut.collect { String name -> "-u ${name}".toString() } : []
         profiles.each { Map<String, String> profile ->
-            List<String> command = [quoted("${directory}/awsrole".toString()), 'credential-process', quoted(profile.purpose),
+            List<String> command = start + [quoted("${directory}/awsrole".toString()), 'credential-process', quoted(profile.purpose),
                                     '--mount', quoted(profile.mount), '--vault-role', quoted(profile.vault_role),
                                     '--session-name', quoted(profile.session_name)]
             if (profile.role_arn) {
@@ -346,6 +394,7 @@ class RefreshingCredentials implements Serializable {
                 'AWS_SESSION_TOKEN=',
                 'AWS_SECURITY_TOKEN=',
                 'AWS_CREDENTIAL_EXPIRATION=',
+                'AWS_WEB_IDENTITY_TOKEN_FILE=',
                 "WITHAWSROLE_CLI=${directory}/awsrole",
                 "PATH+WITHAWSROLE=${directory}",
         ]*.toString()
@@ -365,10 +414,28 @@ class RefreshingCredentials implements Serializable {
      */
     @NonCPS
     static List<String> agentSettingsOf(List<String> settingVariables, Map<String, String> child) {
-        return settingVariables.findAll { String variable -> !(variable in AGENTS_OWN_SETTINGS) }.collect { String variable ->
+        return cliSettingsOf(settingVariables, child).collect { String variable, String value -> "${variable}=${value}".toString() }
+    }
+
+    /**
+     * The settings agentSettingsOf leaves empty, which the profile's credential_process takes out of
+     * awsrole's environment (`env -u`): where the agent's own process has one, the block's processes
+     * inherit it (Jenkins cannot remove it), and awsrole would use it. Those the block sets win anyway.
+     */
+    @NonCPS
+    static List<String> cliSettingsTakenOut(List<String> settingVariables, Map<String, String> child) {
+        return cliSettingsOf(settingVariables, child).findAll { String variable, String value -> value.isEmpty() }.keySet() as List<String>
+    }
+
+    /** Each setting variable but the agent's own, with the controller's value for this token or ''. */
+    @NonCPS
+    static Map<String, String> cliSettingsOf(List<String> settingVariables, Map<String, String> child) {
+        Map<String, String> settings = [:]
+        settingVariables.findAll { String variable -> !(variable in AGENTS_OWN_SETTINGS) }.each { String variable ->
             String value = variable == 'VAULT_TOKEN' ? child.token : child[variable.toLowerCase(Locale.ROOT)]
-            "${variable}=${value ?: ''}".toString()
+            settings[variable] = value ?: ''
         }
+        return settings
     }
 
     @NonCPS

@@ -57,7 +57,7 @@ class RoleProfiles implements Serializable {
             block = withRole(block, role, options, credentials)
             credentials = null
         }
-        String directory = privateDirectory(script)
+        String directory = privateDirectoryIn(temporaryFiles(script))
         try {
             writeProfileFiles(directory, block)
             return new BlockRunner(script).run(block, body)
@@ -80,16 +80,17 @@ printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
     }
 
     /**
-     * A new directory's path in the workspace's @tmp on the agent, for a block's private files
-     * (RefreshingCredentials' too); the build fails when the path cannot go into sh and an AWS config.
+     * The workspace's @tmp on the agent, where a block's private directory goes (RefreshingCredentials'
+     * too); the build fails when the path cannot go into sh and an AWS config (the directory's own
+     * name adds only letters, digits and '-').
      */
-    static String privateDirectory(script) {
-        String directory = privateDirectoryIn(script.pwd(tmp: true))
-        String problem = pathProblem(directory)
+    static String temporaryFiles(script) {
+        String temporaryFiles = script.pwd(tmp: true)
+        String problem = pathProblem(temporaryFiles)
         if (problem != null) {
             script.error("withAwsRole: ${problem}")
         }
-        return directory
+        return temporaryFiles
     }
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------

@@ -89,13 +89,20 @@ class JenkinsMechanicsPipelineTest extends PipelineTestBase {
         assertTrue(build.log, build.log.contains('process: [from-the-agent] []'))
     }
 
+    /**
+     * The variables the aws CLI and the Java and Go SDKs read ahead of a profile named by AWS_PROFILE:
+     * the key variables and EKS' web identity token file (IRSA). The core's own settings on the agent
+     * do not stop a block (AgentSettingsPipelineTest): awsrole starts without them.
+     */
     @Test
-    void an_agent_with_aws_keys_a_purposes_file_and_a_namespace_of_its_own_does_not_override_the_block_s_profile() {
-        File hostileConfig = workspace.newFile('agent-purposes.toml')
-        hostileConfig.text = '[purposes.ecr-push]\nvault_role = "deploy"\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-role"\n'
+    void an_agent_with_aws_keys_or_a_web_identity_of_its_own_cannot_run_a_refresh_block() {
+        File token = workspace.newFile('agent-web-identity-token')
+        token.text = 'not-a-real-jwt'
         runner.agentEnvironment = new LinkedHashMap<String, String>(runner.baseEnvironment)
-        runner.agentEnvironment.putAll([AWS_ACCESS_KEY_ID    : 'AKIAAGENTOWNKEY00000', AWS_SECRET_ACCESS_KEY: 'agent-own-secret',
-                                        WITHAWSROLE_CONFIG   : hostileConfig.absolutePath, VAULT_NAMESPACE: 'agent-namespace'])
+        runner.agentEnvironment.putAll([AWS_ACCESS_KEY_ID          : 'AKIAAGENTOWNKEY00000', AWS_SECRET_ACCESS_KEY: 'agent-own-secret',
+                                        AWS_WEB_IDENTITY_TOKEN_FILE: token.absolutePath,
+                                        AWS_ROLE_ARN               : 'arn:aws:iam::123456789012:role/agent-own-role',
+                                        VAULT_NAMESPACE            : 'agent-namespace'])
         BuildResult build = runner.run('''
             node {
                 withAwsRole(role: 'ecr-push', refresh: true, timeout: '10m') {
@@ -106,7 +113,7 @@ class JenkinsMechanicsPipelineTest extends PipelineTestBase {
         // No withEnv can take them out of the block's processes: the block refuses to run, saying which
         // and what to do, and never runs as the agent's keys (before, its aws call used them).
         BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('ecr-push'): this agent's own environment sets " +
-                'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, WITHAWSROLE_CONFIG, VAULT_NAMESPACE, which Jenkins cannot take out')
+                'AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_WEB_IDENTITY_TOKEN_FILE, which Jenkins cannot take out')
         assertFalse(build.log, build.log.contains('get-caller-identity'))
         assertFalse('no value of the agent\'s shown', build.log.contains('agent-own-secret') || build.log.contains('AKIAAGENTOWNKEY'))
         // The block's token was created before the check, and is revoked all the same.

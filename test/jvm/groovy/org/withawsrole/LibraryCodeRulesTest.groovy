@@ -35,7 +35,7 @@ class LibraryCodeRulesTest {
             'org.withawsrole.BlockRunner.withEnvironment',
             'org.withawsrole.RoleProfiles.run',
             'org.withawsrole.RoleProfiles.writeProfileFiles',
-            'org.withawsrole.RoleProfiles.privateDirectory',
+            'org.withawsrole.RoleProfiles.temporaryFiles',
             'org.withawsrole.VaultCredential.fetch',
             'org.withawsrole.VaultCredential.fetchAsSecretText',
             'org.withawsrole.EcrLogin.run',

@@ -61,9 +61,11 @@ class RefreshingCredentialsTest {
 
     @Test
     void the_aws_config_runs_awsrole_with_the_resolved_request() {
-        String config = refreshing.awsConfig([refreshing.profileOf(CHILD, 'withawsrole', null)], '/ws/app@tmp/withawsrole-1')
+        String config = refreshing.awsConfig([refreshing.profileOf(CHILD, 'withawsrole', null)], '/ws/app@tmp/withawsrole-1',
+                ['VAULT_NAMESPACE', 'WITHAWSROLE_CONFIG'])
         assertTrue(config, config.contains('[profile withawsrole]\n'))
-        assertTrue(config, config.contains('credential_process = "/ws/app@tmp/withawsrole-1/awsrole" credential-process "deploy" ' +
+        assertTrue(config, config.contains('credential_process = /usr/bin/env -u VAULT_NAMESPACE -u WITHAWSROLE_CONFIG ' +
+                '"/ws/app@tmp/withawsrole-1/awsrole" credential-process "deploy" ' +
                 '--mount "aws" --vault-role "deploy" --session-name "jenkins-app-7" ' +
                 '--role-arn "arn:aws:iam::123456789012:role/deploy" --ttl "900" ' +
                 '--cache-file "/ws/app@tmp/withawsrole-1/cache-deploy.json"\n'))
@@ -85,6 +87,16 @@ class RefreshingCredentialsTest {
         assertTrue(environment.contains('AWS_ACCESS_KEY_ID='))
         assertTrue(environment.contains('PATH+WITHAWSROLE=/ws/t'))
         assertTrue(environment.contains('AWS_REGION=eu-west-1'))
+    }
+
+    @Test
+    void awsrole_starts_without_the_settings_the_block_leaves_empty() {
+        List<String> takenOut = refreshing.cliSettingsTakenOut(['VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_CACERT', 'VAULT_NAMESPACE',
+                                                                'VAULT_SKIP_VERIFY', 'WITHAWSROLE_TOKEN_ROLE'], CHILD)
+        // VAULT_ADDR and VAULT_TOKEN are the block's (they win over the agent's); VAULT_CACERT is the agent's own.
+        assertEquals(['VAULT_NAMESPACE', 'VAULT_SKIP_VERIFY', 'WITHAWSROLE_TOKEN_ROLE'], takenOut)
+        String config = refreshing.awsConfig([refreshing.profileOf(CHILD, 'withawsrole', null)], '/ws/t', [])
+        assertTrue('nothing to take out: awsrole itself', config.contains('credential_process = "/ws/t/awsrole" credential-process'))
     }
 
     @Test
