@@ -68,9 +68,12 @@ bench-jni: native
 bench-refresh: jar
 	@scripts/with-world scripts/bench-refresh
 
+# ConcurrentBuildsBenchmark runs only here (WITHAWSROLE_BENCHMARK=1): N builds at once, each its own
+# classloader and executor thread, as a controller's concurrency comes (docs/benchmarks.md, Load).
 bench-load: jar
-	@scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test -Pbenchmark --tests org.withawsrole.evidence.LoadTest
-	@cat build/evidence/load.md
+	@WITHAWSROLE_BENCHMARK=1 scripts/with-world $(GRADLE) $(GRADLE_FLAGS) cleanTest test -Pbenchmark \
+		--tests org.withawsrole.evidence.LoadTest --tests org.withawsrole.evidence.ConcurrentBuildsBenchmark
+	@cat build/evidence/load.md build/evidence/concurrent-builds.md
 
 # The whole fault matrix, OpenBao restart included; rewrites docs/reliability.md.
 reliability: tools

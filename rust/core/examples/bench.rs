@@ -169,7 +169,9 @@ fn main() {
          N threads released together each ask for `ecr-push` once; Vault calls are counted by \
          the world's front. Broker: a fresh broker (empty cache) per row. Naive: the same broker's \
          `fetch_uncached` (no cache, no single-flight), i.e. what N independent callers would do; \
-         both at most {} Vault calls in flight.\n",
+         both at most {} Vault calls in flight. All N share one cache key (one STS session name): \
+         on a Jenkins controller that is one build's blocks, never N builds, which each have \
+         their own (see Load: builds at once).\n",
         withawsrole_core::broker::DEFAULT_MAX_CONCURRENT_VAULT_CALLS
     );
     let _ = writeln!(
