@@ -6,6 +6,9 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
 
 /**
  * A block waiting on a slow Vault ends within about a second of an enclosing timeout: Jenkins
@@ -50,11 +53,10 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
             }
         ''')
         long seconds = (System.nanoTime() - started).intdiv(1000000000L)
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'ABORTED', 'Timeout has been exceeded')
+        assertLogLacks(build, 'never here')
         // The patient branch waited for the same fetch, which went on after the other stopped waiting.
-        assertTrue(build.log, build.log.contains('[patient] patient got keys'))
+        assertLogShows(build, '[patient] patient got keys')
         // The branches share the build's one CPS VM thread: waiting for Vault in slices lets the others run.
         assertTrue(build.log, build.log.indexOf('[busy] busy step 5') in 0..<build.log.indexOf('[patient] patient got keys'))
         assertEquals('one Vault call for both branches', before + 1, World.stsCalls('aws/ecr-push'))
@@ -92,9 +94,8 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
         ''') { }
         BuildResult build = outcome[0]
         double seconds = outcome[1]
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Timeout has been exceeded'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'ABORTED', 'Timeout has been exceeded')
+        assertLogLacks(build, 'never here')
         // Behaviour, not a timing target: the build ends with its timeout, not when Vault answers.
         assertTrue("the build ended ${seconds} s after it began to wait, Vault answers after ${VAULT_DELAY_MS / 1000} s",
                 seconds < VAULT_DELAY_MS / 2000)
@@ -108,9 +109,8 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
         }
         BuildResult build = outcome[0]
         double seconds = outcome[1]
-        assertEquals(build.log, 'ABORTED', build.result)
-        assertTrue(build.log, build.log.contains('Aborted by user'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'ABORTED', 'Aborted by user')
+        assertLogLacks(build, 'never here')
         assertTrue("the abort took ${seconds} s with Vault answering after ${VAULT_DELAY_MS / 1000} s", seconds < VAULT_DELAY_MS / 2000)
         println "abort while waiting on Vault: the build ended ${String.format('%.2f', seconds)} s after the Stop button"
     }
@@ -127,9 +127,8 @@ class AbortWhileWaitingPipelineTest extends PipelineTestBase {
             List outcome = runWhileWaiting("node { ${String.format(around, block)} }", stop)
             BuildResult build = outcome[0]
             double seconds = outcome[1]
-            assertEquals(build.log, 'ABORTED', build.result)
-            assertTrue(build.log, build.log.contains(reason))
-            assertFalse(build.log, build.log.contains('never here'))
+            assertEnded(build, 'ABORTED', reason)
+            assertLogLacks(build, 'never here')
             assertTrue("the build ended ${seconds} s after it began to wait, Vault answers after ${VAULT_DELAY_MS / 1000} s",
                     seconds < VAULT_DELAY_MS / 2000)
             // The block gave the token up: once Vault creates it, the core revokes it (no live token left behind).

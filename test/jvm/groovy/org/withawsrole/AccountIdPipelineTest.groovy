@@ -4,7 +4,9 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertLogLacks
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * Account ids out of the log on request: hideAccountId: true, or hide_account_id = true in the
@@ -20,7 +22,6 @@ class AccountIdPipelineTest extends PipelineTestBase {
         sh 'set +x; echo "account=$(aws sts get-caller-identity --query Account --output text)"'
     '''
 
-
     @Test
     void hide_account_id_shortens_the_log_line_and_masks_the_account_in_the_block_output() {
         BuildResult build = runner.run("""
@@ -28,28 +29,22 @@ class AccountIdPipelineTest extends PipelineTestBase {
                 ${PRINT_ACCOUNT}
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: ecr-push as arn:aws:sts::***:assumed-role/jenkins-ecr-push-role/'))
-        assertTrue(build.log, build.log.contains('account=********'))
+        assertSucceeded(build, 'withAwsRole: ecr-push as arn:aws:sts::***:assumed-role/jenkins-ecr-push-role/', 'account=********')
         assertFalse("the account id leaked:\n${build.log}", build.log.contains(ACCOUNT))
     }
 
     @Test
     void without_the_option_the_account_id_is_shown_the_control_for_the_test_above() {
         BuildResult build = runner.run("withAwsRole('ecr-push') { ${PRINT_ACCOUNT} }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("withAwsRole: ecr-push as arn:aws:sts::${ACCOUNT}:assumed-role/"))
-        assertTrue(build.log, build.log.contains("account=${ACCOUNT}"))
+        assertSucceeded(build, "withAwsRole: ecr-push as arn:aws:sts::${ACCOUNT}:assumed-role/", "account=${ACCOUNT}")
     }
 
     @Test
     void the_purposes_config_hides_it_for_every_pipeline_and_a_pipeline_cannot_show_it_again() {
-        controller.purposes(new File(workspace.root, 'controller-purposes.toml'),
-                '[defaults]\nhide_account_id = true\n\n[purposes.ecr-push]\n')
+        controllerPurposes('[defaults]\nhide_account_id = true\n\n[purposes.ecr-push]\n')
         BuildResult build = runner.run("withAwsRole('ecr-push') { ${PRINT_ACCOUNT} }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: ecr-push as arn:aws:sts::***:assumed-role/'))
-        assertFalse(build.log, build.log.contains(ACCOUNT))
+        assertSucceeded(build, 'withAwsRole: ecr-push as arn:aws:sts::***:assumed-role/')
+        assertLogLacks(build, ACCOUNT)
 
         assertRefusedBeforeVault(runner, "withAwsRole(role: 'ecr-push', hideAccountId: false) { echo 'never here' }",
                 "withAwsRole('ecr-push'): purpose `ecr-push` does not let a pipeline show the AWS account id in the build log: " +
@@ -69,8 +64,7 @@ class AccountIdPipelineTest extends PipelineTestBase {
                 ${PRINT_ACCOUNT}
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('account=********'))
-        assertFalse(build.log, build.log.contains(ACCOUNT))
+        assertSucceeded(build, 'account=********')
+        assertLogLacks(build, ACCOUNT)
     }
 }

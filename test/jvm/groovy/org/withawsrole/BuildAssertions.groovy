@@ -35,6 +35,29 @@ class BuildAssertions {
         return build
     }
 
+    /**
+     * Runs each of `refusals`, a Jenkinsfile, the start of its one ERROR line and any texts its log
+     * must also show, and asserts what assertFailedWithOneLine does; a failure names the Jenkinsfile.
+     */
+    static void assertEachFailsWithOneLine(PipelineRunner runner, List<List<String>> refusals) {
+        refusals.each { List<String> refusal ->
+            inCase(refusal[0]) {
+                BuildResult build = runner.run(refusal[0].toString())
+                assertFailedWithOneLine(build, refusal[1].toString())
+                assertLogShows(build, refusal.drop(2) as Object[])
+            }
+        }
+    }
+
+    /** One case of a table-driven test: an assertion that fails in `check` says which case failed. */
+    static void inCase(Object name, Closure check) {
+        try {
+            check()
+        } catch (AssertionError e) {
+            throw new AssertionError("case ${name}: ${e.message}".toString(), e)
+        }
+    }
+
     /** The build succeeded and every one of `texts` is in its log (the log is the message when not). */
     static void assertSucceeded(BuildResult build, Object... texts) {
         assertTrue(build.log, build.success)

@@ -5,6 +5,8 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * Another organisation's library (test/jvm/fixtures/acme-pipeline) uses withAwsRole through its
@@ -33,13 +35,12 @@ class ConsumerLibraryPipelineTest extends PipelineTestBase {
                 withAwsRole('ecr-push') { echo 'the step still works next to the API' }
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('acmeDeploy: production deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/'))
-        assertTrue(build.log, build.log.contains('acmeDeploy: audit deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
+        assertSucceeded(build, 'acmeDeploy: production deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/',
+                'acmeDeploy: audit deploys as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/')
         assertEquals('one log line per block, as for the step', 4, build.log.count('withAwsRole: '))
         assertTrue(dockerCalls.text, dockerCalls.text.contains('login registry=123456789012.dkr.ecr.eu-west-1.amazonaws.com user=AWS'))
         assertTrue(dockerCalls.text, dockerCalls.text.contains('docker push 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:7'))
-        assertTrue(build.log, build.log.contains('the step still works next to the API'))
+        assertLogShows(build, 'the step still works next to the API')
     }
 
     @Test

@@ -8,7 +8,11 @@ import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEachFailsWithOneLine
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * ecrLogin: `aws ecr get-login-password` really runs against the world's moto; `docker` is the
@@ -47,7 +51,7 @@ class EcrLoginPipelineTest extends PipelineTestBase {
                 ${SAVE_EXPECTED_PASSWORD}
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         Map<String, String> login = loginRecorded()
         assertEquals(REGISTRY, login.registry)
         assertEquals('AWS', login.user)
@@ -56,10 +60,9 @@ class EcrLoginPipelineTest extends PipelineTestBase {
         assertEquals(String.valueOf(password.length()), login.password_length)
         assertEquals('docker got exactly what aws ecr get-login-password gives', jobFile('expected-sha256').trim(), login.password_sha256)
         assertEquals('without a block the login lasts, as docker login does', "${home.root}/.docker".toString(), login.config)
-        assertTrue(build.log, build.log.contains('Login Succeeded'))
-        assertTrue(build.log, build.log.contains('withAwsRole: ecr-push as arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'))
+        assertLogShows(build, 'Login Succeeded', 'withAwsRole: ecr-push as arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/')
         assertFalse('the password never reaches the log', build.log.contains(password))
-        assertFalse(build.log, build.log.contains('get-login-password'))
+        assertLogLacks(build, 'get-login-password')
     }
 
     @Test
@@ -71,39 +74,31 @@ class EcrLoginPipelineTest extends PipelineTestBase {
             }
             sh 'set +x; echo "after: [\${DOCKER_CONFIG:-}]"'
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         Map<String, String> login = loginRecorded()
         assertEquals(REGISTRY, login.registry)
         String tmp = "${runner.workspace.absolutePath}@tmp/"
         assertTrue(login.config, login.config.startsWith("${tmp}ecr-login-"))
         assertTrue(record.text, record.text.contains("docker push ${REGISTRY}/app:1"))
-        assertTrue(build.log, build.log.contains("inside: ${login.config} eu-west-1"))
-        assertTrue(build.log, build.log.contains('after: []'))
+        assertLogShows(build, "inside: ${login.config} eu-west-1", 'after: []')
         assertFalse('the login is gone after the block', new File(login.config).exists())
         assertFalse('nothing stored in the home directory', new File(home.root, '.docker').exists())
     }
 
     @Test
-    void registry_that_is_not_an_ecr_host_is_refused() {
-        BuildResult build = runner.run("ecrLogin(registry: 'https://${REGISTRY}/app', role: 'ecr-push')")
-        assertFailedWithOneLine(build, "ecrLogin: registry 'https://${REGISTRY}/app' is not an ECR registry host like " +
-                '123456789012.dkr.ecr.eu-west-1.amazonaws.com (no https://, no repository path); the region comes from it')
-    }
-
-    @Test
-    void missing_registry_or_role_says_how_to_call_it() {
-        assertFailedWithOneLine(runner.run("ecrLogin(role: 'ecr-push')"),
-                "ecrLogin: name the registry: call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')")
-        assertFailedWithOneLine(runner.run("ecrLogin(registry: '${REGISTRY}')"),
-                "ecrLogin: name a role: call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')")
-        assertFailedWithOneLine(runner.run("ecrLogin('${REGISTRY}')"), 'ecrLogin: call it as ecrLogin(registry: ')
-    }
-
-    @Test
-    void region_comes_from_the_registry_only() {
-        BuildResult build = runner.run("ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', region: 'us-east-1')")
-        assertFailedWithOneLine(build, 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, jwtRole, hideAccountId, ' +
-                'vaultCredentialsId, mask')
+    void calls_it_cannot_serve_fail_with_one_line_that_says_how_to_call_it() {
+        String howToCall = "call it as ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')"
+        assertEachFailsWithOneLine(runner, [
+                ["ecrLogin(registry: 'https://${REGISTRY}/app', role: 'ecr-push')",
+                 "ecrLogin: registry 'https://${REGISTRY}/app' is not an ECR registry host like " +
+                         '123456789012.dkr.ecr.eu-west-1.amazonaws.com (no https://, no repository path); the region comes from it'],
+                ["ecrLogin(role: 'ecr-push')", "ecrLogin: name the registry: ${howToCall}"],
+                ["ecrLogin(registry: '${REGISTRY}')", "ecrLogin: name a role: ${howToCall}"],
+                ["ecrLogin('${REGISTRY}')", 'ecrLogin: call it as ecrLogin(registry: '],
+                // The region comes from the registry only.
+                ["ecrLogin(registry: '${REGISTRY}', role: 'ecr-push', region: 'us-east-1')",
+                 'ecrLogin: unknown option region; valid options: registry, role, ttl, roleArn, jwtRole, hideAccountId, vaultCredentialsId, mask'],
+        ])
     }
 
     @Test
@@ -138,8 +133,7 @@ class EcrLoginPipelineTest extends PipelineTestBase {
                 ecrLogin(registry: '${REGISTRY}', role: 'ecr-push')
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('plugin form: login command as the plugin builds it'))
+        assertSucceeded(build, 'plugin form: login command as the plugin builds it')
         assertEquals('the plugin step ran twice', 2, build.log.count('[Pipeline] ecrLogin'))
         assertEquals('the library form logged in once', REGISTRY, loginRecorded().registry)
     }
@@ -162,7 +156,7 @@ class EcrLoginPipelineTest extends PipelineTestBase {
             }
             ecrLogin(role: 'ecr-push')
         """)
-        assertTrue(build.log, build.log.contains('steps.ecrLogin: the plugin'))
+        assertLogShows(build, 'steps.ecrLogin: the plugin')
         assertFailedWithOneLine(build, 'ecrLogin: name the registry: ')
         PipelineRunner withoutLibrary = new PipelineRunner(new File(workspace.root, 'no-library'))
         withoutLibrary.baseEnvironment.putAll(runner.baseEnvironment)

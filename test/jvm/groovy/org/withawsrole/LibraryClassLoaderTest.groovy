@@ -1,11 +1,12 @@
 package org.withawsrole
 
-import org.junit.BeforeClass
 import org.junit.Test
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
 
 /**
  * Jenkins compiles src/ and vars/ in a new classloader for every build and Replay, while a native
@@ -15,18 +16,13 @@ import static org.junit.Assert.*
  * The cache key holds the STS session name, jenkins-<job>-<build>, so only the same job and build
  * number ask for the same key: each run here is build #1 of one job, compiled afresh.
  */
-class LibraryClassLoaderTest {
+class LibraryClassLoaderTest extends WorldTestBase {
     static final String JENKINSFILE = '''
         @Library('withAwsRole') _
         withAwsRole(role: 'ecr-push') {
             sh 'set +x; aws sts get-caller-identity --query Arn --output text'
         }
     '''
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Test
     void builds_in_fresh_classloaders_share_one_native_library_and_cache() {
@@ -41,8 +37,8 @@ class LibraryClassLoaderTest {
 
         builds.each { BuildResult build ->
             assertTrue("${build}\n${build.log}", build.success)
-            assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/jenkins-classloader-test-1,'))
-            assertFalse(build.log, build.log.contains('UnsatisfiedLinkError'))
+            assertLogShows(build, 'assumed-role/jenkins-ecr-push-role/jenkins-classloader-test-1,')
+            assertLogLacks(build, 'UnsatisfiedLinkError')
         }
         List<Class> stepClasses = builds.collect { it.libraryClassLoader.loadClass('org.withawsrole.AwsRoleStep') }
         assertEquals('each build compiled the library itself', 3, stepClasses.toSet().size())

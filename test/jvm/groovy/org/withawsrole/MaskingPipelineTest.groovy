@@ -5,6 +5,10 @@ import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * The credentials never reach the build log, however carelessly the block prints them. Each block
@@ -49,7 +53,7 @@ class MaskingPipelineTest extends PipelineTestBase {
                 withAwsRole('ecr-push') { ${PRINT_EVERYTHING} }
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         List<String> values = ['outer', 'inner', 'branch'].collectMany { String prefix ->
             SECRET_VARIABLES.collect { workspaceFile("${prefix}.${it}") }
         }
@@ -59,11 +63,8 @@ class MaskingPipelineTest extends PipelineTestBase {
             assertFalse("a credential value leaked into the log:\n${build.log}", build.log.contains(value))
         }
         // The prints did run: masked, not skipped.
-        assertTrue(build.log, build.log.contains('+ echo \'******** ******** ********\''))
-        assertTrue(build.log, build.log.contains('AWS_SESSION_TOKEN=********'))
-        assertTrue(build.log, build.log.contains('env: ******** ******** ********'))
-        assertTrue(build.log, build.log.contains('outer values printed inside: ******** ********'))
-        assertTrue(build.log, build.log.contains('[a] env: ******** ******** ********'))
+        assertLogShows(build, '+ echo \'******** ******** ********\'', 'AWS_SESSION_TOKEN=********', 'env: ******** ******** ********',
+                'outer values printed inside: ******** ********', '[a] env: ******** ******** ********')
     }
 
     @Test
@@ -75,7 +76,7 @@ class MaskingPipelineTest extends PipelineTestBase {
                 ${PRINT_EVERYTHING}
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         SECRET_VARIABLES.each {
             assertTrue("${it} printed unmasked", build.log.contains(workspaceFile("unmasked.${it}")))
         }
@@ -92,9 +93,9 @@ class MaskingPipelineTest extends PipelineTestBase {
         """)
         BuildAssertions.assertFailedWithOneLine(build, "withAwsRole('ecr-push'): cannot mask the credentials in the " +
                 'build log, so the block did not run: install the Mask Passwords plugin (mask-passwords), or pass mask: false')
-        assertFalse(build.log, build.log.contains('withAwsRole: ecr-push as'))
+        assertLogLacks(build, 'withAwsRole: ecr-push as')
         assertFalse(new File(workspace.root, 'never.AWS_ACCESS_KEY_ID').exists())
-        assertFalse(build.log, build.log.contains('\tat '))
+        assertLogLacks(build, '\tat ')
     }
 
     /**
@@ -109,7 +110,7 @@ class MaskingPipelineTest extends PipelineTestBase {
         withPlugin.workspace = workspace.root
         withPlugin.jobName = runner.jobName
         BuildResult first = withPlugin.run("withAwsRole('ecr-push') { ${save('cached')} }")
-        assertTrue(first.log, first.success)
+        assertSucceeded(first)
         List<String> keys = SECRET_VARIABLES.collect { workspaceFile("cached.${it}") }
 
         PipelineRunner withoutPlugin = new PipelineRunner(runner.libraryDirectory, 1)
@@ -118,8 +119,7 @@ class MaskingPipelineTest extends PipelineTestBase {
         withoutPlugin.plugins.remove('mask-passwords')
         BuildResult refused = withoutPlugin.run("withAwsRole('ecr-push') { echo 'never here' }")
 
-        assertEquals(refused.log, 'FAILURE', refused.result)
-        assertTrue(refused.log, refused.log.contains("ERROR: withAwsRole('ecr-push'): cannot mask the credentials"))
+        assertEnded(refused, 'FAILURE', "ERROR: withAwsRole('ecr-push'): cannot mask the credentials")
         keys.each { String key ->
             assertFalse("a key the wrapper was to mask is in the log:\n${refused.log}".toString(), refused.log.contains(key))
         }
@@ -129,7 +129,6 @@ class MaskingPipelineTest extends PipelineTestBase {
     void without_the_plugin_mask_false_runs_the_block() {
         runner.plugins.remove('mask-passwords')
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', mask: false) { sh 'set +x; aws sts get-caller-identity --query Arn --output text' }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains(':assumed-role/jenkins-ecr-push-role/'))
+        assertSucceeded(build, ':assumed-role/jenkins-ecr-push-role/')
     }
 }

@@ -6,6 +6,9 @@ import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * docs/migration.md's Jenkinsfile pairs run against the world: each "before" (marked `MigrationGuideTest
@@ -94,9 +97,7 @@ class MigrationGuideTest extends PipelineTestBase {
             }
             sh 'echo "after the block: [${MY_KEY:-}${MY_SECRET:-}${MY_TOKEN:-}]"'
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('same-keys'))
-        assertTrue(build.log, build.log.contains('after the block: []'))
+        assertSucceeded(build, 'same-keys', 'after the block: []')
         new File(workspace.root, 'keys.txt').text.trim().split('\\|').each { String secret ->
             assertTrue('a key was written', secret.length() > 8)
             assertFalse("a key is in the log:\n${build.log}".toString(), build.log.contains(secret))
@@ -107,9 +108,8 @@ class MigrationGuideTest extends PipelineTestBase {
     void key_names_are_for_the_plain_block_only() {
         PipelineRunner runner = guideRunnerIn(workspace.root, 'key-names-refresh')
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', refresh: true, accessKeyVariable: 'K') { echo 'never here' }")
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('ERROR: withAwsRole: unknown option accessKeyVariable'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'FAILURE', 'ERROR: withAwsRole: unknown option accessKeyVariable')
+        assertLogLacks(build, 'never here')
     }
 
     /** A runner with the guide's credentials and the files its Jenkinsfiles use. */

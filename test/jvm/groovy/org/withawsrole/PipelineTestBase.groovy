@@ -1,7 +1,6 @@
 package org.withawsrole
 
 import org.junit.Before
-import org.junit.BeforeClass
 import org.junit.Rule
 import org.junit.rules.TemporaryFolder
 import org.junit.rules.TestName
@@ -10,28 +9,19 @@ import org.withawsrole.replay.PipelineRunner
 import static org.junit.Assert.assertTrue
 
 /**
- * What every test that runs Jenkinsfiles against the world starts from: the world is up, each
- * test has its own workspace, its own job (named after the test) and its own controller settings,
+ * What every test that runs Jenkinsfiles against the world starts from: WorldTestBase, and each
+ * test has its own workspace and its own job (named after the test),
  * and `runner` is ready to run a Jenkinsfile with this library. A subclass's own `@Before` runs
  * after this one and may change the runner (another job name, a fixture on PATH, ...).
  */
-abstract class PipelineTestBase {
+abstract class PipelineTestBase extends WorldTestBase {
     @Rule
     public TemporaryFolder workspace = new TemporaryFolder()
 
     @Rule
     public TestName test = new TestName()
 
-    /** The controller's own settings (Vault's address, its purposes file, ...) for one test. */
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
     PipelineRunner runner
-
-    @BeforeClass
-    static void requireWorld() {
-        World.require()
-    }
 
     @Before
     void newRunner() {
@@ -46,6 +36,11 @@ abstract class PipelineTestBase {
         runner.workspace = directory
         runner.jobName = job
         return runner
+    }
+
+    /** The controller's own purposes config (WITHAWSROLE_CONFIG) for this test: `toml`. */
+    void controllerPurposes(String toml) {
+        controller.purposes(new File(workspace.root, 'controller-purposes.toml'), toml)
     }
 
     /**

@@ -4,8 +4,11 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogShows
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * Several roles in one block: withAwsRole(roles: ['ecr-push', 'deploy']) gives one named AWS
@@ -30,9 +33,7 @@ class RoleProfilesPipelineTest extends PipelineTestBase {
                 sh 'cat "\$AWS_SHARED_CREDENTIALS_FILE"'
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: ecr-push as arn:aws:sts::'))
-        assertTrue(build.log, build.log.contains('withAwsRole: deploy as arn:aws:sts::'))
+        assertSucceeded(build, 'withAwsRole: ecr-push as arn:aws:sts::', 'withAwsRole: deploy as arn:aws:sts::')
         assertTrue(build.log, (build.log =~ /default=arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
         assertTrue(build.log, (build.log =~ /deploy=arn:aws:sts::\d+:assumed-role\/jenkins-deploy-role\//).find())
         assertTrue(build.log, (build.log =~ /ecr=arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
@@ -41,7 +42,7 @@ class RoleProfilesPipelineTest extends PipelineTestBase {
                 .collect { it.split(' = ', 2)[1] }
         assertEquals('two roles, three values each', 6, secrets.toSet().size())
         secrets.each { assertFalse("a key leaked:\n${build.log}", build.log.contains(it)) }
-        assertTrue(build.log, build.log.contains('aws_secret_access_key = ********'))
+        assertLogShows(build, 'aws_secret_access_key = ********')
         assertFalse('the private files are gone', new File(workspaceFile('credentials-path')).parentFile.exists())
     }
 
@@ -53,11 +54,11 @@ class RoleProfilesPipelineTest extends PipelineTestBase {
                 sh 'set +x; printf %s "\$AWS_CONFIG_FILE" > config-path; echo "keys:[\${AWS_ACCESS_KEY_ID:-}]"'
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertTrue(build.log, (build.log =~ /default=arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
         assertTrue(build.log, (build.log =~ /deploy=arn:aws:sts::\d+:assumed-role\/jenkins-deploy-role\//).find())
-        assertTrue(build.log, build.log.contains('keys:[]'))
-        assertTrue(build.log, build.log.contains('withAwsRole: deploy refreshing through awsrole credential-process with a Vault token for aws/sts/deploy only'))
+        assertLogShows(build, 'keys:[]',
+                'withAwsRole: deploy refreshing through awsrole credential-process with a Vault token for aws/sts/deploy only')
         assertEquals(build.log, 2, build.log.count("the block's Vault token is revoked"))
         assertFalse('the private directory is gone', new File(workspaceFile('config-path')).parentFile.exists())
     }
@@ -73,7 +74,7 @@ class RoleProfilesPipelineTest extends PipelineTestBase {
                 withAwsRole(roles: ['deploy', 'ecr-push']) { ${ARNS} }
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertTrue(build.log, (build.log =~ /\[b\] default=arn:aws:sts::\d+:assumed-role\/jenkins-deploy-role\//).find())
         assertEquals(ecr + 1, World.stsCalls('aws/ecr-push'))
         assertEquals(deploy + 1, World.stsCalls('aws/deploy'))
@@ -86,7 +87,7 @@ class RoleProfilesPipelineTest extends PipelineTestBase {
                 sh 'set +x; printf %s "\$AWS_SHARED_CREDENTIALS_FILE" > credentials-path; exit 3'
             }
         """)
-        assertEquals(build.log, 'FAILURE', build.result)
+        assertEnded(build, 'FAILURE')
         assertFalse('the private files are gone', new File(workspaceFile('credentials-path')).parentFile.exists())
     }
 

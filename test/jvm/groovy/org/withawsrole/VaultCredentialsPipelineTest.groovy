@@ -6,7 +6,10 @@ import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * vaultCredentialsId: a job logs in to Vault with a Jenkins credential of its own (AppRole as
@@ -35,24 +38,22 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
         // The control for the tests below: the controller's (broken) token is what Vault sees.
         BuildResult build = runner.run("withAwsRole('ecr-push') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): ")
-        assertTrue(build.log, build.log.contains('VAULT_TOKEN'))
+        assertLogShows(build, 'VAULT_TOKEN')
     }
 
     @Test
     void username_password_credential_is_an_approle_login() {
-        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        addWorldAppRole('vault-approle')
         World.resetCounters()
         BuildResult build = runner.run("""
             withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle') {
                 ${BODY}
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
-        assertTrue(build.log, build.log.contains('vault login in the block: []'))
+        assertSucceeded(build, "caller=${ECR_PUSH_ARN}", 'vault login in the block: []')
         // At most one: the core keeps the AppRole's Vault token for later blocks of this JVM.
         assertTrue(build.log, World.proxiedCalls('auth/approle/login') <= 1)
-        assertFalse(build.log, build.log.contains(System.getenv('VAULT_SECRET_ID')))
+        assertLogLacks(build, System.getenv('VAULT_SECRET_ID'))
     }
 
     @Test
@@ -62,7 +63,7 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): Vault refused the AppRole login at auth/approle/login: ")
         assertTrue(build.log, build.log.contains("(the Vault login used the Jenkins credential 'vault-approle-stale' as an AppRole: " +
                 'username = role_id, password = secret_id)'))
-        assertFalse(build.log, build.log.contains('a-secret-id-vault-never-issued'))
+        assertLogLacks(build, 'a-secret-id-vault-never-issued')
     }
 
     @Test
@@ -73,10 +74,8 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
                 ${BODY}
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
-        assertTrue(build.log, build.log.contains('vault login in the block: []'))
-        assertFalse(build.log, build.log.contains(System.getenv('VAULT_TOKEN')))
+        assertSucceeded(build, "caller=${ECR_PUSH_ARN}", 'vault login in the block: []')
+        assertLogLacks(build, System.getenv('VAULT_TOKEN'))
         assertBoundOnce(build)
     }
 
@@ -86,8 +85,8 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-token-revoked') { echo 'never here' }")
         // Vault refuses the token itself; the core's words for it may change, the note may not.
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): ")
-        assertTrue(build.log, build.log.contains("(the Vault login used the Jenkins credential 'vault-token-revoked' as a Vault token)"))
-        assertFalse(build.log, build.log.contains('revoked-token-value'))
+        assertLogShows(build, "(the Vault login used the Jenkins credential 'vault-token-revoked' as a Vault token)")
+        assertLogLacks(build, 'revoked-token-value')
     }
 
     @Test
@@ -104,12 +103,10 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
                 ${BODY}
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("caller=${ECR_PUSH_ARN}"))
-        assertTrue(build.log, build.log.contains('vault login in the block: []'))
+        assertSucceeded(build, "caller=${ECR_PUSH_ARN}", 'vault login in the block: []')
         assertEquals(build.log, 1, World.proxiedCalls('auth/jwt/login'))
         assertEquals('a fresh id token per binding, as the OIDC plugin does', 1, minted.size())
-        assertFalse(build.log, build.log.contains(minted[0]))
+        assertLogLacks(build, minted[0])
         assertBoundOnce(build)
     }
 
@@ -167,9 +164,9 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
 
     @Test
     void approle_credential_is_bound_once() {
-        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        addWorldAppRole('vault-approle')
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', vaultCredentialsId: 'vault-approle') { echo 'inside' }")
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertBoundOnce(build)
     }
 
@@ -179,12 +176,12 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
      */
     private static void assertBoundOnce(BuildResult build) {
         assertEquals(build.log, 1, build.log.readLines().count { it.trim() == '[Pipeline] withCredentials' })
-        assertFalse(build.log, build.log.contains('where \'com.cloudbees.plugins.credentials.common.'))
+        assertLogLacks(build, 'where \'com.cloudbees.plugins.credentials.common.')
     }
 
     @Test
     void parallel_branches_with_one_credential_share_one_vault_call() {
-        runner.credentials.usernamePassword('vault-approle', System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
+        addWorldAppRole('vault-approle')
         World.resetCounters()
         BuildResult build = runner.run('''
             def branches = [:]
@@ -193,9 +190,14 @@ class VaultCredentialsPipelineTest extends PipelineTestBase {
             }
             parallel branches
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertEquals(build.log, 8, build.log.count('withAwsRole: ecr-push as '))
         assertEquals(build.log, 1, World.stsCalls('aws/ecr-push'))
         assertTrue(build.log, World.proxiedCalls('auth/approle/login') <= 1)
+    }
+
+    /** A username/password credential `id` that holds the world's AppRole (role_id, secret_id). */
+    private void addWorldAppRole(String id) {
+        runner.credentials.usernamePassword(id, System.getenv('VAULT_ROLE_ID'), System.getenv('VAULT_SECRET_ID'))
     }
 }

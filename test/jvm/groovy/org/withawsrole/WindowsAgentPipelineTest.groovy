@@ -5,6 +5,9 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * On a Windows agent (the runner's emulated one: isUnix() false, bat and powershell), the plain
@@ -33,9 +36,8 @@ class WindowsAgentPipelineTest extends PipelineTestBase {
                 echo "after: ${bat(script: '@echo off\\necho [%AWS_ACCESS_KEY_ID%]', returnStdout: true).trim()}"
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('unix: false, same in bat: true, same in powershell: true, set: true'))
-        assertTrue(build.log, build.log.contains('arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/jenkins-windows-agent-'))
+        assertSucceeded(build, 'unix: false, same in bat: true, same in powershell: true, set: true',
+                'arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/jenkins-windows-agent-')
         assertTrue('the credentials end with the block', build.log.contains('after: []'))
     }
 
@@ -47,7 +49,7 @@ class WindowsAgentPipelineTest extends PipelineTestBase {
                 ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push')
             }
         """)
-        assertEquals(build.log, 'FAILURE', build.result)
+        assertEnded(build, 'FAILURE')
         List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
         assertEquals(build.log, ["ERROR: ecrLogin: logs Docker in with sh, which this Windows agent does not run; on Windows, log in " +
                 "inside a plain block: withAwsRole('ecr-push') { powershell \"aws ecr get-login-password --region eu-west-1 | " +
@@ -63,8 +65,8 @@ class WindowsAgentPipelineTest extends PipelineTestBase {
                 withAwsRole(role: 'ecr-push', refresh: true) { echo 'never here' }
             }
         """)
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'FAILURE')
+        assertLogLacks(build, 'never here')
         assertTrue(build.log, build.log.contains('ERROR: withAwsRole: refresh: true hands AWS tools the awsrole CLI, which runs on ' +
                 "Linux agents only; on this Windows agent use a plain block whose ttl covers the work, e.g. withAwsRole(role: 'deploy', ttl: '1h')"))
         assertEquals('no token was created: nothing reached Vault', before, World.requestsSeen())

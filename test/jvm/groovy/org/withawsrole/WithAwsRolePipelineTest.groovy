@@ -4,8 +4,13 @@ import org.junit.Test
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
+import static org.withawsrole.BuildAssertions.assertEachFailsWithOneLine
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
 import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /** Jenkinsfiles using withAwsRole, run by the local runner against the real world. */
 class WithAwsRolePipelineTest extends PipelineTestBase {
@@ -27,8 +32,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
                 }
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('caller=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'))
+        assertSucceeded(build, 'caller=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/')
         assertEquals(build.log, 1, (build.log =~ SUMMARY_LINE).count)
     }
 
@@ -42,9 +46,8 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
                 sh 'set +x; echo "lifetime=\$(( \$(date -d "\$AWS_CREDENTIAL_EXPIRATION" +%s) - \$(date +%s) ))"'
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/${sessionName(build)},"))
-        assertTrue(build.log, build.log.contains('region=eu-west-1/eu-west-1'))
+        assertSucceeded(build, "as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/${sessionName(build)},",
+                'region=eu-west-1/eu-west-1')
         int lifetime = (build.log =~ /lifetime=(\d+)/)[0][1] as int
         assertTrue("ttl 20m gives about 1200 s: ${lifetime}", lifetime > 1100 && lifetime <= 1200)
     }
@@ -54,9 +57,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
         BuildResult build = runner.run('''
             withAwsRole('ecr-push', ttl: 900, region: 'eu-west-1') { sh 'set +x; echo "region=$AWS_REGION"' }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("assumed-role/jenkins-ecr-push-role/${sessionName(build)},"))
-        assertTrue(build.log, build.log.contains('region=eu-west-1'))
+        assertSucceeded(build, "assumed-role/jenkins-ecr-push-role/${sessionName(build)},", 'region=eu-west-1')
     }
 
     @Test
@@ -67,9 +68,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
                 sh 'set +x; echo "region=$AWS_REGION lifetime=$(( $(date -d "$AWS_CREDENTIAL_EXPIRATION" +%s) - $(date +%s) ))"'
             }
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/'))
-        assertTrue(build.log, build.log.contains('region=us-east-1 '))
+        assertSucceeded(build, 'withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/', 'region=us-east-1 ')
         int lifetime = (build.log =~ /lifetime=(\d+)/)[0][1] as int
         assertTrue("ttl 30m gives about 1800 s: ${lifetime}", lifetime > 1700 && lifetime <= 1800)
     }
@@ -86,17 +85,15 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
 
     @Test
     void controller_config_file_replaces_the_library_s_purposes_config() {
-        controller.purposes(new File(workspace.root, 'controller-purposes.toml'),
-                '[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role"\n')
+        controllerPurposes('[purposes.deploy]\nrole_arn = "arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role"\n')
         BuildResult build = runner.run("withAwsRole('deploy') { echo 'inside' }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
+        assertSucceeded(build, 'withAwsRole: deploy as arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/')
     }
 
     @Test
     void controller_config_file_refuses_what_it_does_not_list() {
         // It replaces the library's file: ecr-push, listed there, is not listed here.
-        controller.purposes(new File(workspace.root, 'controller-purposes.toml'), '[purposes.deploy]\n')
+        controllerPurposes('[purposes.deploy]\n')
         assertRefusedBeforeVault(runner, "withAwsRole('ecr-push') { echo 'never here' }",
                 "withAwsRole('ecr-push'): purpose `ecr-push` is not in the purposes config")
     }
@@ -113,9 +110,8 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
     void namespace_of_the_controller_reaches_vault() {
         controller.set('VAULT_NAMESPACE', 'no-such-team')
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push') { echo 'never here' }")
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertTrue(build.log, build.log.contains('namespace not found'))
-        assertFalse(build.log, build.log.contains('never here'))
+        assertEnded(build, 'FAILURE', 'namespace not found')
+        assertLogLacks(build, 'never here')
     }
 
     @Test
@@ -140,15 +136,14 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
         // refresh: false is that mode's way back to the plain step: it proves the hand-over
         // without the awsrole CLI that refresh: true copies to the agent.
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push', refresh: false) { echo 'inside' }")
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertEquals(build.log, 1, (build.log =~ SUMMARY_LINE).count)
     }
 
     @Test
     void session_name_records_job_and_build() {
         BuildResult build = runner.run("withAwsRole('ecr-push') { echo 'inside' }")
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains("assumed-role/jenkins-ecr-push-role/jenkins-${runner.jobName}-${build.number},"))
+        assertSucceeded(build, "assumed-role/jenkins-ecr-push-role/jenkins-${runner.jobName}-${build.number},")
     }
 
     @Test
@@ -159,7 +154,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
             }
             echo "arn=${arn}"
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertTrue(build.log, (build.log =~ /arn=arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
     }
 
@@ -177,13 +172,11 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
                 sh 'set +x; echo "sh after: [$AWS_ACCESS_KEY_ID] [${AWS_SECRET_ACCESS_KEY:-}] [${AWS_CREDENTIAL_EXPIRATION:-}]"'
             }
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CREDENTIAL_EXPIRATION'].each {
-            assertTrue(build.log, build.log.contains("${it} set"))
+            assertLogShows(build, "${it} set")
         }
-        assertTrue(build.log, build.log.contains('inside: eu-west-1 eu-west-1'))
-        assertTrue(build.log, build.log.contains('after: outer-value us-west-2 us-west-2 null'))
-        assertTrue(build.log, build.log.contains('sh after: [outer-value] [] []'))
+        assertLogShows(build, 'inside: eu-west-1 eu-west-1', 'after: outer-value us-west-2 us-west-2 null', 'sh after: [outer-value] [] []')
     }
 
     @Test
@@ -197,10 +190,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
             echo "after: ${env.AWS_ACCESS_KEY_ID}"
             sh 'set +x; echo "sh after: [${AWS_SESSION_TOKEN:-}]"'
         ''')
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('caught: inside'))
-        assertTrue(build.log, build.log.contains('after: null'))
-        assertTrue(build.log, build.log.contains('sh after: []'))
+        assertSucceeded(build, 'caught: inside', 'after: null', 'sh after: []')
     }
 
     @Test
@@ -221,15 +211,13 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
                 sh 'set +x; echo "outer region=\$AWS_REGION"'
             }
         """)
-        assertTrue(build.log, build.success)
-        assertTrue(build.log, build.log.contains('outer before=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'))
-        assertTrue(build.log, build.log.contains('inner=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/'))
-        assertTrue(build.log, build.log.contains('innermost=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/'))
-        assertTrue(build.log, build.log.contains('inner again=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/'))
-        assertTrue(build.log, build.log.contains('outer after=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/'))
+        assertSucceeded(build, 'outer before=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/',
+                'inner=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/',
+                'innermost=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-readonly-role/',
+                'inner again=arn:aws:sts::123456789012:assumed-role/jenkins-deploy-role/',
+                'outer after=arn:aws:sts::123456789012:assumed-role/jenkins-ecr-push-role/')
         assertTrue('a region set by an inner block stays inside it', build.log.contains('inner region=eu-central-1'))
-        assertTrue(build.log, build.log.contains('innermost region=ap-southeast-2'))
-        assertTrue(build.log, build.log.contains("outer region=${System.getenv('AWS_REGION')}"))
+        assertLogShows(build, 'innermost region=ap-southeast-2', "outer region=${System.getenv('AWS_REGION')}")
         assertEquals('one line per block', 3, build.log.count('withAwsRole: '))
     }
 
@@ -248,7 +236,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
             }
             parallel branches
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertEquals(build.log, 32, (build.log =~ /withAwsRole: ecr-push as .*\(cache (hit|miss)\)/).count)
         assertEquals(build.log, 1, build.log.count('(cache miss)'))
         Set<String> keys = (0..<32).collect { workspaceFile("key-${it}") } as Set
@@ -259,47 +247,32 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
     // ---- errors: one line that says what to do, no stack trace, the block never runs
 
     @Test
-    void refused_role_fails_with_one_line() {
-        // Vault's own refusal: a controller whose purposes config lists a role its policy denies.
+    void vault_s_and_aws_s_refusals_fail_with_one_line_that_says_what_to_do() {
+        // The world's purposes config lists roles Vault refuses and sets no max_ttl: each request
+        // reaches Vault (and AWS), and their answer becomes the one ERROR line.
         controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
-        BuildResult build = runner.run("withAwsRole('forbidden') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('forbidden'): Vault denied `update` on aws/sts/forbidden: ask your Vault admin")
-    }
-
-    @Test
-    void unknown_role_fails_with_one_line() {
-        // Vault's own answer: a controller whose purposes config lists a role Vault does not have.
-        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
-        BuildResult build = runner.run("withAwsRole('no-such-role') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('no-such-role'): Vault rejected the request to aws/sts/no-such-role (400): " +
-                'Role "no-such-role" not found; check that the Vault role `no-such-role` exists')
+        assertEachFailsWithOneLine(runner, [
+                // Vault's policy denies the role.
+                ["withAwsRole('forbidden') { echo 'never here' }",
+                 "withAwsRole('forbidden'): Vault denied `update` on aws/sts/forbidden: ask your Vault admin"],
+                // Vault has no such role.
+                ["withAwsRole('no-such-role') { echo 'never here' }",
+                 "withAwsRole('no-such-role'): Vault rejected the request to aws/sts/no-such-role (400): " +
+                         'Role "no-such-role" not found; check that the Vault role `no-such-role` exists'],
+                // AWS's refusal comes back through Vault with line breaks in it; the ERROR line has none.
+                ["withAwsRole(role: 'ecr-push', ttl: '2h') { echo 'never here' }",
+                 "withAwsRole('ecr-push'): the requested lifetime is too long for aws/sts/ecr-push: ", "lower ttl (e.g. ttl: '1h')"],
+        ])
     }
 
     @Test
     void role_with_several_arns_needs_role_arn() {
         // A purpose for the deploy Vault role (two ARNs) that names no role_arn: Vault refuses.
-        controller.purposes(new File(workspace.root, 'controller-purposes.toml'),
-                '[purposes.deploy-unconfigured]\nvault_role = "deploy"\n')
+        controllerPurposes('[purposes.deploy-unconfigured]\nvault_role = "deploy"\n')
         BuildResult build = runner.run("withAwsRole(role: 'deploy-unconfigured') { echo 'never here' }")
         assertFailedWithOneLine(build, "withAwsRole('deploy-unconfigured'): Vault rejected the request to aws/sts/deploy (400): " +
                 'did not supply a role_arn parameter')
-        assertTrue(build.log, build.log.contains('pass role_arn when it lists several ARNs'))
-    }
-
-    @Test
-    void invalid_role_name_fails_with_one_line() {
-        BuildResult build = runner.run("withAwsRole('../x') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('../x'): invalid purpose \"../x\"")
-    }
-
-    @Test
-    void too_long_ttl_says_which_limit_to_raise() {
-        // AWS's refusal comes back through Vault with line breaks in it; the ERROR line has none.
-        // The world's purposes config sets no max_ttl, so the request reaches AWS.
-        controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', ttl: '2h') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): the requested lifetime is too long for aws/sts/ecr-push: ")
-        assertTrue(build.log, build.log.contains("lower ttl (e.g. ttl: '1h')"))
+        assertLogShows(build, 'pass role_arn when it lists several ARNs')
     }
 
     @Test
@@ -317,11 +290,21 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
     }
 
     @Test
-    void line_breaks_in_values_stay_escaped_on_the_one_error_line() {
-        assertFailedWithOneLine(runner.run("withAwsRole(role: 'ecr\\npush') { echo 'never here' }"),
-                "withAwsRole('ecr\\npush'): invalid purpose \"ecr\\npush\"")
-        assertFailedWithOneLine(runner.run("withAwsRole(role: 'ecr-push', 'colour\\tname': 1) { echo 'never here' }"),
-                'withAwsRole: unknown option colour\\tname; valid options: role,')
+    void invalid_options_fail_with_one_line_that_names_them() {
+        assertEachFailsWithOneLine(runner, [
+                ["withAwsRole('../x') { echo 'never here' }", "withAwsRole('../x'): invalid purpose \"../x\""],
+                ["withAwsRole(role: 'ecr-push', colour: 'blue') { echo 'never here' }",
+                 'withAwsRole: unknown option colour; valid options: role, ttl, roleArn, region, jwtRole, hideAccountId, vaultCredentialsId, mask'],
+                // Line breaks in values stay escaped on the one error line.
+                ["withAwsRole(role: 'ecr\\npush') { echo 'never here' }", "withAwsRole('ecr\\npush'): invalid purpose \"ecr\\npush\""],
+                ["withAwsRole(role: 'ecr-push', 'colour\\tname': 1) { echo 'never here' }", 'withAwsRole: unknown option colour\\tname; valid options: role,'],
+                // An option of the wrong type is named with the valid ones.
+                ["withAwsRole(role: 'ecr-push', ttl: [15]) { echo 'never here' }",
+                 "withAwsRole: ttl must be a string like '30m' or a number of seconds, not an ArrayList; valid options: role, ttl,"],
+                ["withAwsRole(role: 'ecr-push', mask: 'no') { echo 'never here' }", 'withAwsRole: mask must be true or false, not a String; valid options: role,'],
+                ["withAwsRole(role: 'ecr-push', region: 7) { echo 'never here' }", 'withAwsRole: region must be a string, not an Integer; valid options: role,'],
+                ["withAwsRole(role: 'ecr-push', ttl: 'soon') { echo 'never here' }", "withAwsRole('ecr-push'): invalid ttl \"soon\""],
+        ])
     }
 
     @Test
@@ -330,53 +313,21 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
         BuildResult build = runner.run("withAwsRole(role: 'ecr-push') { echo 'never here' }")
         // The core retries with backoff until its deadline, then says what it last saw.
         assertFailedWithOneLine(build, "withAwsRole('ecr-push'): gave up after ")
-        assertTrue(build.log, build.log.contains('cannot reach Vault at http://127.0.0.1:1'))
-        assertTrue(build.log, build.log.contains('check VAULT_ADDR'))
-    }
-
-    @Test
-    void unknown_option_is_named_with_the_valid_ones() {
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', colour: 'blue') { echo 'never here' }")
-        assertFailedWithOneLine(build, 'withAwsRole: unknown option colour; valid options: role, ttl, roleArn, region, jwtRole, ' +
-                'hideAccountId, vaultCredentialsId, mask')
-    }
-
-    @Test
-    void option_of_the_wrong_type_is_named_with_the_valid_ones() {
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', ttl: [15]) { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole: ttl must be a string like '30m' or a number of seconds, not an ArrayList; valid options: role, ttl,")
-
-        build = runner.run("withAwsRole(role: 'ecr-push', mask: 'no') { echo 'never here' }")
-        assertFailedWithOneLine(build, 'withAwsRole: mask must be true or false, not a String; valid options: role,')
-
-        build = runner.run("withAwsRole(role: 'ecr-push', region: 7) { echo 'never here' }")
-        assertFailedWithOneLine(build, 'withAwsRole: region must be a string, not an Integer; valid options: role,')
-    }
-
-    @Test
-    void bad_ttl_is_refused_before_vault_is_called() {
-        BuildResult build = runner.run("withAwsRole(role: 'ecr-push', ttl: 'soon') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole('ecr-push'): invalid ttl \"soon\"")
-    }
-
-    @Test
-    void missing_role_is_named() {
-        BuildResult build = runner.run("withAwsRole(ttl: '15m') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole: name a role: call it as withAwsRole('ecr-push') { ... }")
+        assertLogShows(build, 'cannot reach Vault at http://127.0.0.1:1', 'check VAULT_ADDR')
     }
 
     @Test
     void calls_of_another_shape_say_how_to_call_the_step() {
-        ["withAwsRole { echo 'never here' }", "withAwsRole('ecr-push')", "withAwsRole(42) { echo 'never here' }"].each { String call ->
-            BuildResult build = runner.run(call)
-            assertFailedWithOneLine(build, "withAwsRole: call it as withAwsRole('ecr-push') { ... } or withAwsRole(role: 'ecr-push', ttl: '30m') { ... }; valid options: role,")
-        }
-    }
-
-    @Test
-    void role_given_twice_is_refused() {
-        BuildResult build = runner.run("withAwsRole('ecr-push', role: 'deploy') { echo 'never here' }")
-        assertFailedWithOneLine(build, "withAwsRole: the role is given twice, as 'ecr-push' and as role: 'deploy'; give it once")
+        String howToCall = "withAwsRole: call it as withAwsRole('ecr-push') { ... } or withAwsRole(role: 'ecr-push', ttl: '30m') { ... }; " +
+                'valid options: role,'
+        assertEachFailsWithOneLine(runner, [
+                ["withAwsRole { echo 'never here' }", howToCall],
+                ["withAwsRole('ecr-push')", howToCall],
+                ["withAwsRole(42) { echo 'never here' }", howToCall],
+                ["withAwsRole(ttl: '15m') { echo 'never here' }", "withAwsRole: name a role: call it as withAwsRole('ecr-push') { ... }"],
+                ["withAwsRole('ecr-push', role: 'deploy') { echo 'never here' }",
+                 "withAwsRole: the role is given twice, as 'ecr-push' and as role: 'deploy'; give it once"],
+        ])
     }
 
     @Test
@@ -386,7 +337,7 @@ class WithAwsRolePipelineTest extends PipelineTestBase {
             withAwsRole("${team}-push") { echo 'inside' }
             withAwsRole(role: "${team}-push", region: "${'eu'}-west-1") { echo 'inside too' }
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         assertEquals(build.log, 2, (build.log =~ SUMMARY_LINE).count)
     }
 

@@ -1,10 +1,8 @@
 package org.withawsrole.bridge
 
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.withawsrole.ControllerSettings
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.bridge.internal.Native
 import org.withawsrole.bridge.internal.NativeLoader
 
@@ -16,15 +14,7 @@ import static org.junit.Assert.*
  * purposes config packed into the jar, and the controller's settings come from its environment
  * and -Dwithawsrole.* properties (the ControllerSettings rule).
  */
-class AwsRoleBrokerTest {
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
+class AwsRoleBrokerTest extends WorldTestBase {
     @Test
     void ecr_push_credentials_come_from_the_assumed_role() {
         Map<String, String> credentials = World.asBuild('broker-test', 1) {
@@ -43,8 +33,8 @@ class AwsRoleBrokerTest {
     @Test
     void second_request_is_a_cache_hit() {
         AwsRoleBroker broker = AwsRoleBroker.shared()
-        Map<String, String> first = World.asBuild('broker-test-cache', 1) { broker.credentials([purpose: 'ecr-push']) }
-        Map<String, String> second = World.asBuild('broker-test-cache', 1) { broker.credentials([purpose: 'ecr-push']) }
+        Map<String, String> first = ecrPushAsBuild('broker-test-cache', 1)
+        Map<String, String> second = ecrPushAsBuild('broker-test-cache', 1)
         assertEquals('hit', second.cache)
         assertEquals(first.access_key_id, second.access_key_id)
         assertTrue(broker.stats().keySet().containsAll(['vault_calls', 'vault_logins', 'cache_hits', 'cache_misses', 'retries']))
@@ -53,9 +43,8 @@ class AwsRoleBrokerTest {
 
     @Test
     void another_build_of_the_same_job_is_another_cache_entry() {
-        AwsRoleBroker broker = AwsRoleBroker.shared()
-        Map<String, String> first = World.asBuild('broker-test-builds', 1) { broker.credentials([purpose: 'ecr-push']) }
-        Map<String, String> second = World.asBuild('broker-test-builds', 2) { broker.credentials([purpose: 'ecr-push']) }
+        Map<String, String> first = ecrPushAsBuild('broker-test-builds', 1)
+        Map<String, String> second = ecrPushAsBuild('broker-test-builds', 2)
         assertEquals('miss', second.cache)
         assertTrue(second.arn, second.arn.endsWith('/jenkins-broker-test-builds-2'))
         assertNotEquals(first.access_key_id, second.access_key_id)
@@ -65,25 +54,17 @@ class AwsRoleBrokerTest {
     void forbidden_role_is_permission_denied() {
         // Vault's own refusal: a controller whose purposes config lists a role its policy denies.
         controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
-        try {
-            AwsRoleBroker.shared().credentials([purpose: 'forbidden'])
-            fail('expected PermissionDeniedException')
-        } catch (PermissionDeniedException e) {
-            assertTrue(e instanceof AwsRoleException)
-            assertTrue('Vault refused, not the config: ' + e.message, e.message.contains('aws/sts/forbidden'))
-            assertNoSecretIn(e.message)
-        }
+        PermissionDeniedException e = thrownBy(PermissionDeniedException) { AwsRoleBroker.shared().credentials([purpose: 'forbidden']) }
+        assertTrue(e instanceof AwsRoleException)
+        assertTrue('Vault refused, not the config: ' + e.message, e.message.contains('aws/sts/forbidden'))
+        assertNoSecretIn(e.message)
     }
 
     @Test
     void purpose_the_purposes_config_does_not_list_is_permission_denied_before_vault() {
         long before = World.requestsSeen()
-        try {
-            AwsRoleBroker.shared().credentials([purpose: 'forbidden'])
-            fail('expected PermissionDeniedException')
-        } catch (PermissionDeniedException e) {
-            assertTrue(e.message, e.message.contains('purpose `forbidden` is not in the purposes config org/withawsrole/purposes.toml'))
-        }
+        PermissionDeniedException e = thrownBy(PermissionDeniedException) { AwsRoleBroker.shared().credentials([purpose: 'forbidden']) }
+        assertTrue(e.message, e.message.contains('purpose `forbidden` is not in the purposes config org/withawsrole/purposes.toml'))
         assertEquals('nothing reached the world', before, World.requestsSeen())
     }
 
@@ -92,16 +73,9 @@ class AwsRoleBrokerTest {
         // The running build and the reviewed purposes config: a Jenkinsfile that calls the bridge
         // through the library's classes must not pick the job a purpose admits, or its own config.
         [job: 'team-a/app/main', build: '7', config_text: '[purposes.forbidden]\n', config_name: 'evil.toml'].each { String key, String value ->
-            try {
-                AwsRoleBroker.shared().credentials([purpose: 'forbidden', (key): value])
-                fail("expected InvalidRequestException for ${key}")
-            } catch (InvalidRequestException e) {
-                assertTrue(e.message, e.message.contains("'${key}' is filled by the bridge itself"))
-            }
-            try {
-                AwsRoleBroker.shared().createChildToken([purpose: 'forbidden', (key): value])
-                fail("expected InvalidRequestException for ${key} (child token)")
-            } catch (InvalidRequestException e) {
+            [credentials: { AwsRoleBroker.shared().credentials([purpose: 'forbidden', (key): value]) },
+             'child token': { AwsRoleBroker.shared().createChildToken([purpose: 'forbidden', (key): value]) }].each { String call, Closure request ->
+                InvalidRequestException e = thrownBy(InvalidRequestException, "${key} (${call})", request)
                 assertTrue(e.message, e.message.contains("'${key}' is filled by the bridge itself"))
             }
         }
@@ -114,12 +88,8 @@ class AwsRoleBrokerTest {
         long before = World.requestsSeen()
         [vault_addr: 'http://127.0.0.1:1', vault_namespace: 'team-a', vault_skip_verify: 'true',
          config_file: '/tmp/evil.toml'].each { String key, String value ->
-            try {
-                AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value])
-                fail("expected InvalidRequestException for ${key}")
-            } catch (InvalidRequestException e) {
-                assertTrue(e.message, e.message.contains("`${key}`") && e.message.contains('controller'))
-            }
+            InvalidRequestException e = thrownBy(InvalidRequestException, "${key}") { AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value]) }
+            assertTrue(e.message, e.message.contains("`${key}`") && e.message.contains('controller'))
         }
         assertEquals('nothing reached the world', before, World.requestsSeen())
     }
@@ -128,57 +98,37 @@ class AwsRoleBrokerTest {
     void mount_vault_role_and_session_name_are_the_purposes_config_s() {
         long before = World.requestsSeen()
         [mount: 'aws', vault_role: 'forbidden', session_name: 'jenkins-other-job-1'].each { String key, String value ->
-            try {
-                AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value])
-                fail("expected InvalidRequestException for ${key}")
-            } catch (InvalidRequestException e) {
-                assertTrue(e.message, e.message.startsWith('purpose `ecr-push` does not let a pipeline '))
-            }
+            InvalidRequestException e = thrownBy(InvalidRequestException, "${key}") { AwsRoleBroker.shared().credentials([purpose: 'ecr-push', (key): value]) }
+            assertTrue(e.message, e.message.startsWith('purpose `ecr-push` does not let a pipeline '))
         }
         assertEquals('nothing reached the world', before, World.requestsSeen())
     }
 
     @Test
     void purpose_that_escapes_its_path_is_an_invalid_request() {
-        try {
-            AwsRoleBroker.shared().credentials([purpose: '../x'])
-            fail('expected InvalidRequestException')
-        } catch (InvalidRequestException e) {
-            assertTrue(e.message, e.message.contains('purpose'))
-        }
+        InvalidRequestException e = thrownBy(InvalidRequestException) { AwsRoleBroker.shared().credentials([purpose: '../x']) }
+        assertTrue(e.message, e.message.contains('purpose'))
     }
 
     @Test
     void unknown_request_key_is_an_invalid_request() {
-        try {
-            AwsRoleBroker.shared().credentials([purpose: 'ecr-push', colour: 'blue'])
-            fail('expected InvalidRequestException')
-        } catch (InvalidRequestException e) {
-            assertTrue(e.message, e.message.contains('colour'))
-        }
+        InvalidRequestException e = thrownBy(InvalidRequestException) { AwsRoleBroker.shared().credentials([purpose: 'ecr-push', colour: 'blue']) }
+        assertTrue(e.message, e.message.contains('colour'))
     }
 
     @Test
     void non_ascii_request_text_reaches_rust_intact() {
         // Packed as modified UTF-8: a supplementary character travels as a surrogate pair.
-        try {
-            AwsRoleBroker.shared().credentials([purpose: 'ecr-push', 'c\u00f6lour\uD83D\uDE80': 'blue'])
-            fail('expected InvalidRequestException')
-        } catch (InvalidRequestException e) {
-            assertTrue(e.message, e.message.contains('c\u00f6lour\uD83D\uDE80'))
-        }
+        InvalidRequestException e = thrownBy(InvalidRequestException) { AwsRoleBroker.shared().credentials([purpose: 'ecr-push', 'c\u00f6lour\uD83D\uDE80': 'blue']) }
+        assertTrue(e.message, e.message.contains('c\u00f6lour\uD83D\uDE80'))
     }
 
     @Test
     void nul_in_a_request_value_is_refused_before_the_native_call() {
         AwsRoleBroker broker = AwsRoleBroker.shared()
         String callsBefore = broker.stats().cache_hits + '/' + broker.stats().cache_misses
-        try {
-            broker.credentials([purpose: 'ecr-push', region: 'eu-west-1\u0000b'])
-            fail('expected InvalidRequestException')
-        } catch (InvalidRequestException e) {
-            assertTrue(e.message, e.message.contains("'region'") && e.message.contains('NUL'))
-        }
+        InvalidRequestException e = thrownBy(InvalidRequestException) { broker.credentials([purpose: 'ecr-push', region: 'eu-west-1\u0000b']) }
+        assertTrue(e.message, e.message.contains("'region'") && e.message.contains('NUL'))
         assertEquals('the native broker was not asked', callsBefore, broker.stats().cache_hits + '/' + broker.stats().cache_misses)
     }
 
@@ -186,27 +136,38 @@ class AwsRoleBrokerTest {
     void unreachable_vault_is_vault_unavailable() {
         AwsRoleBroker.shared().clearCache()
         controller.set('VAULT_ADDR', 'http://127.0.0.1:1')
-        try {
-            AwsRoleBroker.shared().credentials([purpose: 'ecr-push'])
-            fail('expected VaultUnavailableException')
-        } catch (VaultUnavailableException e) {
-            assertTrue(e instanceof AwsRoleException)
-            assertNoSecretIn(e.message)
-        }
+        VaultUnavailableException e = thrownBy(VaultUnavailableException) { AwsRoleBroker.shared().credentials([purpose: 'ecr-push']) }
+        assertTrue(e instanceof AwsRoleException)
+        assertNoSecretIn(e.message)
     }
 
     @Test
     void panic_in_rust_becomes_an_exception_and_the_jvm_lives_on() {
         AwsRoleBroker broker = AwsRoleBroker.shared()
-        try {
-            Native.Diagnostics_panic('on purpose, from AwsRoleBrokerTest')
-            fail('expected InternalBridgeException')
-        } catch (InternalBridgeException e) {
-            assertTrue(e.message, e.message.contains('on purpose'))
-        }
+        InternalBridgeException e = thrownBy(InternalBridgeException) { Native.Diagnostics_panic('on purpose, from AwsRoleBrokerTest') }
+        assertTrue(e.message, e.message.contains('on purpose'))
         Map<String, String> credentials = broker.credentials([purpose: 'ecr-push'])
         assertTrue(credentials.arn.contains('assumed-role/jenkins-ecr-push-role/'))
         assertFalse(broker.version().isEmpty())
+    }
+
+    /** The ecr-push credentials that the shared broker gives build `number` of `job`. */
+    private static Map<String, String> ecrPushAsBuild(String job, int number) {
+        return World.asBuild(job, number) { AwsRoleBroker.shared().credentials([purpose: 'ecr-push']) }
+    }
+
+    /** What `call` throws, which must be a `type` (a failure names `request`, when given). */
+    private static <T extends Throwable> T thrownBy(Class<T> type, Object request = null, Closure call) {
+        try {
+            call()
+        } catch (Throwable e) {
+            if (type.isInstance(e)) {
+                return type.cast(e)
+            }
+            throw e
+        }
+        fail("expected ${type.simpleName}${request == null ? '' : " for ${request}"}")
+        return null
     }
 
     private static void assertNoSecretIn(String message) {

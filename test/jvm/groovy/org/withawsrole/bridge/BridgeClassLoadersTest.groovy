@@ -1,8 +1,8 @@
 package org.withawsrole.bridge
 
-import org.junit.BeforeClass
 import org.junit.Test
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.bridge.internal.NativeLoader
 import org.withawsrole.jvm.ProcSelf
 
@@ -13,14 +13,9 @@ import static org.junit.Assert.*
  * running controller with the same native library inside. The JVM refuses one library file in two
  * classloaders, so each bridge loader must load its own copy, and both must work.
  */
-class BridgeClassLoadersTest {
+class BridgeClassLoadersTest extends WorldTestBase {
     static final File BRIDGE_JAR = new File(System.getProperty('withawsrole.library.dir', '.'),
             'resources/org/withawsrole/bridge/withawsrole-bridge.jar')
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Test
     void two_bridge_classloaders_with_the_same_library_each_load_a_copy_and_both_work() {

@@ -7,7 +7,7 @@ import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import org.junit.rules.TestName
-import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 import org.withawsrole.replay.ReplayInput
@@ -24,7 +24,7 @@ import static org.withawsrole.BuildAssertions.assertLogShows
  * environment is scoped, and withAwsRole's one log line per block. The job's SCM is a small git
  * repository (checkout scm and Declarative's implicit checkout copy it); each test is a job of its own.
  */
-class JenkinsfileCorpusTest {
+class JenkinsfileCorpusTest extends WorldTestBase {
     static final String ACCOUNT = '123456789012'
 
     @ClassRule
@@ -39,7 +39,6 @@ class JenkinsfileCorpusTest {
 
     @BeforeClass
     static void world() {
-        World.require()
         repository = shared.newFolder('shop-api')
         new File(repository, 'Dockerfile').text = 'FROM scratch\n'
         new File(repository, 'main.tf').text = 'resource "aws_s3_bucket" "shop" {}\n'

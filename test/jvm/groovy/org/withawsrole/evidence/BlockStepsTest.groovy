@@ -1,13 +1,13 @@
 package org.withawsrole.evidence
 
 import org.junit.AfterClass
-import org.junit.BeforeClass
 import org.junit.Test
-import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * How many pipeline steps each kind of block records: every step is a flow node Jenkins writes to
@@ -18,7 +18,7 @@ import static org.junit.Assert.*
  * steps are the least it can record: the Mask Passwords wrapper, the summary line, the environment.
  * Results: build/evidence/block-steps.md (copied into docs/benchmarks.md, "Steps per block").
  */
-class BlockStepsTest {
+class BlockStepsTest extends WorldTestBase {
     static final Map<String, String> BLOCKS = [
             'plain'                      : "withAwsRole('ecr-push') { echo 'body' }",
             'plain, mask: false'         : "withAwsRole(role: 'ecr-push', mask: false) { echo 'body' }",
@@ -30,11 +30,6 @@ class BlockStepsTest {
     ]
 
     static final Map<String, List<String>> RECORDED = [:]
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     static List<String> stepsOf(String block) {
         PipelineRunner runner = PipelineRunner.forThisProject()
@@ -54,7 +49,7 @@ class BlockStepsTest {
                 echo 'MARK-END'
             }
         """)
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         List<String> lines = build.log.substring(build.log.indexOf('MARK-START\n'), build.log.indexOf('MARK-END\n')).readLines()
         List<String> steps = []
         lines.eachWithIndex { String line, int i ->

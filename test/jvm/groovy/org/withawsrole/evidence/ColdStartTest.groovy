@@ -1,8 +1,7 @@
 package org.withawsrole.evidence
 
-import org.junit.BeforeClass
 import org.junit.Test
-import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.jvm.ChildJvm
 
 import static org.junit.Assert.*
@@ -14,13 +13,8 @@ import static org.junit.Assert.*
  * = native_load of a cold run minus this). Results: build/evidence/cold-start.md (copied into
  * docs/benchmarks.md, "Cold start").
  */
-class ColdStartTest {
+class ColdStartTest extends WorldTestBase {
     static final int RUNS = 3
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     static Map<String, String> probe(List<String> jvmArgs) {
         String library = new File(System.getProperty('withawsrole.library.dir', '.')).absolutePath

@@ -3,11 +3,9 @@ package org.withawsrole.evidence
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 import org.junit.After
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.withawsrole.ControllerSettings
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.bridge.AwsRoleBroker
 import org.withawsrole.bridge.PermissionDeniedException
 
@@ -29,19 +27,11 @@ import static org.junit.Assert.*
  * round, extra Vault requests are the injected faults (each one retried), and resident memory and
  * the thread count stay flat. Results: build/evidence/load.md (copied into docs/benchmarks.md, Load).
  */
-class LoadTest {
+class LoadTest extends WorldTestBase {
     static final int CALLS = 1000
     static final int THREADS = 64
     static final int ROUNDS = 10
     static final double FAULT_RATIO = 0.1
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @After
     void clearFaults() {

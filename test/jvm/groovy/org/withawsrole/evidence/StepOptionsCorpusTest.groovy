@@ -2,11 +2,11 @@ package org.withawsrole.evidence
 
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
-import org.junit.BeforeClass
 import org.junit.Rule
 import org.junit.Test
 import org.junit.rules.TemporaryFolder
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
@@ -19,14 +19,9 @@ import static org.junit.Assert.*
  * are found before the network — the world sees no request at all (sts_total, proxied_total).
  * CORPUS_RECORD=1 writes what each case printed to build/evidence/step-options.txt without asserting.
  */
-class StepOptionsCorpusTest {
+class StepOptionsCorpusTest extends WorldTestBase {
     @Rule
     public TemporaryFolder workspace = new TemporaryFolder()
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     static List<Map> cases() {
         File dir = new File(System.getProperty('withawsrole.library.dir', '.'), 'test/corpus')

@@ -1,10 +1,8 @@
 package org.withawsrole.jvm
 
-import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
-import org.withawsrole.ControllerSettings
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.bridge.AwsRoleBroker
 import org.withawsrole.bridge.InvalidRequestException
 import org.withawsrole.bridge.PermissionDeniedException
@@ -23,20 +21,11 @@ import static org.junit.Assert.*
  * new session at once (single-flight under load), invalid requests and refused ones. Every answer
  * must be right, nothing may hang, and the runtime must not grow threads.
  */
-class ConcurrencyTest {
+class ConcurrencyTest extends WorldTestBase {
     static final int THREADS = 64
     static final long RUN_MILLIS = 12_000
     static final long WAVE_MILLIS = 3_000
     static final int COLD_PER_THREAD = 3
-
-    /** The world's purposes config, which lists forbidden: Vault's policy refuses it. */
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Test
     void sixty_four_threads_mixing_hits_misses_and_failures_all_get_right_answers() {

@@ -1,14 +1,16 @@
 package org.withawsrole.jvm
 
-import org.junit.BeforeClass
 import org.junit.Test
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import java.lang.ref.WeakReference
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertLogLacks
+import static org.withawsrole.BuildAssertions.assertLogShows
 
 /**
  * A controller's life in one JVM: many builds and Replays, each compiling src/ and vars/ in its own
@@ -18,7 +20,7 @@ import static org.junit.Assert.*
  * The cache key holds the STS session name, jenkins-<job>-<build>: for every build to ask for the
  * one shared key, each run is build #1 of the job `many-builds`, compiled afresh.
  */
-class ManyBuildsTest {
+class ManyBuildsTest extends WorldTestBase {
     static final int WARM_UP = 20
     static final int BUILDS = 50
 
@@ -32,11 +34,6 @@ class ManyBuildsTest {
     static final String REPLAYED = JENKINSFILE + '''
         echo 'replayed with an edit'
     '''
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Test
     void fifty_builds_and_replays_share_one_native_instance_and_leave_nothing_behind() {
@@ -104,8 +101,8 @@ class ManyBuildsTest {
         BuildResult build = runner.run(jenkinsfile)
         boolean first = buildsRun++ == 0
         assertTrue("${build}\n${build.log}", build.success)
-        assertFalse(build.log, build.log.contains('UnsatisfiedLinkError'))
-        assertTrue(build.log, build.log.contains('assumed-role/jenkins-ecr-push-role/jenkins-many-builds-1,'))
+        assertLogShows(build, 'assumed-role/jenkins-ecr-push-role/jenkins-many-builds-1,')
+        assertLogLacks(build, 'UnsatisfiedLinkError')
         assertTrue(build.log, first ? build.log.contains('(cache miss)') : build.log.contains('(cache hit)'))
         loaders << new WeakReference<ClassLoader>(build.libraryClassLoader)
         // What Jenkins does after every build (workflow-cps cleanUpHeap): Groovy 2.4's own caches

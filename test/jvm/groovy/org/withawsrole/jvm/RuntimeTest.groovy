@@ -2,9 +2,8 @@ package org.withawsrole.jvm
 
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
-import org.junit.BeforeClass
 import org.junit.Test
-import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 
 import static org.junit.Assert.*
 
@@ -12,13 +11,8 @@ import static org.junit.Assert.*
  * The native runtime as a Jenkins controller sees it: no threads before the first call, a small
  * fixed number after, and a Jenkins thread blocked on a slow Vault for no longer than the deadline.
  */
-class RuntimeTest {
+class RuntimeTest extends WorldTestBase {
     static final String DEPLOY_READONLY = 'arn:aws:iam::123456789012:role/jenkins-deploy-readonly-role'
-
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
 
     @Test
     void callers_blocked_on_a_slow_vault_return_at_the_deadline() {

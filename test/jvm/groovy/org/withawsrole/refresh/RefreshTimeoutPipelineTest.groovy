@@ -1,12 +1,13 @@
 package org.withawsrole.refresh
 
-import org.junit.BeforeClass
 import org.junit.Test
 import org.withawsrole.World
+import org.withawsrole.WorldTestBase
 import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.PipelineRunner
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * A refresh: true block's timeout is its Vault token's lifetime, and only the core knows its
@@ -14,12 +15,7 @@ import static org.junit.Assert.*
  * timeout plus 5 minutes, which the core refused: a timeout just under 7 days failed with an
  * error about a token_ttl the Jenkinsfile never named.
  */
-class RefreshTimeoutPipelineTest {
-    @BeforeClass
-    static void world() {
-        World.require()
-    }
-
+class RefreshTimeoutPipelineTest extends WorldTestBase {
     static BuildResult build(String jobName, String jenkinsfile) {
         PipelineRunner runner = PipelineRunner.forThisProject()
         runner.workspace = File.createTempDir()
@@ -34,7 +30,7 @@ class RefreshTimeoutPipelineTest {
                 sh 'set +x; aws sts get-caller-identity --query Arn --output text'
             }
         ''')
-        assertTrue(build.log, build.success)
+        assertSucceeded(build)
         // The token lives the timeout: 6d23h59m = 604740 s, and the block ends with it.
         assertLogHas(build, ['assumed-role/jenkins-ecr-push-role/', 'is aborted after 604740 s, when the token ends',
                              "the block's Vault token is revoked"])

@@ -7,6 +7,9 @@ import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogShows
+import static org.withawsrole.BuildAssertions.assertRefusedBeforeVault
 
 /**
  * refresh: true end to end against the world: the controller's child token, awsrole from the
@@ -148,29 +151,16 @@ print("orphan=%s renewable=%s policies=%s" % (data["orphan"], data["renewable"],
     void a_role_jenkins_cannot_hand_out_fails_before_the_block() {
         // Vault's own refusal: the world's purposes config lists forbidden, its policy denies it.
         controller.set('WITHAWSROLE_CONFIG', World.purposesFile().path)
-        BuildResult build = runner.run("""
-            ${ENTRY}([role: 'forbidden', refresh: true]) {
-                echo 'never here'
-            }
-        """)
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertFalse(build.log, build.log.contains('never here'))
-        assertTrue(build.log, build.log.contains("withAwsRole('forbidden'): Vault rejected the request to auth/token/create"))
-        assertTrue(build.log, build.log.contains('withawsrole-sts-forbidden'))
+        BuildResult build = runner.run("${ENTRY}([role: 'forbidden', refresh: true]) { echo 'never here' }")
+        assertFailedWithOneLine(build, "withAwsRole('forbidden'): Vault rejected the request to auth/token/create")
+        assertLogShows(build, 'withawsrole-sts-forbidden')
     }
 
     @Test
     void a_purpose_the_purposes_config_does_not_list_gets_no_child_token() {
-        long before = World.requestsSeen()
-        BuildResult build = runner.run("""
-            ${ENTRY}([role: 'forbidden', refresh: true]) {
-                echo 'never here'
-            }
-        """)
-        assertEquals(build.log, 'FAILURE', build.result)
-        assertFalse(build.log, build.log.contains('never here'))
-        assertTrue(build.log, build.log.contains("withAwsRole('forbidden'): purpose `forbidden` is not in the purposes config"))
-        assertEquals('no token was created: nothing reached Vault', before, World.requestsSeen())
+        // No token is created: nothing reaches Vault.
+        assertRefusedBeforeVault(runner, "${ENTRY}([role: 'forbidden', refresh: true]) { echo 'never here' }",
+                "withAwsRole('forbidden'): purpose `forbidden` is not in the purposes config")
     }
 
     @Test

@@ -51,14 +51,8 @@ class DeclarativeInterpreter {
                         firstError = null // a retry option runs all of this again
                         withTools(root.tools) {
                             firstError = evaluateSequentialStages(root.stages, null, null, null)
-                            try {
-                                postBuildRun = true
-                                executePostBuild(firstError)
-                            } catch (Throwable e) {
-                                if (firstError == null) {
-                                    firstError = e
-                                }
-                            }
+                            postBuildRun = true
+                            firstError = postBuildAfter(firstError)
                         }
                         if (firstError != null) {
                             throw firstError
@@ -72,18 +66,22 @@ class DeclarativeInterpreter {
             }
         } finally {
             if (!postBuildRun) {
-                try {
-                    executePostBuild(firstError)
-                } catch (Throwable e) {
-                    if (firstError == null) {
-                        firstError = e
-                    }
-                }
+                firstError = postBuildAfter(firstError)
             }
         }
         if (firstError != null) {
             throw firstError
         }
+    }
+
+    /** Runs the post section after `firstError` (null: none); returns the build's first error, post's own if none came before. */
+    private Throwable postBuildAfter(Throwable firstError) {
+        try {
+            executePostBuild(firstError)
+        } catch (Throwable e) {
+            return firstError ?: e
+        }
+        return firstError
     }
 
     private Throwable evaluateSequentialStages(List<Stage> stages, Throwable firstError, Stage parent, String skippedReason) {

@@ -4,6 +4,7 @@ import org.junit.Before
 import org.junit.Test
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEachFailsWithOneLine
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
 import static org.withawsrole.BuildAssertions.assertLogShows
 import static org.withawsrole.BuildAssertions.assertSucceeded
@@ -42,11 +43,12 @@ class LibraryLoadingTest extends ReplayTestBase {
 
     @Test
     void library_step_failures_are_one_line() {
-        assertFailedWithOneLine(runner.run("library(identifier: 'greeter@v9', retriever: modernSCM([\$class: 'GitSCMSource', remote: '${repository}']))"),
-                "No version v9 found for library greeter in ${repository}")
-        assertFailedWithOneLine(runner.run("library(identifier: 'greeter', retriever: modernSCM([\$class: 'GitSCMSource', remote: '${repository}']))"),
-                'No version specified for library greeter')
-        assertFailedWithOneLine(runner.run("library 'greeter@v1'"), 'No library named greeter found; for a library that is not configured')
+        String retriever = "retriever: modernSCM([\$class: 'GitSCMSource', remote: '${repository}'])"
+        assertEachFailsWithOneLine(runner, [
+                ["library(identifier: 'greeter@v9', ${retriever})", "No version v9 found for library greeter in ${repository}"],
+                ["library(identifier: 'greeter', ${retriever})", 'No version specified for library greeter'],
+                ["library 'greeter@v1'", 'No library named greeter found; for a library that is not configured'],
+        ])
     }
 
     @Test

@@ -7,6 +7,7 @@ import static org.withawsrole.BuildAssertions.assertEnded
 import static org.withawsrole.BuildAssertions.assertLogLacks
 import static org.withawsrole.BuildAssertions.assertLogShows
 import static org.withawsrole.BuildAssertions.assertSucceeded
+import static org.withawsrole.BuildAssertions.inCase
 
 /** The local runner's steps behave as the Jenkins ones this project relies on. No world needed. */
 class PipelineRunnerTest extends ReplayTestBase {
@@ -26,9 +27,13 @@ class PipelineRunnerTest extends ReplayTestBase {
     }
 
     @Test
-    void failing_sh_fails_the_build() {
-        BuildResult build = runner.run("sh 'exit 7'")
-        assertEnded(build, 'FAILURE', 'ERROR: script returned exit code 7')
+    void failing_sh_unknown_libraries_and_unknown_steps_fail_the_build_with_jenkins_words() {
+        [["sh 'exit 7'", ['ERROR: script returned exit code 7']],
+         ["@Library('somethingElse') _\necho 'never'", ['Library somethingElse not found']],
+         // An unknown step names the available ones.
+         ["notAStep 'x'", ["No such DSL method 'notAStep'", 'withAwsRole']]].each { String jenkinsfile, List<String> shown ->
+            inCase(jenkinsfile) { assertEnded(runner.run(jenkinsfile), 'FAILURE', shown as Object[]) }
+        }
     }
 
     @Test
@@ -147,16 +152,10 @@ class PipelineRunnerTest extends ReplayTestBase {
         failing.text = "node { sh 'exit 4' }"
 
         Map passed = replay(passing, credentials)
-        assertEquals(passed.output, 0, passed.exitCode)
-        assertTrue(passed.output, passed.output.contains('[a] branch a'))
-        assertTrue(passed.output, passed.output.contains('[b] branch b'))
-        assertTrue(passed.output, passed.output.contains('\n********\n'))
-        assertTrue(passed.output, passed.output.contains('Finished: SUCCESS'))
+        assertReplayed(passed, 0, '[a] branch a', '[b] branch b', '\n********\n', 'Finished: SUCCESS')
 
         Map failed = replay(failing, credentials)
-        assertEquals(failed.output, 1, failed.exitCode)
-        assertTrue(failed.output, failed.output.contains('ERROR: script returned exit code 4'))
-        assertTrue(failed.output, failed.output.contains('Finished: FAILURE'))
+        assertReplayed(failed, 1, 'ERROR: script returned exit code 4', 'Finished: FAILURE')
     }
 
     @Test
@@ -170,17 +169,13 @@ class PipelineRunnerTest extends ReplayTestBase {
         credentials.text = '{"greeting": {"secretText": "hello"}}'
 
         Map without = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'mask-passwords'])
-        assertEquals(without.output, 1, without.exitCode)
-        assertTrue(without.output, without.output.contains('no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper'))
+        assertReplayed(without, 1, 'no known implementation of class jenkins.tasks.SimpleBuildWrapper is named MaskPasswordsBuildWrapper')
 
         Map unknown = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'no-such-plugin'])
-        assertEquals(unknown.output, 2, unknown.exitCode)
-        assertTrue(unknown.output, unknown.output.contains("REPLAY_WITHOUT_PLUGINS names 'no-such-plugin'"))
+        assertReplayed(unknown, 2, "REPLAY_WITHOUT_PLUGINS names 'no-such-plugin'")
 
         Map neither = replay(jenkinsfile, credentials, [REPLAY_WITHOUT_PLUGINS: 'credentials-binding'])
-        assertEquals(neither.output, 1, neither.exitCode)
-        assertTrue(neither.output, neither.output.contains('wrapped'))
-        assertTrue(neither.output, neither.output.contains('(the credentials-binding plugin is not installed)'))
+        assertReplayed(neither, 1, 'wrapped', '(the credentials-binding plugin is not installed)')
     }
 
     @Test
@@ -209,10 +204,7 @@ class PipelineRunnerTest extends ReplayTestBase {
             }
         '''
         Map unstable = replay(jenkinsfile, null, [REPLAY_PARAMS: '{"TARGET": "production", "DRY_RUN": "false"}'])
-        assertEquals(unstable.output, 0, unstable.exitCode)
-        assertTrue(unstable.output, unstable.output.contains('checked out: the project file'))
-        assertTrue(unstable.output, unstable.output.contains('params: production Boolean:false eu-west-1'))
-        assertTrue(unstable.output, unstable.output.contains('Finished: UNSTABLE'))
+        assertReplayed(unstable, 0, 'checked out: the project file', 'params: production Boolean:false eu-west-1', 'Finished: UNSTABLE')
         assertEquals('the checkout is untouched', 'the project file', new File(project, 'app.txt').text)
         String used = (unstable.output =~ /workspace: (\S+)/)[0][1]
         assertFalse('the fresh workspace is removed', new File(used).exists())
@@ -247,6 +239,12 @@ class PipelineRunnerTest extends ReplayTestBase {
     }
 
     /** Runs ReplayMain (what gradle replay runs) in a JVM of its own; returns [exitCode:, output:]. */
+    /** `replayed` (what replay returned) exited with `exitCode` and printed every one of `texts`. */
+    private static void assertReplayed(Map replayed, int exitCode, String... texts) {
+        assertEquals(replayed.output, exitCode, replayed.exitCode)
+        texts.each { String text -> assertTrue(replayed.output, replayed.output.contains(text)) }
+    }
+
     private Map replay(File jenkinsfile, File credentials, Map<String, String> environment = [:]) {
         String java = new File(System.getProperty('java.home'), 'bin/java').absolutePath
         List<String> command = [java, '-cp', System.getProperty('java.class.path'), ReplayMain.name,
@@ -331,18 +329,6 @@ class PipelineRunnerTest extends ReplayTestBase {
     }
 
     @Test
-    void other_libraries_are_not_found() {
-        BuildResult build = runner.run("@Library('somethingElse') _\necho 'never'")
-        assertEnded(build, 'FAILURE', 'Library somethingElse not found')
-    }
-
-    @Test
-    void unknown_step_names_the_available_ones() {
-        BuildResult build = runner.run("notAStep 'x'")
-        assertEnded(build, 'FAILURE', "No such DSL method 'notAStep'", 'withAwsRole')
-    }
-
-    @Test
     void unknown_globals_say_how_to_stand_them_in_and_a_groovy_file_stands_them_in() {
         String jenkinsfile = "node { docker.image('maven:3').inside { sh 'echo inside' } }"
         BuildResult missing = runner.run(jenkinsfile)
@@ -360,6 +346,17 @@ class PipelineRunnerTest extends ReplayTestBase {
         runner.standIns.file = standIns
         BuildResult stoodIn = runner.run(jenkinsfile)
         assertSucceeded(stoodIn, '(no container: maven:3)\n[Pipeline] sh\n+ echo inside\ninside')
+    }
+
+    @Test
+    void unstash_brings_back_what_stash_saved_in_this_build_by_name_or_by_map() {
+        BuildResult build = runner.run('''
+            dir('a') { writeFile file: 'kept.txt', text: 'stashed text'; stash name: 'files', includes: '*.txt' }
+            dir('b') { unstash 'files'; echo "b: ${readFile('kept.txt')}" }
+            dir('c') { unstash name: 'files'; echo "c: ${readFile('kept.txt')}" }
+            unstash 'nothing-saved'
+        ''')
+        assertEnded(build, 'FAILURE', 'b: stashed text', 'c: stashed text', 'No such saved stash \u2018nothing-saved\u2019')
     }
 
     @Test

@@ -428,13 +428,7 @@ abstract class PipelineScript extends Script implements GroovyInterceptable {
         }
         here.log("Masking supported pattern matches of ${variables.join(' or ')}")
         StepContext inner = here.withEnvironment(assignments).withMasked(secrets).withSensitive(sensitive)
-        inner.log('[Pipeline] {')
-        try {
-            return pipelineRun.within(inner, body)
-        } finally {
-            inner.log('[Pipeline] }')
-            logStep('// withCredentials')
-        }
+        return enterBlock('withCredentials', null, inner, body)
     }
 
     /** The Credentials Binding plugin's username/password binding (a "Username with password" credential). */
@@ -698,15 +692,15 @@ abstract class PipelineScript extends Script implements GroovyInterceptable {
         here.log("Stashed ${files.size()} file(s)")
     }
 
-    void unstash(CharSequence name) {
-        unstash([name: name])
+    void unstash(Map args) {
+        unstash(String.valueOf(args.name))
     }
 
-    void unstash(Map args) {
+    /** Restores a stash of this build into the current directory (name is unstash's only parameter). */
+    void unstash(CharSequence name) {
         StepContext here = context()
         logStep('unstash')
-        String name = String.valueOf(args.name)
-        Map<String, byte[]> saved = pipelineRun.stashes[name]
+        Map<String, byte[]> saved = pipelineRun.stashes[name.toString()]
         if (saved == null) {
             throw new PipelineFailure("No such saved stash \u2018${name}\u2019")
         }

@@ -11,6 +11,8 @@ import org.withawsrole.World
 import org.withawsrole.replay.BuildResult
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertSucceeded
 
 /**
  * The trust boundary (docs/security.md), tested as an attacker would: Jenkinsfiles written by
@@ -194,18 +196,14 @@ class HostileJenkinsfileTest extends PipelineTestBase {
         assertEquals("requests reached the attacker's listener: ${listener.requests}\n${build.log}".toString(), 0, listener.requests.size())
         assertNoControllerSecretIn(build)
         if (expectedError == null) {
-            assertEquals(build.log, 'SUCCESS', build.result)
+            assertSucceeded(build)
             List<String> sessions = (build.log =~ /assumed-role\/[^\/\s]+\/([^,\s]+)/).collect { it[1] }
             assertFalse(build.log, sessions.isEmpty())
             sessions.each { String session ->
                 assertEquals("every session names the real job and build:\n${build.log}".toString(), "${SESSION_PREFIX}${build.number}".toString(), session)
             }
         } else {
-            assertEquals(build.log, 'FAILURE', build.result)
-            List<String> errors = build.log.readLines().findAll { it.startsWith('ERROR: ') }
-            assertEquals(build.log, 1, errors.size())
-            assertTrue("expected 'ERROR: ${expectedError}...' in:\n${build.log}".toString(), errors[0].startsWith("ERROR: ${expectedError}"))
-            assertFalse(build.log, build.log.contains('never here'))
+            assertFailedWithOneLine(build, expectedError)
         }
         assertEquals('a refused purpose never reaches Vault', vaultCallsBefore, World.stsCalls('aws/forbidden'))
     }

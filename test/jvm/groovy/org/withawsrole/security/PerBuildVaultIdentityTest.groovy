@@ -8,7 +8,9 @@ import org.withawsrole.replay.BuildResult
 import org.withawsrole.replay.OidcProvider
 
 import static org.junit.Assert.*
+import static org.withawsrole.BuildAssertions.assertEnded
 import static org.withawsrole.BuildAssertions.assertFailedWithOneLine
+import static org.withawsrole.BuildAssertions.assertLogLacks
 
 /**
  * A controller that holds no Vault secret of its own: every block logs in to Vault with the
@@ -34,11 +36,10 @@ class PerBuildVaultIdentityTest extends PipelineTestBase {
         runner.jobName = 'team-a/app/main'
         int logins = World.proxiedCalls('auth/jwt/login')
         BuildResult build = runner.run(BLOCK)
-        assertEquals(build.log, 'SUCCESS', build.result)
-        assertTrue(build.log, build.log.contains("assumed-role/jenkins-ecr-push-role/jenkins-team-a-app-main-${build.number},".toString()))
+        assertEnded(build, 'SUCCESS', "assumed-role/jenkins-ecr-push-role/jenkins-team-a-app-main-${build.number},".toString())
         assertTrue('the block logged in with its build\'s id token', World.proxiedCalls('auth/jwt/login') > logins)
         // Known to be an id token: bound as secret text at once, no failed username/password binding.
-        assertFalse(build.log, build.log.contains('is of type'))
+        assertLogLacks(build, 'is of type')
         assertEquals(build.log, 1, build.log.count('[Pipeline] withCredentials'))
     }
 

@@ -97,7 +97,7 @@ class NativeLoaderTest {
 
     @Test
     void a_verified_earlier_extraction_is_used_as_it_is() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'a library', sha256('a library'))
+        URLClassLoader resources = linuxJar('a library')
         Path root = temp.newFolder('tmp').toPath()
         Path first = NativeLoader.extract(resources, 'linux-x86_64', root)
         Object inode = Files.getAttribute(first, 'unix:ino')
@@ -108,11 +108,11 @@ class NativeLoaderTest {
 
     @Test
     void libraries_no_jvm_started_from_for_a_month_are_removed_and_recent_ones_kept() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'version 2', sha256('version 2'))
+        URLClassLoader resources = linuxJar('version 2')
         Path root = temp.newFolder('tmp').toPath()
         Path dir = NativeLoader.privateDirectory(root)
-        Path old = dir.resolve(NativeLoader.extractedFileName('linux-x86_64', sha256('version 0'), 0))
-        Path recent = dir.resolve(NativeLoader.extractedFileName('linux-x86_64', sha256('version 1'), 0))
+        Path old = linuxLibraryIn(root, 'version 0')
+        Path recent = linuxLibraryIn(root, 'version 1')
         old.text = 'version 0'
         recent.text = 'version 1'
         long day = 24L * 3600 * 1000
@@ -124,10 +124,9 @@ class NativeLoaderTest {
 
     @Test
     void a_planted_file_with_other_content_is_replaced_by_a_verified_copy() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'the real library', sha256('the real library'))
+        URLClassLoader resources = linuxJar('the real library')
         Path root = temp.newFolder('tmp').toPath()
-        Path dir = NativeLoader.privateDirectory(root)
-        Path planted = dir.resolve(NativeLoader.extractedFileName('linux-x86_64', sha256('the real library'), 0))
+        Path planted = linuxLibraryIn(root, 'the real library')
         planted.text = 'a planted library'
         Path extracted = NativeLoader.extract(resources, 'linux-x86_64', root)
         assertEquals(planted, extracted)
@@ -136,12 +135,11 @@ class NativeLoaderTest {
 
     @Test
     void a_planted_symbolic_link_is_replaced_and_its_target_left_alone() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'the real library', sha256('the real library'))
+        URLClassLoader resources = linuxJar('the real library')
         Path root = temp.newFolder('tmp').toPath()
         Path elsewhere = temp.newFile('elsewhere').toPath()
         elsewhere.text = 'the real library'
-        Path dir = NativeLoader.privateDirectory(root)
-        Path link = dir.resolve(NativeLoader.extractedFileName('linux-x86_64', sha256('the real library'), 0))
+        Path link = linuxLibraryIn(root, 'the real library')
         Files.createSymbolicLink(link, elsewhere)
         Path extracted = NativeLoader.extract(resources, 'linux-x86_64', root)
         assertFalse('a regular file now', Files.isSymbolicLink(extracted))
@@ -151,7 +149,7 @@ class NativeLoaderTest {
 
     @Test
     void a_private_directory_others_can_enter_is_not_used() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'a library', sha256('a library'))
+        URLClassLoader resources = linuxJar('a library')
         Path root = temp.newFolder('tmp').toPath()
         Path shared = Files.createDirectory(root.resolve(PRIVATE_DIR))
         Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString('rwxrwxrwx'))
@@ -166,7 +164,7 @@ class NativeLoaderTest {
 
     @Test
     void a_private_directory_that_is_a_symbolic_link_is_not_used() {
-        URLClassLoader resources = fakeJar('linux-x86_64', 'a library', sha256('a library'))
+        URLClassLoader resources = linuxJar('a library')
         Path root = temp.newFolder('tmp').toPath()
         Path target = temp.newFolder('somewhere-else').toPath()
         Files.setPosixFilePermissions(target, PosixFilePermissions.fromString('rwx------'))
@@ -186,7 +184,7 @@ class NativeLoaderTest {
         // Only root may give a directory away; anyone else runs the rest of this class.
         Assume.assumeTrue('needs root to chown', System.getProperty('user.name') == 'root')
         Files.setOwner(theirs, nobody)
-        URLClassLoader resources = fakeJar('linux-x86_64', 'a library', sha256('a library'))
+        URLClassLoader resources = linuxJar('a library')
         Path extracted = NativeLoader.extract(resources, 'linux-x86_64', root)
         assertTrue(NativeLoader.lastDirectoryProblem, NativeLoader.lastDirectoryProblem.contains('belongs to nobody'))
         assertNotEquals(theirs, extracted.parent)
@@ -274,6 +272,16 @@ class NativeLoaderTest {
         } finally {
             jar.close()
         }
+    }
+
+    /** A bridge jar for linux-x86_64 whose library is `library`, with its right sha256. */
+    private URLClassLoader linuxJar(String library) {
+        return fakeJar('linux-x86_64', library, sha256(library))
+    }
+
+    /** Where extract puts the linux-x86_64 library `library` under `root` (the first copy). */
+    private static Path linuxLibraryIn(Path root, String library) {
+        return NativeLoader.privateDirectory(root).resolve(NativeLoader.extractedFileName('linux-x86_64', sha256(library), 0))
     }
 
     /** A directory laid out like the bridge jar with one library (and its .sha256 unless null). */

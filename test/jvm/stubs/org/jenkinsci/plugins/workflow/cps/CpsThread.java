@@ -1,7 +1,5 @@
 package org.jenkinsci.plugins.workflow.cps;
 
-import hudson.model.Queue;
-import org.jenkinsci.plugins.workflow.flow.FlowExecutionOwner;
 import org.jenkinsci.plugins.workflow.job.WorkflowRun;
 
 /**
@@ -38,13 +36,7 @@ public final class CpsThread {
      * new execution) until the returned scope is closed, which restores what was current before.
      */
     public static ReplayScope enterForReplay(String jobFullName, int number) {
-        final WorkflowRun run = WorkflowRun.forReplay(jobFullName, number);
-        return enterForReplay(new CpsFlowExecution(new FlowExecutionOwner() {
-            @Override
-            public Queue.Executable getExecutable() {
-                return run;
-            }
-        }));
+        return enterForReplay(new CpsFlowExecution(WorkflowRun.forReplay(jobFullName, number)));
     }
 
     /**
