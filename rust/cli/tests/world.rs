@@ -57,6 +57,13 @@ fn awsrole(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> Output {
     command.output().unwrap()
 }
 
+/// `awsrole args...` with the test's environment, which must succeed: what it printed, as JSON.
+fn awsrole_json(args: &[&str]) -> (Value, Output) {
+    let o = awsrole(args, &[], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (serde_json::from_str(&stdout(&o)).unwrap(), o)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -160,14 +167,8 @@ fn aws_config(dir: &Path, args: &str) -> PathBuf {
 #[test]
 fn creds_prints_the_contract_keys_as_json() {
     let _w = World::take();
-    let o = awsrole(
-        &["creds", "ecr-push", "--session-name", "cli-json"],
-        &[],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (v, o) = awsrole_json(&["creds", "ecr-push", "--session-name", "cli-json"]);
     assert!(o.stderr.is_empty(), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert!(v["access_key_id"].as_str().unwrap().starts_with("ASIA"));
     assert!(v["secret_access_key"].as_str().unwrap().len() >= 16);
     assert!(v["session_token"].as_str().unwrap().len() >= 16);
@@ -296,13 +297,7 @@ fn exec_passes_a_term_signal_on_to_the_command() {
 #[test]
 fn credential_process_prints_version_1_json() {
     let _w = World::take();
-    let o = awsrole(
-        &["credential-process", "ecr-push", "--ttl", "15m"],
-        &[],
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let (v, _) = awsrole_json(&["credential-process", "ecr-push", "--ttl", "15m"]);
     assert_eq!(v["Version"], 1);
     for key in [
         "AccessKeyId",

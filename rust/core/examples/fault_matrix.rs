@@ -49,6 +49,42 @@ enum Expect {
     Error(ErrorKind),
 }
 
+/// One row of the matrix: a request of `purpose` (with `extra` pairs) to Vault at `addr` (None:
+/// the world's), made while the world's fault `rule` (None: none) is in place.
+struct Case {
+    fault: String,
+    injected: String,
+    purpose: &'static str,
+    addr: Option<String>,
+    extra: Vec<(String, String)>,
+    expect: Expect,
+    rule: Option<Value>,
+}
+
+impl Case {
+    /// An ecr-push request to the world's Vault, with the fault `rule` (None: none) in place.
+    fn new(fault: &str, injected: &str, expect: Expect, rule: Option<Value>) -> Case {
+        Case {
+            fault: fault.into(),
+            injected: injected.into(),
+            purpose: "ecr-push",
+            addr: None,
+            extra: Vec::new(),
+            expect,
+            rule,
+        }
+    }
+
+    /// The same request logged in with this AppRole instead of the world's token.
+    fn logged_in_as(mut self, role_id: &str, secret_id: &str) -> Case {
+        self.extra = vec![
+            ("vault_role_id".into(), role_id.into()),
+            ("vault_secret_id".into(), secret_id.into()),
+        ];
+        self
+    }
+}
+
 struct Row {
     fault: String,
     injected: String,
@@ -90,7 +126,12 @@ fn describe(e: &BrokerError) -> String {
 }
 
 impl Matrix {
-    fn pairs(&self, purpose: &str, session: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    fn pairs(
+        &self,
+        purpose: &str,
+        session: &str,
+        extra: &[(String, String)],
+    ) -> Vec<(String, String)> {
         let mut p = vec![
             ("purpose".to_string(), purpose.to_string()),
             ("session_name".to_string(), session.to_string()),
@@ -98,41 +139,40 @@ impl Matrix {
         if !extra.iter().any(|(k, _)| k.starts_with("vault_role_id")) {
             p.push(("vault_token".to_string(), self.world.token.clone()));
         }
-        p.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        p.extend(extra.iter().cloned());
         p
     }
 
-    /// Runs one row: `setup` injects the fault; the request is made once; `teardown` clears it;
+    /// Runs one row: injects the case's fault; the request is made once; the fault is cleared;
     /// then the same request again must be a miss that reaches Vault (unless it succeeded).
-    #[allow(clippy::too_many_arguments)]
-    fn row(
-        &mut self,
-        fault: &str,
-        injected: &str,
-        purpose: &str,
-        addr: Option<String>,
-        extra: &[(&str, &str)],
-        expect: Expect,
-        setup: impl FnOnce(&World),
-        teardown: impl FnOnce(&World),
-    ) {
+    fn row(&mut self, case: Case) {
+        let Case {
+            fault,
+            injected,
+            purpose,
+            addr,
+            extra,
+            expect,
+            rule,
+        } = case;
         self.world.control.reset();
         self.seq += 1;
         let session = format!("matrix-{}-{}", std::process::id(), self.seq);
         let addr = addr.unwrap_or_else(|| self.world.addr.clone());
-        let pairs = self.pairs(purpose, &session, extra);
+        let pairs = self.pairs(purpose, &session, &extra);
         // Where Vault is, is the controller's setting (as the bridge passes a system property).
         self.broker
             .apply_overrides(&[("VAULT_ADDR".to_string(), addr.clone())])
             .unwrap();
         let before_threads = threads();
         let before = self.broker.stats();
-        setup(&self.world);
+        if let Some(rule) = &rule {
+            self.world.control.fault(rule);
+        }
         let started = Instant::now();
         let result = self.broker.credentials(&pairs);
         let seconds = started.elapsed().as_secs_f64();
         let after = self.broker.stats();
-        teardown(&self.world);
         self.world.control.clear_faults();
         let retries = after.retries - before.retries;
         let (outcome, ok_outcome) = match (&result, expect) {
@@ -151,7 +191,6 @@ impl Matrix {
             ),
             (Err(e), _) => (describe(e), false),
         };
-        // Nothing cached from a failed call: the same request again goes to Vault.
         // Nothing cached from a failed call: the same request again goes to Vault (the world's
         // counters), or at least tries to (the broker's own attempt counters, when no Vault
         // listens at that address).
@@ -198,8 +237,8 @@ impl Matrix {
             if ok { "ok  " } else { "FAIL" }
         );
         self.rows.push(Row {
-            fault: fault.into(),
-            injected: injected.into(),
+            fault,
+            injected,
             expected,
             outcome,
             seconds,
@@ -231,199 +270,127 @@ fn main() {
         broker: broker(DEADLINE_SECS),
         seq: 0,
     };
-    let sts = |status: u16, body: Value, count: Option<u32>| json!({"path": "^aws/sts/", "status": status, "body": body, "count": count});
-    // Warm up: the first call starts the runtime's workers and the connection pool, so that the
-    // thread counts below compare like with like.
-    m.row(
-        "none (baseline)",
-        "—",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 0 },
-        |_| {},
-        |_| {},
-    );
-
-    m.row(
-        "Vault sealed, transient",
-        "503 `Vault is sealed` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| w.control.fault(&sts(503, Value::Null, Some(2))),
-        |_| {},
-    );
-    m.row(
-        "Vault sealed, persistent",
-        "503 `Vault is sealed` always",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Unavailable),
-        |w| w.control.fault(&sts(503, Value::Null, None)),
-        |_| {},
-    );
-    m.row(
-        "standby / rate limit quota",
-        "429 `rate limit quota exceeded` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| w.control.fault(&sts(429, Value::Null, Some(2))),
-        |_| {},
-    );
+    let sts = |status: u16, body: Value, count: Option<u32>| {
+        Some(json!({"path": "^aws/sts/", "status": status, "body": body, "count": count}))
+    };
+    let mode = |mode: &str, count: Option<u32>| {
+        Some(json!({"path": "^aws/sts/", "mode": mode, "count": count}))
+    };
+    let retried = |retries: u64| Expect::Success {
+        min_retries: retries,
+    };
+    let unavailable = Expect::Error(ErrorKind::Unavailable);
+    let internal = Expect::Error(ErrorKind::Internal);
     let throttled = json!({"errors": ["Error assuming role: Throttling: Rate exceeded\n\tstatus code: 400, request id: 1"]});
-    m.row(
-        "AWS throttling in a 502",
-        "502 `Throttling: Rate exceeded` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| w.control.fault(&sts(502, throttled.clone(), Some(2))),
-        |_| {},
-    );
-    m.row(
-        "AWS throttling in a 500",
-        "500 `Throttling: Rate exceeded` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| w.control.fault(&sts(500, throttled.clone(), Some(2))),
-        |_| {},
-    );
-    m.row(
-        "AWS throttling, persistent",
-        "502 `Throttling: Rate exceeded` always",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Unavailable),
-        |w| w.control.fault(&sts(502, throttled.clone(), None)),
-        |_| {},
-    );
-    m.row(
-        "slow Vault, past the deadline",
-        &format!("delay 10 s, deadline {DEADLINE_SECS} s"),
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Unavailable),
-        |w| {
-            w.control
-                .fault(&json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 10000}))
+    // The first row warms up: the first call starts the runtime's workers and the connection
+    // pool, so that the thread counts below compare like with like.
+    let cases = [
+        Case::new("none (baseline)", "—", retried(0), None),
+        Case::new(
+            "Vault sealed, transient",
+            "503 `Vault is sealed` ×2",
+            retried(2),
+            sts(503, Value::Null, Some(2)),
+        ),
+        Case::new(
+            "Vault sealed, persistent",
+            "503 `Vault is sealed` always",
+            unavailable,
+            sts(503, Value::Null, None),
+        ),
+        Case::new(
+            "standby / rate limit quota",
+            "429 `rate limit quota exceeded` ×2",
+            retried(2),
+            sts(429, Value::Null, Some(2)),
+        ),
+        Case::new(
+            "AWS throttling in a 502",
+            "502 `Throttling: Rate exceeded` ×2",
+            retried(2),
+            sts(502, throttled.clone(), Some(2)),
+        ),
+        Case::new(
+            "AWS throttling in a 500",
+            "500 `Throttling: Rate exceeded` ×2",
+            retried(2),
+            sts(500, throttled.clone(), Some(2)),
+        ),
+        Case::new(
+            "AWS throttling, persistent",
+            "502 `Throttling: Rate exceeded` always",
+            unavailable,
+            sts(502, throttled, None),
+        ),
+        Case::new(
+            "slow Vault, past the deadline",
+            &format!("delay 10 s, deadline {DEADLINE_SECS} s"),
+            unavailable,
+            Some(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 10000})),
+        ),
+        Case::new(
+            "slow Vault, within the deadline",
+            "delay 1.5 s once",
+            retried(0),
+            Some(json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 1500, "count": 1})),
+        ),
+        Case {
+            addr: Some(format!("http://127.0.0.1:{}", closed_port())),
+            ..Case::new(
+                "connection refused",
+                "VAULT_ADDR = a closed port",
+                unavailable,
+                None,
+            )
         },
-        |_| {},
-    );
-    m.row(
-        "slow Vault, within the deadline",
-        "delay 1.5 s once",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 0 },
-        |w| {
-            w.control
-                .fault(&json!({"path": "^aws/sts/", "mode": "delay", "delay_ms": 1500, "count": 1}))
-        },
-        |_| {},
-    );
-    let refused = format!("http://127.0.0.1:{}", closed_port());
-    m.row(
-        "connection refused",
-        "VAULT_ADDR = a closed port",
-        "ecr-push",
-        Some(refused),
-        &[],
-        Expect::Error(ErrorKind::Unavailable),
-        |_| {},
-        |_| {},
-    );
-    m.row(
-        "connection reset mid-response, transient",
-        "`reset` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| {
-            w.control
-                .fault(&json!({"path": "^aws/sts/", "mode": "reset", "count": 2}))
-        },
-        |_| {},
-    );
-    m.row(
-        "connection reset mid-response, persistent",
-        "`reset` always",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Unavailable),
-        |w| {
-            w.control
-                .fault(&json!({"path": "^aws/sts/", "mode": "reset"}))
-        },
-        |_| {},
-    );
-    m.row(
-        "truncated JSON (200)",
-        "`truncate` once",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Internal),
-        |w| {
-            w.control
-                .fault(&json!({"path": "^aws/sts/", "mode": "truncate", "count": 1}))
-        },
-        |_| {},
-    );
-    m.row(
-        "malformed response: wrong types",
-        "200 `{\"data\":{\"access_key\":5}}`",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Internal),
-        |w| {
-            w.control.fault(&sts(
+        Case::new(
+            "connection reset mid-response, transient",
+            "`reset` ×2",
+            retried(2),
+            mode("reset", Some(2)),
+        ),
+        Case::new(
+            "connection reset mid-response, persistent",
+            "`reset` always",
+            unavailable,
+            mode("reset", None),
+        ),
+        Case::new(
+            "truncated JSON (200)",
+            "`truncate` once",
+            internal,
+            mode("truncate", Some(1)),
+        ),
+        Case::new(
+            "malformed response: wrong types",
+            "200 `{\"data\":{\"access_key\":5}}`",
+            internal,
+            sts(
                 200,
                 json!({"lease_duration": 900, "data": {"access_key": 5}}),
                 Some(1),
-            ))
-        },
-        |_| {},
-    );
-    m.row(
-        "malformed response: no data",
-        "200 `{}`",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Error(ErrorKind::Internal),
-        |w| w.control.fault(&sts(200, json!({}), Some(1))),
-        |_| {},
-    );
-    m.row(
-        "gateway HTML page",
-        "502 text/plain `<html>Bad Gateway</html>` ×2",
-        "ecr-push",
-        None,
-        &[],
-        Expect::Success { min_retries: 2 },
-        |w| {
-            w.control.fault(&sts(
+            ),
+        ),
+        Case::new(
+            "malformed response: no data",
+            "200 `{}`",
+            internal,
+            sts(200, json!({}), Some(1)),
+        ),
+        Case::new(
+            "gateway HTML page",
+            "502 text/plain `<html>Bad Gateway</html>` ×2",
+            retried(2),
+            sts(
                 502,
                 json!("<html><body>502 Bad Gateway</body></html>"),
                 Some(2),
-            ))
-        },
-        |_| {},
-    );
+            ),
+        ),
+    ];
+    for case in cases {
+        m.row(case);
+    }
 
     // A real STS AccessDenied: a Vault role whose IAM role the engine's user may not assume
     // (its policy allows only role/jenkins-*; moto enforces it).
@@ -439,26 +406,25 @@ fn main() {
         status == 204 || status == 200,
         "cannot create matrix-denied: {status} {v}"
     );
-    m.row(
-        "STS AccessDenied for a role",
-        "Vault role → IAM role outside the engine's policy",
-        "matrix-denied",
-        None,
-        &[("vault_role", "matrix-denied")],
-        Expect::Error(ErrorKind::InvalidRequest),
-        |_| {},
-        |_| {},
-    );
-    m.row(
-        "Vault policy denies the purpose",
-        "`aws/sts/forbidden` denied by policy (403)",
-        "forbidden",
-        None,
-        &[],
-        Expect::Error(ErrorKind::PermissionDenied),
-        |_| {},
-        |_| {},
-    );
+    m.row(Case {
+        purpose: "matrix-denied",
+        extra: vec![("vault_role".into(), "matrix-denied".into())],
+        ..Case::new(
+            "STS AccessDenied for a role",
+            "Vault role → IAM role outside the engine's policy",
+            Expect::Error(ErrorKind::InvalidRequest),
+            None,
+        )
+    });
+    m.row(Case {
+        purpose: "forbidden",
+        ..Case::new(
+            "Vault policy denies the purpose",
+            "`aws/sts/forbidden` denied by policy (403)",
+            Expect::Error(ErrorKind::PermissionDenied),
+            None,
+        )
+    });
 
     if !quick {
         openbao_restart(&mut m);
@@ -491,20 +457,15 @@ fn openbao_restart(m: &mut Matrix) {
     let up = std::env::var("WORLD_UP").unwrap_or_else(|_| "test/world/up".into());
     let role_id = env("VAULT_ROLE_ID");
     let secret_id = env("VAULT_SECRET_ID");
-    let approle = [
-        ("vault_role_id", role_id.as_str()),
-        ("vault_secret_id", secret_id.as_str()),
-    ];
     // 1. Log in and cache a token (and credentials) before the restart.
     m.row(
-        "AppRole login before the OpenBao restart",
-        "—",
-        "ecr-push",
-        None,
-        &approle,
-        Expect::Success { min_retries: 0 },
-        |_| {},
-        |_| {},
+        Case::new(
+            "AppRole login before the OpenBao restart",
+            "—",
+            Expect::Success { min_retries: 0 },
+            None,
+        )
+        .logged_in_as(&role_id, &secret_id),
     );
     // 2. Restart OpenBao (dev server: in memory), re-provision with `up`.
     let pid = std::fs::read_to_string(format!("{run}/openbao.pid"))
@@ -538,19 +499,15 @@ fn openbao_restart(m: &mut Matrix) {
     let new_role_id = new_var("VAULT_ROLE_ID");
     let new_secret_id = new_var("VAULT_SECRET_ID");
     m.world.token = new_var("VAULT_TOKEN");
+    let changed = |new: &str, old: &str| if new == old { "unchanged" } else { "changed" };
+    let changes = format!(
+        "role_id {}, secret_id {}",
+        changed(&new_role_id, &role_id),
+        changed(&new_secret_id, &secret_id)
+    );
     eprintln!(
-        "fault_matrix: OpenBao restarted and re-provisioned in {:.1} s; role_id {}, secret_id {}",
-        restarted.elapsed().as_secs_f64(),
-        if new_role_id == role_id {
-            "unchanged"
-        } else {
-            "CHANGED"
-        },
-        if new_secret_id == secret_id {
-            "unchanged"
-        } else {
-            "changed"
-        }
+        "fault_matrix: OpenBao restarted and re-provisioned in {:.1} s; {changes}",
+        restarted.elapsed().as_secs_f64()
     );
     // 3. The cached login token is gone: the broker sees 403, logs in once more with the
     //    secret_id it was given. Whether that works depends on the re-provisioned AppRole.
@@ -560,29 +517,17 @@ fn openbao_restart(m: &mut Matrix) {
     } else {
         Expect::Error(ErrorKind::PermissionDenied)
     };
-    let injected = format!(
-        "kill OpenBao, `up` again (role_id {}, secret_id {}); same broker, old VAULT_SECRET_ID",
-        if new_role_id == role_id {
-            "unchanged"
-        } else {
-            "changed"
-        },
-        if new_secret_id == secret_id {
-            "unchanged"
-        } else {
-            "changed"
-        }
-    );
+    let injected =
+        format!("kill OpenBao, `up` again ({changes}); same broker, old VAULT_SECRET_ID");
     let logins_before = m.broker.stats().vault_logins;
     m.row(
-        "OpenBao restarted mid-run (token gone)",
-        &injected,
-        "ecr-push",
-        None,
-        &approle,
-        expect_after,
-        |_| {},
-        |_| {},
+        Case::new(
+            "OpenBao restarted mid-run (token gone)",
+            &injected,
+            expect_after,
+            None,
+        )
+        .logged_in_as(&role_id, &secret_id),
     );
     let relogins = m.broker.stats().vault_logins - logins_before;
     if let Some(r) = m.rows.last_mut() {
@@ -592,18 +537,13 @@ fn openbao_restart(m: &mut Matrix) {
         );
     }
     // 4. With the new secret_id (what a controller gets after the operator re-issues it).
-    let fresh = [
-        ("vault_role_id", new_role_id.as_str()),
-        ("vault_secret_id", new_secret_id.as_str()),
-    ];
     m.row(
-        "after the restart, with the re-issued secret_id",
-        "new VAULT_ROLE_ID/VAULT_SECRET_ID",
-        "ecr-push",
-        None,
-        &fresh,
-        Expect::Success { min_retries: 0 },
-        |_| {},
-        |_| {},
+        Case::new(
+            "after the restart, with the re-issued secret_id",
+            "new VAULT_ROLE_ID/VAULT_SECRET_ID",
+            Expect::Success { min_retries: 0 },
+            None,
+        )
+        .logged_in_as(&new_role_id, &new_secret_id),
     );
 }

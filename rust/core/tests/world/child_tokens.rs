@@ -128,11 +128,10 @@ fn a_policy_jenkins_cannot_hand_out_is_refused_with_what_to_do() {
     let e = broker
         .create_child_token(&pairs(&[("purpose", "forbidden")]))
         .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{e}");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("`withawsrole-sts-forbidden`") && msg.contains("WITHAWSROLE_TOKEN_ROLE"),
-        "{msg}"
+    assert_error(
+        &e,
+        ErrorKind::InvalidRequest,
+        &["`withawsrole-sts-forbidden`", "WITHAWSROLE_TOKEN_ROLE"],
     );
 
     // Through the token role, the policy's name is allowed, but the policy (if it existed) is

@@ -106,6 +106,17 @@ impl World {
     }
 }
 
+/// `e` is of `kind` and its message holds every one of `texts` (what the user must read);
+/// returns the message, for what else a test checks in it.
+fn assert_error(e: &BrokerError, kind: ErrorKind, texts: &[&str]) -> String {
+    assert_eq!(e.kind(), kind, "{e}");
+    let msg = e.to_string();
+    for text in texts {
+        assert!(msg.contains(text), "{text:?} is not in: {msg}");
+    }
+    msg
+}
+
 /// Pairs for ecr-push in session `session` with the request's own `login` pairs (none: the
 /// controller's login).
 fn ecr_push(session: &str, login: &[(&str, &str)]) -> Vec<(String, String)> {
