@@ -227,7 +227,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, FixedJitter, ManualClock};
+    use crate::clock::{BoxFuture, Clock, FixedJitter, ManualClock, Sleeper};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[derive(Debug)]
@@ -246,37 +246,72 @@ mod tests {
         }
     }
 
+    /// A sleeper whose sleeps last until the test opens it: a load stays in flight for exactly
+    /// as long as the test needs, and no real time passes.
+    #[derive(Clone)]
+    struct Gate(Arc<tokio::sync::watch::Sender<bool>>);
+
+    impl Gate {
+        fn closed() -> Self {
+            Gate(Arc::new(tokio::sync::watch::channel(false).0))
+        }
+
+        fn open(&self) {
+            self.0.send_replace(true);
+        }
+    }
+
+    impl Sleeper for Gate {
+        fn sleep(&self, _: Duration) -> BoxFuture<'static, ()> {
+            let mut open = self.0.subscribe();
+            Box::pin(async move {
+                let _ = open.wait_for(|open| *open).await;
+            })
+        }
+    }
+
     /// An in-process loader that counts its calls (the real world cannot stall a load on cue).
+    /// Each load takes a second on the injected sleeper: the manual clock (at once) or a gate.
     struct CountingLoader {
         calls: AtomicUsize,
         clock: ManualClock,
+        sleeper: Arc<dyn Sleeper>,
         lease: Duration,
+        fails: bool,
     }
 
     impl CountingLoader {
         fn new(clock: &ManualClock, lease_secs: u64) -> Arc<Self> {
+            Self::with_sleeper(clock, lease_secs, Arc::new(clock.clone()), false)
+        }
+
+        fn with_sleeper(
+            clock: &ManualClock,
+            lease_secs: u64,
+            sleeper: Arc<dyn Sleeper>,
+            fails: bool,
+        ) -> Arc<Self> {
             Arc::new(CountingLoader {
                 calls: AtomicUsize::new(0),
                 clock: clock.clone(),
+                sleeper,
                 lease: Duration::from_secs(lease_secs),
+                fails,
             })
         }
 
-        async fn load(&self, delay: Duration) -> Result<Cred, BrokerError> {
+        async fn load(&self) -> Result<Cred, BrokerError> {
             let id = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            tokio::time::sleep(delay).await;
+            self.sleeper.sleep(Duration::from_secs(1)).await;
+            if self.fails {
+                return Err(BrokerError::Forbidden {
+                    path: "aws/sts/x".into(),
+                });
+            }
             Ok(Cred {
                 id,
                 expires_at: self.clock.now() + self.lease,
                 lease: self.lease,
-            })
-        }
-
-        async fn fail(&self, delay: Duration) -> Result<Cred, BrokerError> {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
-            Err(BrokerError::Forbidden {
-                path: "aws/sts/x".into(),
             })
         }
 
@@ -285,8 +320,60 @@ mod tests {
         }
     }
 
+    type Answer = Result<(Arc<Cred>, CacheStatus), BrokerError>;
+
     fn cache() -> Arc<SingleFlightCache<String, Cred>> {
         Arc::new(SingleFlightCache::new(RefreshPolicy::default()))
+    }
+
+    /// One caller's get_or_load of `key`, at the manual clock's time, without jitter.
+    async fn fetch(
+        cache: &SingleFlightCache<String, Cred>,
+        key: &str,
+        clock: &ManualClock,
+        loader: &CountingLoader,
+    ) -> Answer {
+        cache
+            .get_or_load(
+                &key.to_owned(),
+                || clock.now(),
+                &FixedJitter(0.0),
+                || loader.load(),
+            )
+            .await
+    }
+
+    /// `callers` concurrent callers of one key on this (current-thread) runtime: each runs up to
+    /// its wait while the one load waits at a closed gate; then the gate opens. What each got.
+    async fn concurrent_callers(
+        callers: usize,
+        fails: bool,
+    ) -> (
+        Vec<Answer>,
+        Arc<CountingLoader>,
+        Arc<SingleFlightCache<String, Cred>>,
+    ) {
+        let (clock, cache, gate) = (
+            ManualClock::at_epoch_seconds(1_000_000),
+            cache(),
+            Gate::closed(),
+        );
+        let loader = CountingLoader::with_sleeper(&clock, 3600, Arc::new(gate.clone()), fails);
+        let tasks: Vec<_> = (0..callers)
+            .map(|_| {
+                let (cache, loader, clock) = (cache.clone(), loader.clone(), clock.clone());
+                tokio::spawn(async move { fetch(&cache, "k", &clock, &loader).await })
+            })
+            .collect();
+        // A current-thread runtime runs every spawned caller before this task goes on.
+        tokio::task::yield_now().await;
+        assert_eq!(loader.calls(), 1, "callers arriving during a load join it");
+        gate.open();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        (answers, loader, cache)
     }
 
     #[test]
@@ -306,28 +393,12 @@ mod tests {
         assert_eq!(at(100, 0.0), Duration::from_secs(50));
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     async fn parallel_branches_share_one_vault_call() {
-        let clock = ManualClock::at_epoch_seconds(1_000_000);
-        let cache = cache();
-        let loader = CountingLoader::new(&clock, 3600);
-        let mut tasks = Vec::new();
-        for _ in 0..64 {
-            let (cache, loader, clock) = (cache.clone(), loader.clone(), clock.clone());
-            tasks.push(tokio::spawn(async move {
-                cache
-                    .get_or_load(
-                        &"k".to_string(),
-                        || clock.now(),
-                        &FixedJitter(0.5),
-                        || loader.load(Duration::from_millis(50)),
-                    )
-                    .await
-            }));
-        }
+        let (answers, loader, _) = concurrent_callers(64, false).await;
         let mut misses = 0;
-        for t in tasks {
-            let (cred, status) = t.await.unwrap().unwrap();
+        for answer in answers {
+            let (cred, status) = answer.unwrap();
             assert_eq!(cred.id, 1);
             misses += usize::from(status == CacheStatus::Miss);
         }
@@ -335,41 +406,18 @@ mod tests {
         assert_eq!(misses, 1);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    #[tokio::test]
     async fn waiters_share_a_failure_and_the_failure_is_not_cached() {
-        let clock = ManualClock::at_epoch_seconds(1_000_000);
-        let cache = cache();
-        let loader = CountingLoader::new(&clock, 3600);
-        let mut tasks = Vec::new();
-        for _ in 0..16 {
-            let (cache, loader, clock) = (cache.clone(), loader.clone(), clock.clone());
-            tasks.push(tokio::spawn(async move {
-                cache
-                    .get_or_load(
-                        &"k".to_string(),
-                        || clock.now(),
-                        &FixedJitter(0.0),
-                        || loader.fail(Duration::from_millis(50)),
-                    )
-                    .await
-            }));
-        }
-        for t in tasks {
-            let e = t.await.unwrap().unwrap_err();
-            assert!(matches!(e, BrokerError::Forbidden { .. }));
+        let (answers, loader, cache) = concurrent_callers(16, true).await;
+        for answer in answers {
+            assert!(matches!(answer.unwrap_err(), BrokerError::Forbidden { .. }));
         }
         assert_eq!(loader.calls(), 1);
-        assert!(cache.is_empty());
-        let (cred, status) = cache
-            .get_or_load(
-                &"k".to_string(),
-                || clock.now(),
-                &FixedJitter(0.0),
-                || loader.load(Duration::ZERO),
-            )
-            .await
-            .unwrap();
-        assert_eq!((cred.id, status), (2, CacheStatus::Miss));
+        assert!(cache.is_empty(), "a failure is not cached");
+        let clock = ManualClock::at_epoch_seconds(1_000_000);
+        let loader = CountingLoader::new(&clock, 3600);
+        let (cred, status) = fetch(&cache, "k", &clock, &loader).await.unwrap();
+        assert_eq!((cred.id, status), (1, CacheStatus::Miss));
     }
 
     #[tokio::test]
@@ -378,24 +426,17 @@ mod tests {
         let cache = cache();
         let loader = CountingLoader::new(&clock, 900);
         let key = "k".to_string();
-        let get = || {
-            cache.get_or_load(
-                &key,
-                || clock.now(),
-                &FixedJitter(0.0),
-                || loader.load(Duration::ZERO),
-            )
-        };
 
-        let (c1, s1) = get().await.unwrap();
+        let (c1, s1) = fetch(&cache, &key, &clock, &loader).await.unwrap();
         assert_eq!((c1.id, s1), (1, CacheStatus::Miss));
+        // The load took its second on the manual clock: it expires 900 s after that.
         clock.advance(Duration::from_secs(809)); // 91 s left: margin is 90 s
-        let (c2, s2) = get().await.unwrap();
+        let (c2, s2) = fetch(&cache, &key, &clock, &loader).await.unwrap();
         assert_eq!((c2.id, s2), (1, CacheStatus::Hit));
         assert!(cache.get_fresh(&key, clock.now()).is_some());
         clock.advance(Duration::from_secs(1)); // 90 s left: inside the margin
         assert!(cache.get_fresh(&key, clock.now()).is_none());
-        let (c3, s3) = get().await.unwrap();
+        let (c3, s3) = fetch(&cache, &key, &clock, &loader).await.unwrap();
         assert_eq!((c3.id, s3), (2, CacheStatus::Miss));
         assert_eq!(loader.calls(), 2);
     }
@@ -406,15 +447,7 @@ mod tests {
         let cache = cache();
         let loader = CountingLoader::new(&clock, 3600);
         for k in ["a", "b", "a"] {
-            cache
-                .get_or_load(
-                    &k.to_string(),
-                    || clock.now(),
-                    &FixedJitter(0.0),
-                    || loader.load(Duration::ZERO),
-                )
-                .await
-                .unwrap();
+            fetch(&cache, k, &clock, &loader).await.unwrap();
         }
         assert_eq!(loader.calls(), 2);
         cache.clear();
@@ -427,27 +460,13 @@ mod tests {
         let cache = cache();
         let loader = CountingLoader::new(&clock, 900);
         for i in 0..SWEEP_ABOVE {
-            cache
-                .get_or_load(
-                    &format!("build-{i}"),
-                    || clock.now(),
-                    &FixedJitter(0.0),
-                    || loader.load(Duration::ZERO),
-                )
+            fetch(&cache, &format!("build-{i}"), &clock, &loader)
                 .await
                 .unwrap();
         }
         assert_eq!(cache.len(), SWEEP_ABOVE);
         clock.advance(Duration::from_secs(3600));
-        cache
-            .get_or_load(
-                &"new".to_string(),
-                || clock.now(),
-                &FixedJitter(0.0),
-                || loader.load(Duration::ZERO),
-            )
-            .await
-            .unwrap();
+        fetch(&cache, "new", &clock, &loader).await.unwrap();
         assert_eq!(cache.len(), 1);
     }
 }
