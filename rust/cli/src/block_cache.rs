@@ -213,13 +213,7 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn private_dir(name: &str) -> PathBuf {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "awsrole-cache-{}-{}-{name}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = withawsrole_testkit::temp_dir(name);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         dir
     }
@@ -233,141 +227,135 @@ mod tests {
         }
     }
 
-    /// One run: the printed output, counting fetches.
-    fn run(
-        path: &Path,
-        request: &str,
-        clock: &ManualClock,
-        fetches: &AtomicU32,
-        lease: u64,
-    ) -> String {
-        cached_or_fetch::<u8>(path, request, clock, || {
-            let n = fetches.fetch_add(1, Ordering::SeqCst) + 1;
-            Ok(issued(clock, n, lease))
-        })
-        .unwrap()
-        .unwrap()
+    /// Runs of one test: a cache file in a private directory of its own (removed when dropped),
+    /// a manual clock, and the fetches counted.
+    struct Runs {
+        dir: PathBuf,
+        path: PathBuf,
+        clock: ManualClock,
+        fetches: AtomicU32,
+    }
+
+    impl Runs {
+        fn new(name: &str) -> Self {
+            let dir = private_dir(name);
+            Runs {
+                path: dir.join("cache.json"),
+                dir,
+                clock: ManualClock::at_epoch_seconds(NOW),
+                fetches: AtomicU32::new(0),
+            }
+        }
+
+        /// One run: the printed output.
+        fn run(&self, request: &str, lease: u64) -> String {
+            cached_or_fetch::<u8>(&self.path, request, &self.clock, || {
+                let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(issued(&self.clock, n, lease))
+            })
+            .unwrap()
+            .unwrap()
+        }
+
+        fn fetches(&self) -> u32 {
+            self.fetches.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Drop for Runs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 
     #[test]
     fn runs_share_one_fetch_until_the_margin_before_expiry() {
-        let dir = private_dir("share");
-        let path = dir.join("cache.json");
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let fetches = AtomicU32::new(0);
+        let runs = Runs::new("share");
         // ttl 30 min: margin 15 min, so one set serves for 15 minutes.
         for _ in 0..50 {
-            assert!(run(&path, "deploy", &clock, &fetches, 1800).contains("KEY1"));
+            assert!(runs.run("deploy", 1800).contains("KEY1"));
         }
-        clock.advance(Duration::from_secs(15 * 60 - 1));
-        assert!(run(&path, "deploy", &clock, &fetches, 1800).contains("KEY1"));
-        clock.advance(Duration::from_secs(1));
-        assert!(run(&path, "deploy", &clock, &fetches, 1800).contains("KEY2"));
-        assert_eq!(fetches.load(Ordering::SeqCst), 2);
-        std::fs::remove_dir_all(&dir).unwrap();
+        runs.clock.advance(Duration::from_secs(15 * 60 - 1));
+        assert!(runs.run("deploy", 1800).contains("KEY1"));
+        runs.clock.advance(Duration::from_secs(1));
+        assert!(runs.run("deploy", 1800).contains("KEY2"));
+        assert_eq!(runs.fetches(), 2);
     }
 
     #[test]
     fn the_margin_keeps_botocore_above_its_mandatory_refresh_and_below_the_lease() {
-        assert_eq!(margin(Duration::from_secs(900)), Duration::from_secs(660));
-        assert_eq!(margin(Duration::from_secs(1800)), Duration::from_secs(900));
-        assert_eq!(margin(Duration::from_secs(3600)), Duration::from_secs(900));
-        assert_eq!(margin(Duration::from_secs(1500)), Duration::from_secs(750));
+        for (lease, kept_back) in [(900, 660), (1800, 900), (3600, 900), (1500, 750)] {
+            let margin = margin(Duration::from_secs(lease));
+            assert_eq!(margin, Duration::from_secs(kept_back), "{lease}");
+        }
     }
 
     #[test]
     fn another_request_or_a_broken_file_is_fetched_anew() {
-        let dir = private_dir("other");
-        let path = dir.join("cache.json");
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let fetches = AtomicU32::new(0);
-        run(&path, "deploy --ttl 3600", &clock, &fetches, 3600);
-        assert!(run(&path, "deploy --ttl 1800", &clock, &fetches, 1800).contains("KEY2"));
-        std::fs::write(&path, "{not json").unwrap();
-        assert!(run(&path, "deploy --ttl 1800", &clock, &fetches, 1800).contains("KEY3"));
-        assert_eq!(fetches.load(Ordering::SeqCst), 3);
-        std::fs::remove_dir_all(&dir).unwrap();
+        let runs = Runs::new("other");
+        runs.run("deploy --ttl 3600", 3600);
+        assert!(runs.run("deploy --ttl 1800", 1800).contains("KEY2"));
+        std::fs::write(&runs.path, "{not json").unwrap();
+        assert!(runs.run("deploy --ttl 1800", 1800).contains("KEY3"));
+        assert_eq!(runs.fetches(), 3);
     }
 
     #[test]
     fn a_failed_fetch_leaves_the_cache_as_it_was_and_passes_its_error_on() {
-        let dir = private_dir("failed");
-        let path = dir.join("cache.json");
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let outcome = cached_or_fetch::<u8>(&path, "deploy", &clock, || Err(4)).unwrap();
+        let runs = Runs::new("failed");
+        let outcome = cached_or_fetch::<u8>(&runs.path, "deploy", &runs.clock, || Err(4)).unwrap();
         assert_eq!(outcome, Err(4));
-        assert!(!path.exists(), "nothing cached");
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        assert!(!runs.path.exists(), "nothing cached");
+        let names: Vec<_> = std::fs::read_dir(&runs.dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["cache.json.lock"], "no half-written file");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_cache_file_is_private_and_a_shared_directory_is_refused() {
-        let dir = private_dir("mode");
-        let path = dir.join("cache.json");
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let fetches = AtomicU32::new(0);
-        run(&path, "deploy", &clock, &fetches, 900);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let runs = Runs::new("mode");
+        runs.run("deploy", 900);
+        let mode = std::fs::metadata(&runs.path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
 
-        let shared = private_dir("shared");
-        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let e = cached_or_fetch::<u8>(&shared.join("cache.json"), "deploy", &clock, || {
+        let shared = Runs::new("shared");
+        std::fs::set_permissions(&shared.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = cached_or_fetch::<u8>(&shared.path, "deploy", &shared.clock, || {
             panic!("must not fetch")
         })
         .unwrap_err();
         assert!(e.0.contains("no one else can read"), "{}", e.0);
-        assert_eq!(
-            std::fs::read_dir(&shared).unwrap().count(),
-            0,
-            "nothing written"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-        std::fs::remove_dir_all(&shared).unwrap();
+        let written = std::fs::read_dir(&shared.dir).unwrap().count();
+        assert_eq!(written, 0, "nothing written");
     }
 
     #[test]
     fn a_symlink_in_place_of_the_cache_file_is_not_followed() {
-        let dir = private_dir("symlink");
-        let path = dir.join("cache.json");
-        let target = dir.join("elsewhere");
+        let runs = Runs::new("symlink");
+        let target = runs.dir.join("elsewhere");
         std::fs::write(&target, "untouched").unwrap();
-        std::os::unix::fs::symlink(&target, &path).unwrap();
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let fetches = AtomicU32::new(0);
+        std::os::unix::fs::symlink(&target, &runs.path).unwrap();
         // The link is replaced by the rename, never written through.
-        run(&path, "deploy", &clock, &fetches, 900);
+        runs.run("deploy", 900);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
-        assert!(!std::fs::symlink_metadata(&path)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        std::fs::remove_dir_all(&dir).unwrap();
+        let kind = std::fs::symlink_metadata(&runs.path).unwrap().file_type();
+        assert!(!kind.is_symlink());
     }
 
     #[test]
     fn concurrent_runs_wait_for_one_fetch() {
-        let dir = private_dir("concurrent");
-        let path = Arc::new(dir.join("cache.json"));
-        let clock = ManualClock::at_epoch_seconds(NOW);
-        let fetches = Arc::new(AtomicU32::new(0));
+        let runs = Arc::new(Runs::new("concurrent"));
         let threads: Vec<_> = (0..16)
             .map(|_| {
-                let (path, clock, fetches) = (path.clone(), clock.clone(), fetches.clone());
+                let runs = runs.clone();
                 std::thread::spawn(move || {
-                    cached_or_fetch::<u8>(&path, "deploy", &clock, || {
+                    cached_or_fetch::<u8>(&runs.path, "deploy", &runs.clock, || {
                         // Hold the lock a while, as a Vault call would.
                         std::thread::sleep(Duration::from_millis(50));
-                        Ok(issued(
-                            &clock,
-                            fetches.fetch_add(1, Ordering::SeqCst) + 1,
-                            1800,
-                        ))
+                        let n = runs.fetches.fetch_add(1, Ordering::SeqCst) + 1;
+                        Ok(issued(&runs.clock, n, 1800))
                     })
                     .unwrap()
                     .unwrap()
@@ -377,7 +365,6 @@ mod tests {
         for t in threads {
             assert!(t.join().unwrap().contains("KEY1"));
         }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(runs.fetches(), 1);
     }
 }

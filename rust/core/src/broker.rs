@@ -11,11 +11,12 @@ use crate::clock::{Clock, Jitter, Sleeper, SplitMixJitter, SystemClock, TokioSle
 use crate::config::ConfigCache;
 use crate::error::BrokerError;
 use crate::request::{
-    parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup, Governance,
-    RequestPairs,
+    controller_value, parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup,
+    Governance, RequestPairs,
 };
 use crate::retry::RetryPolicy;
-use crate::settings::{parse_deadline, Settings};
+use crate::settings::Settings;
+use crate::sources::{self, LoginSource};
 use crate::vault_error::VaultCall;
 use crate::vault_session::{bump, Timing, VaultSession};
 use crate::waiting::{Forget, PendingCalls};
@@ -52,7 +53,7 @@ impl BrokerOptions {
     /// Real clock, real sleep, and `env` for fallbacks; the deadline from
     /// `WITHAWSROLE_DEADLINE_SECONDS` (read once, here).
     pub fn with_env(env: Arc<EnvLookup>) -> Result<Self, BrokerError> {
-        let deadline = parse_deadline(env(DEADLINE_ENV))?.unwrap_or(DEFAULT_DEADLINE);
+        let deadline = sources::deadline(env(DEADLINE_ENV).as_deref(), DEFAULT_DEADLINE)?;
         Ok(BrokerOptions {
             env,
             governance: Governance::Ungoverned,
@@ -252,17 +253,10 @@ impl CredentialBroker {
         )
     }
 
-    /// `pairs` plus the library's purposes config when the request brings none and the bridge
-    /// gave one; None when nothing is to be added. Only on a parse (a memo miss), never a hit.
-    fn with_library_config(&self, pairs: &[(String, String)]) -> Option<RequestPairs> {
-        let config = self.inner.settings().library_config.clone()?;
-        if pairs.iter().any(|(k, _)| k == "config_text") {
-            return None;
-        }
-        let mut all = pairs.to_vec();
-        all.push(("config_text".to_owned(), config.1.clone()));
-        all.push(("config_name".to_owned(), config.0.clone()));
-        Some(RequestPairs::from(all))
+    /// `pairs` with the library's purposes config where they bring none (sources::with_library_config).
+    pub(crate) fn with_library_config(&self, pairs: &[(String, String)]) -> Option<RequestPairs> {
+        sources::with_library_config(pairs, self.inner.settings().library_config.as_deref())
+            .map(RequestPairs::from)
     }
 
     /// The library's reviewed purposes config, for every request that brings none (the bridge
@@ -356,24 +350,45 @@ impl CredentialBroker {
         self.inner.settings().get(var)
     }
 
-    /// How a block logs in when the controller logs in as each build (its settings
-    /// `WITHAWSROLE_JOB_ID_TOKEN`, the ID of a Jenkins "OpenID Connect id token" credential, and
-    /// `WITHAWSROLE_JOB_JWT_ROLE`, the Vault JWT role whose bound claims decide): pairs
-    /// `credentials_id` and `jwt_role`, or none when the controller logs in as itself.
-    pub fn build_login(&self) -> Result<Vec<(&'static str, String)>, BrokerError> {
-        let Some(id) = self.setting("WITHAWSROLE_JOB_ID_TOKEN") else {
-            return Ok(Vec::new());
-        };
-        let role = self.setting("WITHAWSROLE_JOB_JWT_ROLE").ok_or_else(|| {
-            BrokerError::invalid(
-                "WITHAWSROLE_JOB_JWT_ROLE",
-                "",
-                "WITHAWSROLE_JOB_ID_TOKEN needs the Vault JWT role that accepts the builds' id \
-                 tokens: set WITHAWSROLE_JOB_JWT_ROLE on the controller too",
-            )
-        })?;
-        crate::fields::check_segment("vault_jwt_role", &role)?;
-        Ok(vec![("credentials_id", id), ("jwt_role", role)])
+    /// How a block logs in (sources::login_source), given the Jenkins credential it names for a
+    /// login of its own (`vaultCredentialsId`, None or blank: none): pairs `source` = `own` with
+    /// that `credentials_id`; `build` with the controller's `credentials_id` (its setting
+    /// `WITHAWSROLE_JOB_ID_TOKEN`, a Jenkins "OpenID Connect id token" credential) and `jwt_role`
+    /// (`WITHAWSROLE_JOB_JWT_ROLE`, the Vault JWT role whose bound claims decide); or
+    /// `controller` when the core logs in with the controller's own settings.
+    pub fn block_login(
+        &self,
+        own_credentials_id: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, BrokerError> {
+        let own = own_credentials_id
+            .map(str::trim)
+            .filter(|id| !id.is_empty());
+        let setting = |key: &str| controller_value(&|var: &str| self.setting(var), key);
+        let per_build = setting("job_id_token");
+        let governed = self.inner.options.governance == Governance::Governed;
+        match sources::login_source(own.is_some(), per_build.is_some(), governed) {
+            LoginSource::Own => Ok(vec![
+                ("source", "own".to_owned()),
+                ("credentials_id", own.unwrap_or_default().to_owned()),
+            ]),
+            LoginSource::Build => {
+                let role = setting("job_jwt_role").ok_or_else(|| {
+                    BrokerError::invalid(
+                        "WITHAWSROLE_JOB_JWT_ROLE",
+                        "",
+                        "WITHAWSROLE_JOB_ID_TOKEN needs the Vault JWT role that accepts the builds' id \
+                         tokens: set WITHAWSROLE_JOB_JWT_ROLE on the controller too",
+                    )
+                })?;
+                crate::fields::check_segment("vault_jwt_role", &role)?;
+                Ok(vec![
+                    ("source", "build".to_owned()),
+                    ("credentials_id", per_build.unwrap_or_default()),
+                    ("jwt_role", role),
+                ])
+            }
+            LoginSource::Controller => Ok(vec![("source", "controller".to_owned())]),
+        }
     }
 }
 
@@ -476,24 +491,14 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use std::collections::HashMap;
+    use crate::testing::pairs;
 
     fn env_of(vars: &[(&str, &str)]) -> Arc<EnvLookup> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Arc::new(move |k: &str| map.get(k).cloned())
+        Arc::new(crate::testing::env_of(vars))
     }
 
     fn broker_of(vars: &[(&str, &str)]) -> CredentialBroker {
         CredentialBroker::new(BrokerOptions::with_env(env_of(vars)).unwrap()).unwrap()
-    }
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
     }
 
     fn overrides(p: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -664,6 +669,69 @@ mod tests {
         assert_eq!(broker.inner.deadline(), DEFAULT_DEADLINE);
         broker.apply_overrides(&[]).unwrap();
         assert_eq!(broker.inner.deadline(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_callers_own_deadline_stays_when_an_unrelated_property_is_applied() {
+        // Bug: the environment's deadline used to replace the caller's own once any property
+        // (here VAULT_ADDR) was applied; only the deadline's own property replaces it.
+        let mut options = BrokerOptions::with_env(env_of(&[(DEADLINE_ENV, "5")])).unwrap();
+        options.deadline = Duration::from_secs(3);
+        let broker = CredentialBroker::new(options).unwrap();
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(3));
+        broker
+            .apply_overrides(&overrides(&[("VAULT_ADDR", "http://p:8200")]))
+            .unwrap();
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(3));
+        broker
+            .apply_overrides(&overrides(&[(DEADLINE_ENV, "7")]))
+            .unwrap();
+        assert_eq!(broker.inner.deadline(), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn a_block_logs_in_as_itself_else_as_its_build_else_as_the_controller() {
+        let governed = |vars: &[(&str, &str)]| {
+            let mut options = BrokerOptions::with_env(env_of(vars)).unwrap();
+            options.governance = Governance::Governed;
+            CredentialBroker::new(options).unwrap()
+        };
+        let as_each_build = [
+            ("WITHAWSROLE_JOB_ID_TOKEN", "build-id-token"),
+            ("WITHAWSROLE_JOB_JWT_ROLE", "jenkins-builds"),
+        ];
+        let broker = governed(&as_each_build);
+        let login = |id: Option<&str>| -> Vec<(String, String)> {
+            let answer = broker.block_login(id).unwrap();
+            answer.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        };
+        assert_eq!(
+            login(Some("team-a-approle")),
+            pairs(&[("source", "own"), ("credentials_id", "team-a-approle")])
+        );
+        let build = pairs(&[
+            ("source", "build"),
+            ("credentials_id", "build-id-token"),
+            ("jwt_role", "jenkins-builds"),
+        ]);
+        assert_eq!(login(None), build);
+        assert_eq!(login(Some("  ")), build, "a blank ID names no credential");
+        // A property may turn logging in as each build off (an empty value unsets).
+        broker
+            .apply_overrides(&overrides(&[("WITHAWSROLE_JOB_ID_TOKEN", "")]))
+            .unwrap();
+        assert_eq!(login(None), pairs(&[("source", "controller")]));
+        // Ungoverned (the CLI), the environment is the caller's own: never a build's login.
+        let cli = broker_of(&as_each_build);
+        assert_eq!(
+            cli.block_login(None).unwrap(),
+            [("source", "controller".to_owned())]
+        );
+        // Logging in as each build needs the JWT role too; a login of the block's own does not.
+        let no_role = governed(&[("WITHAWSROLE_JOB_ID_TOKEN", "build-id-token")]);
+        let e = no_role.block_login(None).unwrap_err();
+        assert!(e.to_string().contains("WITHAWSROLE_JOB_JWT_ROLE"), "{e}");
+        assert!(no_role.block_login(Some("own")).is_ok());
     }
 
     #[test]

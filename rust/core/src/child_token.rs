@@ -428,21 +428,19 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::request::parse_request;
-    use std::collections::HashMap;
+    use crate::testing::{assert_all_refused, assert_err, assert_holds, env_of, pairs};
 
     fn parse_child(
-        pairs: &[(String, String)],
+        p: &[(&str, &str)],
         env: &dyn Fn(&str) -> Option<String>,
+        governance: Governance,
     ) -> Result<ChildTokenRequest, BrokerError> {
-        parse_child_token_request(pairs, env, &ConfigCache::new(), Governance::Ungoverned)
+        parse_child_token_request(&pairs(p), env, &ConfigCache::new(), governance)
     }
 
-    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
+    /// An ungoverned child-token request with the controller's usual settings.
+    fn child(p: &[(&str, &str)]) -> Result<ChildTokenRequest, BrokerError> {
+        parse_child(p, &base_env(), Governance::Ungoverned)
     }
 
     fn base_env() -> impl Fn(&str) -> Option<String> {
@@ -453,37 +451,29 @@ mod tests {
         ])
     }
 
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
     #[test]
     fn defaults_give_the_purpose_policy_and_one_hour() {
-        let c = parse_child(
-            &pairs(&[("purpose", "deploy"), ("job", "app/main"), ("build", "7")]),
-            &base_env(),
-        )
-        .unwrap();
+        let c = child(&[("purpose", "deploy"), ("job", "app/main"), ("build", "7")]).unwrap();
         assert_eq!(c.policy, "withawsrole-sts-deploy");
         assert_eq!(c.ttl_seconds, 3600);
         assert_eq!(c.token_role, None);
         assert_eq!(c.create_path(), "auth/token/create");
         assert_eq!(c.display_name, "withawsrole-deploy");
-        assert_eq!(c.meta["sts_path"], "aws/sts/deploy");
-        assert_eq!(c.meta["job"], "app/main");
-        assert_eq!(c.meta["build"], "7");
-        assert_eq!(c.meta["session_name"], "jenkins-app-main-7");
+        let meta: Vec<(&str, &String)> = c.meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert_holds(
+            &meta,
+            &[
+                ("sts_path", "aws/sts/deploy"),
+                ("job", "app/main"),
+                ("build", "7"),
+                ("session_name", "jenkins-app-main-7"),
+            ],
+        );
     }
 
     #[test]
     fn the_create_body_asks_for_one_policy_a_fixed_life_and_a_revocable_token() {
-        let c = parse_child(
-            &pairs(&[("purpose", "deploy"), ("token_ttl", "2h")]),
-            &base_env(),
-        )
-        .unwrap();
+        let c = child(&[("purpose", "deploy"), ("token_ttl", "2h")]).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&c.body().unwrap()).unwrap();
         assert_eq!(
             body["policies"],
@@ -506,11 +496,15 @@ mod tests {
             ("VAULT_TOKEN", "t"),
             (TOKEN_ROLE_ENV, "withawsrole"),
         ]);
-        let c = parse_child(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let c = parse_child(&[("purpose", "p")], &env, Governance::Ungoverned).unwrap();
         assert_eq!(c.create_path(), "auth/token/create/withawsrole");
         // The token role is the controller's choice: a request naming one is refused.
-        let e =
-            parse_child(&pairs(&[("purpose", "p"), ("token_role", "other")]), &env).unwrap_err();
+        let e = parse_child(
+            &[("purpose", "p"), ("token_role", "other")],
+            &env,
+            Governance::Ungoverned,
+        )
+        .unwrap_err();
         assert_eq!(
             e,
             BrokerError::ControllerSetting {
@@ -520,25 +514,35 @@ mod tests {
         );
         assert!(e.to_string().contains("WITHAWSROLE_TOKEN_ROLE"), "{e}");
         // Even blank: a request has no say in it.
-        let e = parse_child(&pairs(&[("purpose", "p"), ("token_role", "")]), &env).unwrap_err();
-        assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e}");
+        assert_err!(
+            parse_child(
+                &[("purpose", "p"), ("token_role", "")],
+                &env,
+                Governance::Ungoverned
+            ),
+            BrokerError::ControllerSetting { .. }
+        );
         let bad = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_TOKEN", "t"),
             (TOKEN_ROLE_ENV, "a/b"),
         ]);
-        let e = parse_child(&pairs(&[("purpose", "p")]), &bad).unwrap_err();
+        let e = parse_child(&[("purpose", "p")], &bad, Governance::Ungoverned).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
     }
 
     #[test]
     fn token_ttl_accepts_units_within_a_minute_and_a_week() {
-        assert_eq!(parse_token_ttl("3600").unwrap(), 3600);
-        assert_eq!(parse_token_ttl("90m").unwrap(), 5400);
-        assert_eq!(parse_token_ttl("1h30m").unwrap(), 5400);
-        assert_eq!(parse_token_ttl("1d").unwrap(), 86_400);
-        assert_eq!(parse_token_ttl(" 60 ").unwrap(), 60);
-        for bad in [
+        for (raw, seconds) in [
+            ("3600", 3600),
+            ("90m", 5400),
+            ("1h30m", 5400),
+            ("1d", 86_400),
+            (" 60 ", 60),
+        ] {
+            assert_eq!(parse_token_ttl(raw).unwrap(), seconds, "{raw}");
+        }
+        let bad = [
             "59",
             "30s",
             "8d",
@@ -548,16 +552,13 @@ mod tests {
             "",
             "-5",
             "99999999999999999999",
-        ] {
-            let e = parse_token_ttl(bad).unwrap_err();
-            assert!(e.to_string().contains("from 1m to 7d"), "{bad}: {e}");
-        }
+        ];
+        assert_all_refused(parse_token_ttl, &bad, "from 1m to 7d");
     }
 
     #[test]
     fn unknown_keys_list_the_child_token_keys_too() {
-        let e =
-            parse_child(&pairs(&[("purpose", "p"), ("tokn_ttl", "1h")]), &base_env()).unwrap_err();
+        let e = child(&[("purpose", "p"), ("tokn_ttl", "1h")]).unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.contains("`tokn_ttl`") && msg.contains("token_ttl") && msg.contains("vault_addr"),
@@ -567,26 +568,17 @@ mod tests {
 
     #[test]
     fn a_token_is_not_an_input_of_create() {
-        let e =
-            parse_child(&pairs(&[("purpose", "p"), ("token", "s.x")]), &base_env()).unwrap_err();
+        let e = child(&[("purpose", "p"), ("token", "s.x")]).unwrap_err();
         assert!(!e.to_string().contains("s.x"), "{e}");
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
     }
 
     #[test]
     fn policy_names_are_checked() {
-        let c = parse_child(
-            &pairs(&[("purpose", "p"), ("token_policy", "team-a.sts_p")]),
-            &base_env(),
-        )
-        .unwrap();
+        let c = child(&[("purpose", "p"), ("token_policy", "team-a.sts_p")]).unwrap();
         assert_eq!(c.policy, "team-a.sts_p");
         for bad in ["a b", "../root", "root,default"] {
-            let e = parse_child(
-                &pairs(&[("purpose", "p"), ("token_policy", bad)]),
-                &base_env(),
-            )
-            .unwrap_err();
+            let e = child(&[("purpose", "p"), ("token_policy", bad)]).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{bad}");
         }
     }
@@ -644,19 +636,19 @@ mod tests {
     fn a_governed_child_token_needs_a_listed_purpose_and_an_admitted_job() {
         let config = "[purposes.deploy]\njobs = [\"team-a/**\"]\n";
         let child = |purpose: &str, job: &str| {
-            parse_child_token_request(
-                &pairs(&[("purpose", purpose), ("job", job), ("config_text", config)]),
-                &base_env(),
-                &ConfigCache::new(),
-                Governance::Governed,
-            )
+            let request = [("purpose", purpose), ("job", job), ("config_text", config)];
+            parse_child(&request, &base_env(), Governance::Governed)
         };
         let c = child("deploy", "team-a/app/main").unwrap();
         assert_eq!(c.policy, "withawsrole-sts-deploy");
-        let e = child("admin", "team-a/app/main").unwrap_err();
-        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
-        let e = child("deploy", "team-b/app").unwrap_err();
-        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+        assert_err!(
+            child("admin", "team-a/app/main"),
+            BrokerError::PurposeNotListed { .. }
+        );
+        assert_err!(
+            child("deploy", "team-b/app"),
+            BrokerError::JobNotAllowed { .. }
+        );
     }
 
     #[test]
@@ -685,17 +677,21 @@ mod tests {
             orphan: false,
             request,
         };
-        let map: HashMap<_, _> = t.pairs().into_iter().collect();
-        assert_eq!(map["token"], "s.CHILD");
-        assert_eq!(map["expiration"], "2024-12-31T23:59:59Z");
-        assert_eq!(map["token_ttl_seconds"], "600");
-        assert_eq!(map["policies"], "default,withawsrole-sts-deploy");
-        assert_eq!(map["sts_path"], "aws/sts/deploy");
-        assert_eq!(map["role_arn"], "arn:aws:iam::123456789012:role/deploy");
-        assert_eq!(map["ttl"], "900");
-        assert_eq!(map["region"], "eu-west-1");
-        assert_eq!(map["vault_namespace"], "team-a");
-        assert_eq!(map["vault_addr"], "http://127.0.0.1:8200");
+        assert_holds(
+            &t.pairs(),
+            &[
+                ("token", "s.CHILD"),
+                ("expiration", "2024-12-31T23:59:59Z"),
+                ("token_ttl_seconds", "600"),
+                ("policies", "default,withawsrole-sts-deploy"),
+                ("sts_path", "aws/sts/deploy"),
+                ("role_arn", "arn:aws:iam::123456789012:role/deploy"),
+                ("ttl", "900"),
+                ("region", "eu-west-1"),
+                ("vault_namespace", "team-a"),
+                ("vault_addr", "http://127.0.0.1:8200"),
+            ],
+        );
         assert!(!format!("{t:?}").contains("s.CHILD"));
     }
 }

@@ -562,6 +562,14 @@ region = "us-east-1"
         e.to_string()
     }
 
+    /// Each config (text, a part of its message) is refused with that message.
+    fn assert_refused_with(cases: &[(&str, &str)]) {
+        for (text, part) in cases {
+            let msg = message(text);
+            assert!(msg.contains(part), "{text:?}: {msg}");
+        }
+    }
+
     #[test]
     fn purposes_get_their_settings_and_the_defaults() {
         let c = PurposesConfig::parse("purposes.toml", EXAMPLE).unwrap();
@@ -596,48 +604,62 @@ region = "us-east-1"
 
     #[test]
     fn a_bad_value_is_checked_like_the_request_key() {
-        let msg = message("[purposes.deploy]\n\nrole_arn = \"arn:aws:iam::1:role/x\"\n");
-        assert!(
-            msg.contains("line 3, key `purposes.deploy.role_arn`: invalid role_arn"),
-            "{msg}"
-        );
-        let msg = message("[purposes.deploy]\nttl = \"5m\"\n");
-        assert!(msg.contains("line 2, key `purposes.deploy.ttl`"), "{msg}");
-        assert!(msg.contains("15m (900)"), "{msg}");
-        let msg = message("[purposes.deploy]\nttl = true\n");
-        assert!(
-            msg.contains("expected a string or a number of seconds, found boolean"),
-            "{msg}"
-        );
+        assert_refused_with(&[
+            (
+                "[purposes.deploy]\n\nrole_arn = \"arn:aws:iam::1:role/x\"\n",
+                "line 3, key `purposes.deploy.role_arn`: invalid role_arn",
+            ),
+            (
+                "[purposes.deploy]\nttl = \"5m\"\n",
+                "line 2, key `purposes.deploy.ttl`: invalid ttl",
+            ),
+            ("[purposes.deploy]\nttl = \"5m\"\n", "15m (900)"),
+            (
+                "[purposes.deploy]\nttl = true\n",
+                "expected a string or a number of seconds, found boolean",
+            ),
+        ]);
     }
 
     #[test]
     fn syntax_errors_give_the_line() {
-        let msg = message("[purposes.deploy]\nvault_role = \"deploy\"\nttl = \"1h\n");
-        assert!(msg.contains(", line 3"), "{msg}");
-        let msg = message("[purposes.a]\nttl = \"1h\"\n[purposes.a]\nttl = \"2h\"\n");
-        assert!(msg.contains(", line 3"), "{msg}");
+        assert_refused_with(&[
+            (
+                "[purposes.deploy]\nvault_role = \"deploy\"\nttl = \"1h\n",
+                ", line 3",
+            ),
+            (
+                "[purposes.a]\nttl = \"1h\"\n[purposes.a]\nttl = \"2h\"\n",
+                ", line 3",
+            ),
+        ]);
     }
 
     #[test]
     fn the_first_problem_in_the_file_is_reported() {
-        let msg = message("[purposes.zeta]\nbad1 = 1\n[purposes.alpha]\nbad2 = 2\n");
-        assert!(msg.contains("line 2, key `purposes.zeta.bad1`"), "{msg}");
+        assert_refused_with(&[(
+            "[purposes.zeta]\nbad1 = 1\n[purposes.alpha]\nbad2 = 2\n",
+            "line 2, key `purposes.zeta.bad1`",
+        )]);
     }
 
     #[test]
     fn unknown_tables_and_bad_shapes_are_errors() {
-        let msg = message("[purpose.deploy]\nttl = \"1h\"\n");
-        assert!(msg.contains("line 1, key `purpose`: unknown key"), "{msg}");
-        let msg = message("purposes = \"deploy\"\n");
-        assert!(msg.contains("key `purposes`: expected tables"), "{msg}");
-        let msg = message("[defaults]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\n");
-        assert!(
-            msg.contains("valid keys are mount, ttl, max_ttl, region, jobs, hide_account_id"),
-            "{msg}"
-        );
-        let msg = message("[purposes.\"a/b\"]\nttl = \"1h\"\n");
-        assert!(msg.contains("key `purposes.a/b`: invalid purpose"), "{msg}");
+        assert_refused_with(&[
+            (
+                "[purpose.deploy]\nttl = \"1h\"\n",
+                "line 1, key `purpose`: unknown key",
+            ),
+            ("purposes = \"deploy\"\n", "key `purposes`: expected tables"),
+            (
+                "[defaults]\nrole_arn = \"arn:aws:iam::123456789012:role/x\"\n",
+                "valid keys are mount, ttl, max_ttl, region, jobs, hide_account_id",
+            ),
+            (
+                "[purposes.\"a/b\"]\nttl = \"1h\"\n",
+                "key `purposes.a/b`: invalid purpose",
+            ),
+        ]);
     }
 
     #[test]
@@ -688,28 +710,12 @@ jobs = ["team-a/**", "app/*"]
 
     #[test]
     fn bad_role_arns_jobs_and_max_ttl_name_file_line_and_key() {
-        let msg = message("[purposes.deploy]\nrole_arns = \"arn:aws:iam::123456789012:role/a\"\n");
-        assert!(
-            msg.contains("line 2, key `purposes.deploy.role_arns`: expected a list of strings"),
-            "{msg}"
-        );
-        let msg = message("[purposes.deploy]\n\nrole_arns = [\"arn:aws:iam::1:role/x\"]\n");
-        assert!(
-            msg.contains("line 3, key `purposes.deploy.role_arns`: invalid role_arn"),
-            "{msg}"
-        );
-        let msg = message("[purposes.deploy]\nrole_arns = [1]\n");
-        assert!(
-            msg.contains(
-                "key `purposes.deploy.role_arns`: expected strings in the list, found integer"
-            ),
-            "{msg}"
-        );
-        let msg = message("[purposes.deploy]\njobs = \"team-a/**\"\n");
-        assert!(
-            msg.contains("line 2, key `purposes.deploy.jobs`: expected a list of strings such as [\"team-a/**\""),
-            "{msg}"
-        );
+        assert_refused_with(&[
+            ("[purposes.deploy]\nrole_arns = \"arn:aws:iam::123456789012:role/a\"\n", "line 2, key `purposes.deploy.role_arns`: expected a list of strings"),
+            ("[purposes.deploy]\n\nrole_arns = [\"arn:aws:iam::1:role/x\"]\n", "line 3, key `purposes.deploy.role_arns`: invalid role_arn"),
+            ("[purposes.deploy]\nrole_arns = [1]\n", "key `purposes.deploy.role_arns`: expected strings in the list, found integer"),
+            ("[purposes.deploy]\njobs = \"team-a/**\"\n", "line 2, key `purposes.deploy.jobs`: expected a list of strings such as [\"team-a/**\""),
+        ]);
         for bad in [
             "",
             "team-a//x",
@@ -718,36 +724,28 @@ jobs = ["team-a/**", "app/*"]
             "team-[ab]/x",
             "a\\\\b",
         ] {
-            let msg = message(&format!(
-                "[purposes.deploy]\njobs = [\"ok/*\", \"{bad}\"]\n"
-            ));
-            assert!(
-                msg.contains("line 2, key `purposes.deploy.jobs`: invalid job glob"),
-                "{bad:?}: {msg}"
-            );
+            let text = format!("[purposes.deploy]\njobs = [\"ok/*\", \"{bad}\"]\n");
+            let invalid = "line 2, key `purposes.deploy.jobs`: invalid job glob";
+            assert_refused_with(&[(&text, invalid)]);
         }
-        let msg = message("[defaults]\njobs = [\"x\", \"\"]\n");
-        assert!(
-            msg.contains("line 2, key `defaults.jobs`: invalid job glob"),
-            "{msg}"
-        );
-        let msg = message("[purposes.deploy]\nttl = \"1h\"\nmax_ttl = \"5m\"\n");
-        assert!(
-            msg.contains("line 3, key `purposes.deploy.max_ttl`: invalid ttl"),
-            "{msg}"
-        );
-        let msg = message("[defaults]\nmax_ttl = true\n");
-        assert!(
-            msg.contains(
-                "key `defaults.max_ttl`: expected a string or a number of seconds, found boolean"
+        assert_refused_with(&[
+            (
+                "[defaults]\njobs = [\"x\", \"\"]\n",
+                "line 2, key `defaults.jobs`: invalid job glob",
             ),
-            "{msg}"
-        );
-        let msg = message("[defaults]\nrole_arns = [\"arn:aws:iam::123456789012:role/a\"]\n");
-        assert!(
-            msg.contains("key `defaults.role_arns`: unknown key"),
-            "{msg}"
-        );
+            (
+                "[purposes.deploy]\nttl = \"1h\"\nmax_ttl = \"5m\"\n",
+                "line 3, key `purposes.deploy.max_ttl`: invalid ttl",
+            ),
+            (
+                "[defaults]\nmax_ttl = true\n",
+                "key `defaults.max_ttl`: expected a string or a number of seconds, found boolean",
+            ),
+            (
+                "[defaults]\nrole_arns = [\"arn:aws:iam::123456789012:role/a\"]\n",
+                "key `defaults.role_arns`: unknown key",
+            ),
+        ]);
     }
 
     #[test]

@@ -145,7 +145,7 @@ impl Credentials {
 mod tests {
     use super::*;
     use crate::request::parse_request;
-    use std::collections::HashMap;
+    use crate::testing::assert_holds;
 
     #[test]
     fn an_answer_without_a_lease_is_trusted_for_the_sts_minimum_not_the_requested_ttl() {
@@ -210,12 +210,16 @@ mod tests {
                 "account_id"
             ]
         );
-        let map: HashMap<_, _> = issued.pairs().into_iter().collect();
-        assert_eq!(map["account_id"], "123456789012");
-        assert_eq!(map["account_id_hidden"], "true");
-        assert_eq!(map["expiration"], "2024-12-31T23:59:59Z");
-        assert_eq!(map["expires_at_epoch_seconds"], "1735689599");
-        assert_eq!(map["cache"], "miss");
+        assert_holds(
+            &issued.pairs(),
+            &[
+                ("account_id", "123456789012"),
+                ("account_id_hidden", "true"),
+                ("expiration", "2024-12-31T23:59:59Z"),
+                ("expires_at_epoch_seconds", "1735689599"),
+                ("cache", "miss"),
+            ],
+        );
         assert!(!format!("{issued:?}").contains("\"sk\""));
     }
 }

@@ -23,6 +23,9 @@ pub mod retry;
 pub mod secret;
 pub mod session;
 pub mod settings;
+pub mod sources;
+#[cfg(test)]
+mod testing;
 pub mod ttl;
 pub mod vault;
 mod vault_error;

@@ -15,6 +15,7 @@ use crate::fields::{
 };
 use crate::secret::SecretString;
 use crate::session;
+use crate::sources::{self, LoginSource};
 use crate::ttl::parse_ttl;
 
 /// Looks up a process environment variable. Injected so tests never touch the real environment.
@@ -537,7 +538,11 @@ pub fn parse_request_with(
     let purpose = v.pair("purpose").ok_or(BrokerError::MissingPurpose)?;
     check_segment("purpose", &purpose)?;
 
-    let source = config_source(&v);
+    let source = sources::purposes_source(
+        v.env_of("config_file"),
+        v.raw_pair("config_text"),
+        v.pair("config_name"),
+    );
     let config = match &source {
         Some(source) => configs.load(source)?.purpose(&purpose),
         None => PurposeConfig::default(),
@@ -610,17 +615,22 @@ fn target_of(
     })
 }
 
-/// The controller's Vault, and the caller's own login or else the controller's.
+/// The controller's Vault, and the login sources::login_source picks.
 fn login_of(v: &Values<'_>, governance: Governance) -> Result<VaultLogin, BrokerError> {
     let endpoint = endpoint_from(&|k| v.env_of(k))?;
-    if governance == Governance::Governed
-        && v.env_of("job_id_token").is_some()
-        && !OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some())
-    {
-        // A controller that logs in as each build must never fall back to an identity of its own.
-        return Err(BrokerError::BuildLoginMissing);
-    }
-    let auth = resolve_auth(v)?;
+    let own = OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some());
+    let per_build = v.env_of("job_id_token").is_some();
+    let governed = governance == Governance::Governed;
+    let auth = match sources::login_source(own, per_build, governed) {
+        // The bridge binds the build's id token as a login of the request's own: without one, a
+        // controller that logs in as each build must never fall back to an identity of its own.
+        LoginSource::Build => return Err(BrokerError::BuildLoginMissing),
+        LoginSource::Own => resolve_auth(v, &|k| v.pair(k), true)?,
+        LoginSource::Controller => {
+            let setting = |k: &str| v.env_of(k);
+            resolve_auth(v, &|k| sources::controller_login_value(&setting, k), false)?
+        }
+    };
     Ok(VaultLogin { endpoint, auth })
 }
 
@@ -729,20 +739,6 @@ fn check_choices(
     Ok(())
 }
 
-/// The controller's WITHAWSROLE_CONFIG file wins over `config_text` (the library's resource), so
-/// one library can serve several controllers with a file of each's own.
-fn config_source(v: &Values<'_>) -> Option<ConfigSource> {
-    if let Some(file) = v.env_of("config_file") {
-        return Some(ConfigSource::File(file.into()));
-    }
-    v.raw_pair("config_text").map(|text| ConfigSource::Text {
-        name: v
-            .pair("config_name")
-            .unwrap_or_else(|| "config_text".to_owned()),
-        text,
-    })
-}
-
 /// Where the controller's Vault is, from its settings alone (`get` reads a request key's
 /// variable): the address, namespace and TLS trust.
 pub fn endpoint_from(get: &dyn Fn(&str) -> Option<String>) -> Result<VaultEndpoint, BrokerError> {
@@ -760,10 +756,13 @@ pub fn endpoint_from(get: &dyn Fn(&str) -> Option<String>) -> Result<VaultEndpoi
     })
 }
 
-/// Picks the login method: the caller's own login when it gives any login key (and then only
-/// that: a job's partial login is never completed with the controller's secrets), else the
-/// controller's.
-fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
+/// The login `get` gives (the caller's own, `own`, or the controller's), with the controller's
+/// VAULT_AUTH_MOUNT; a missing or partial one says what is missing.
+fn resolve_auth(
+    v: &Values<'_>,
+    get: &dyn Fn(&str) -> Option<String>,
+    own: bool,
+) -> Result<VaultAuth, BrokerError> {
     let auth_mount = match v.env_of("vault_auth_mount") {
         Some(m) => Some(check_mount(&m).map_err(|_| {
             BrokerError::invalid(
@@ -774,25 +773,12 @@ fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
         })?),
         None => None,
     };
-    let own = OWN_LOGIN_KEYS.iter().any(|k| v.pair(k).is_some());
-    let found = if own {
-        auth_from(&|k| v.pair(k))?
-    } else {
-        auth_from(&|k| controller_login_value(v, k))?
-    };
-    if let Some(auth) = found {
+    if let Some(auth) = auth_from(get)? {
         return Ok(match auth_mount {
             Some(m) => auth.with_mount(m),
             None => auth,
         });
     }
-    let get = |k: &str| {
-        if own {
-            v.pair(k)
-        } else {
-            controller_login_value(v, k)
-        }
-    };
     let detail = if get("vault_role_id").is_some() != get("vault_secret_id").is_some() {
         " (AppRole needs both VAULT_ROLE_ID and VAULT_SECRET_ID)"
     } else if get("vault_jwt").is_some() || get("vault_jwt_file").is_some() {
@@ -804,26 +790,6 @@ fn resolve_auth(v: &Values<'_>) -> Result<VaultAuth, BrokerError> {
     };
     Err(BrokerError::MissingVaultCredentials {
         detail: detail.to_owned(),
-    })
-}
-
-/// A login value of the controller: its variable, or for a token or secret_id the file its
-/// `*_FILE` variable names (read here, so a Vault Agent sink or a mounted secret works and no
-/// secret has to live in the controller's environment).
-fn controller_login_value(v: &Values<'_>, key: &str) -> Option<String> {
-    let file_key = match key {
-        "vault_token" => "vault_token_file",
-        "vault_secret_id" => "vault_secret_id_file",
-        _ => return v.env_of(key),
-    };
-    v.env_of(key).or_else(|| {
-        let path = v.env_of(file_key)?;
-        // An unreadable file is reported by the login that needs it (MissingVaultCredentials
-        // names the variable); the path is the controller's own, never a pipeline's.
-        std::fs::read_to_string(path)
-            .ok()
-            .map(|text| text.trim().to_owned())
-            .filter(|text| !text.is_empty())
     })
 }
 
@@ -883,22 +849,16 @@ fn short_hash(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{assert_err, assert_matches, env_of, pairs, temp_dir};
+
+    /// The request `p` parses to with settings `env`, ungoverned.
+    fn parse(
+        p: &[(&str, &str)],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<CredentialRequest, BrokerError> {
+        parse_request(&pairs(p), env)
+    }
     use crate::error::ErrorKind;
-    use std::collections::HashMap;
-
-    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn base_env() -> impl Fn(&str) -> Option<String> + Send + Sync {
         env_of(&[
@@ -909,7 +869,7 @@ mod tests {
 
     #[test]
     fn minimal_request_uses_defaults_and_env() {
-        let r = parse_request(&pairs(&[("purpose", "ecr-push")]), &base_env()).unwrap();
+        let r = parse(&[("purpose", "ecr-push")], &base_env()).unwrap();
         assert_eq!(r.target.mount, "aws");
         assert_eq!(r.target.vault_role, "ecr-push");
         assert_eq!(r.login.endpoint.addr, "http://127.0.0.1:8200");
@@ -927,8 +887,8 @@ mod tests {
             ("VAULT_SKIP_VERIFY", "true"),
             ("VAULT_TOKEN", "root-token"),
         ]);
-        let r = parse_request(
-            &pairs(&[
+        let r = parse(
+            &[
                 ("purpose", "deploy"),
                 ("mount", "/team-a/aws/"),
                 ("vault_role", "deployer"),
@@ -937,7 +897,7 @@ mod tests {
                 ("job", "app/main"),
                 ("build", "17"),
                 ("region", "eu-west-1"),
-            ]),
+            ],
             &env,
         )
         .unwrap();
@@ -955,8 +915,8 @@ mod tests {
     fn controller_keys_in_pairs_are_refused_naming_the_variable() {
         for key in CONTROLLER_KEYS {
             let variable = variable_of(key).expect("every controller key has a variable");
-            let e = parse_request(
-                &pairs(&[("purpose", "p"), (key, "http://attacker.example:8200")]),
+            let e = parse(
+                &[("purpose", "p"), (key, "http://attacker.example:8200")],
                 &base_env(),
             )
             .unwrap_err();
@@ -978,16 +938,17 @@ mod tests {
             assert!(!msg.contains("attacker"), "{msg}");
         }
         // Even with a login of the request's own, the address stays the controller's.
-        let e = parse_request(
-            &pairs(&[
-                ("purpose", "p"),
-                ("vault_token", "own"),
-                ("vault_addr", "https://elsewhere:8200"),
-            ]),
-            &base_env(),
-        )
-        .unwrap_err();
-        assert!(matches!(e, BrokerError::ControllerSetting { .. }), "{e}");
+        assert_err!(
+            parse(
+                &[
+                    ("purpose", "p"),
+                    ("vault_token", "own"),
+                    ("vault_addr", "https://elsewhere:8200"),
+                ],
+                &base_env()
+            ),
+            BrokerError::ControllerSetting { .. }
+        );
         // Own-login keys are not controller keys, and every controller key has a variable.
         for key in OWN_LOGIN_KEYS {
             assert!(!CONTROLLER_KEYS.contains(key), "{key}");
@@ -1000,7 +961,7 @@ mod tests {
 
     #[test]
     fn unknown_key_lists_the_valid_keys() {
-        let e = parse_request(&pairs(&[("purpose", "x"), ("tll", "1h")]), &base_env()).unwrap_err();
+        let e = parse(&[("purpose", "x"), ("tll", "1h")], &base_env()).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
         let msg = e.to_string();
         assert!(msg.contains("unknown request key `tll`"), "{msg}");
@@ -1013,13 +974,13 @@ mod tests {
 
     #[test]
     fn purpose_is_required_and_must_be_a_path_segment() {
-        let e = parse_request(&pairs(&[("mount", "aws")]), &base_env()).unwrap_err();
+        let e = parse(&[("mount", "aws")], &base_env()).unwrap_err();
         assert_eq!(e, BrokerError::MissingPurpose);
         for bad in ["../sys", "a/b", "with space", "", "ü", &"x".repeat(129)] {
-            let r = parse_request(&pairs(&[("purpose", bad)]), &base_env());
+            let r = parse(&[("purpose", bad)], &base_env());
             assert!(r.is_err(), "{bad:?} accepted");
         }
-        assert!(parse_request(&pairs(&[("purpose", "A_b.c-1")]), &base_env()).is_ok());
+        assert!(parse(&[("purpose", "A_b.c-1")], &base_env()).is_ok());
     }
 
     #[test]
@@ -1031,7 +992,7 @@ mod tests {
             ("mount", "a/../b"),
             ("mount", "/"),
         ] {
-            let e = parse_request(&pairs(&[("purpose", "p"), (k, v)]), &base_env()).unwrap_err();
+            let e = parse(&[("purpose", "p"), (k, v)], &base_env()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{k}={v}");
         }
     }
@@ -1082,12 +1043,12 @@ mod tests {
 
     #[test]
     fn approle_in_the_request_wins_over_a_token_in_the_env() {
-        let r = parse_request(
-            &pairs(&[
+        let r = parse(
+            &[
                 ("purpose", "p"),
                 ("vault_role_id", "rid"),
                 ("vault_secret_id", "sid"),
-            ]),
+            ],
             &base_env(),
         )
         .unwrap();
@@ -1108,7 +1069,7 @@ mod tests {
             ("VAULT_ROLE_ID", "rid"),
             ("VAULT_SECRET_ID", "sid"),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert!(matches!(r.login.auth, VaultAuth::AppRole { .. }));
 
         let env = env_of(&[
@@ -1116,7 +1077,7 @@ mod tests {
             ("VAULT_JWT_FILE", "/tmp/jwt"),
             ("VAULT_JWT_ROLE", "jenkins"),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(
             r.login.auth,
             VaultAuth::Jwt {
@@ -1129,8 +1090,8 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_absent() {
-        let r = parse_request(
-            &pairs(&[("purpose", "p"), ("role_arn", ""), ("vault_token", " ")]),
+        let r = parse(
+            &[("purpose", "p"), ("role_arn", ""), ("vault_token", " ")],
             &base_env(),
         )
         .unwrap();
@@ -1140,8 +1101,7 @@ mod tests {
 
     #[test]
     fn duplicate_and_odd_inputs_are_rejected() {
-        let e =
-            parse_request(&pairs(&[("purpose", "p"), ("purpose", "q")]), &base_env()).unwrap_err();
+        let e = parse(&[("purpose", "p"), ("purpose", "q")], &base_env()).unwrap_err();
         assert!(matches!(e, BrokerError::DuplicateKey { .. }));
         let e = pairs_from_flat(vec!["purpose".into()]).unwrap_err();
         assert_eq!(e, BrokerError::OddPairs { count: 1 });
@@ -1154,7 +1114,7 @@ mod tests {
     #[test]
     fn bad_addr_ttl_region_and_skip_verify_are_invalid_requests() {
         for (k, v) in [("ttl", "5m"), ("region", "EU WEST")] {
-            let e = parse_request(&pairs(&[("purpose", "p"), (k, v)]), &base_env()).unwrap_err();
+            let e = parse(&[("purpose", "p"), (k, v)], &base_env()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{k}={v}: {e}");
         }
         for (var, v, key) in [
@@ -1175,19 +1135,19 @@ mod tests {
 
     #[test]
     fn errors_and_debug_never_show_secrets() {
-        let r = parse_request(
-            &pairs(&[
+        let r = parse(
+            &[
                 ("purpose", "p"),
                 ("vault_role_id", "rid"),
                 ("vault_secret_id", "TOPSECRET"),
-            ]),
+            ],
             &base_env(),
         )
         .unwrap();
         let shown = format!("{r:?} {:?}", r.cache_key());
         assert!(!shown.contains("TOPSECRET"), "{shown}");
         assert!(!shown.contains("root-token"), "{shown}");
-        let t = parse_request(&pairs(&[("purpose", "p")]), &base_env()).unwrap();
+        let t = parse(&[("purpose", "p")], &base_env()).unwrap();
         let shown = format!("{t:?} {:?}", t.cache_key());
         assert!(!shown.contains("root-token"), "{shown}");
         assert!(t.cache_key().auth_identity.starts_with("token:"));
@@ -1241,13 +1201,6 @@ mod tests {
         assert_eq!(base, key(&[("region", "eu-west-1")]));
     }
 
-    /// A temporary directory of this test's own (tests run in parallel in one process).
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("withawsrole-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn the_controllers_config_file_supplies_purpose_defaults_and_pairs_win() {
         let dir = temp_dir("cfg");
@@ -1263,19 +1216,21 @@ mod tests {
             ("VAULT_TOKEN", "root-token"),
             ("WITHAWSROLE_CONFIG", p),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "deploy"), ("ttl", "2h")]), &env).unwrap();
+        let r = parse(&[("purpose", "deploy"), ("ttl", "2h")], &env).unwrap();
         assert_eq!(r.target.vault_role, "deployer");
         assert_eq!(
             r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/deploy")
         );
         assert_eq!(r.target.ttl_seconds, Some(7200));
-        let r = parse_request(&pairs(&[("purpose", "other")]), &env).unwrap();
+        let r = parse(&[("purpose", "other")], &env).unwrap();
         assert_eq!(r.target.vault_role, "other");
 
         std::fs::write(&path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
-        let e = parse_request(&pairs(&[("purpose", "deploy")]), &env).unwrap_err();
-        assert!(matches!(e, BrokerError::Config { .. }), "{e}");
+        let e = assert_err!(
+            parse(&[("purpose", "deploy")], &env),
+            BrokerError::Config { .. }
+        );
         assert!(
             e.to_string().contains(&format!(
                 "invalid purposes config {p}, line 2, key `purposes.deploy.rolearn`"
@@ -1300,11 +1255,7 @@ mod tests {
             ("WITHAWSROLE_CONFIG", path.to_str().unwrap()),
         ]);
         let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/library\"\n";
-        let r = parse_request(
-            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
-            &env,
-        )
-        .unwrap();
+        let r = parse(&[("purpose", "deploy"), ("config_text", text)], &env).unwrap();
         assert_eq!(
             r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/controller")
@@ -1315,19 +1266,15 @@ mod tests {
             ("VAULT_TOKEN", "t"),
             ("WITHAWSROLE_CONFIG", "/nonexistent/purposes.toml"),
         ]);
-        let e = parse_request(
-            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
-            &env,
-        )
-        .unwrap_err();
+        let e = parse(&[("purpose", "deploy"), ("config_text", text)], &env).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/purposes.toml"), "{e}");
         // And a request cannot name a file of its own.
-        let e = parse_request(
-            &pairs(&[
+        let e = parse(
+            &[
                 ("purpose", "deploy"),
                 ("config_text", text),
                 ("config_file", "/x.toml"),
-            ]),
+            ],
             &base_env(),
         )
         .unwrap_err();
@@ -1344,21 +1291,17 @@ mod tests {
     #[test]
     fn config_text_applies_without_a_controller_file_and_is_named_in_errors() {
         let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/d\"\n";
-        let r = parse_request(
-            &pairs(&[("purpose", "deploy"), ("config_text", text)]),
-            &base_env(),
-        )
-        .unwrap();
+        let r = parse(&[("purpose", "deploy"), ("config_text", text)], &base_env()).unwrap();
         assert_eq!(
             r.target.role_arn.as_deref(),
             Some("arn:aws:iam::123456789012:role/d")
         );
-        let e = parse_request(
-            &pairs(&[
+        let e = parse(
+            &[
                 ("purpose", "deploy"),
                 ("config_text", "\n[purposes.deploy]\nttl = \"forever\"\n"),
                 ("config_name", "org/withawsrole/purposes.toml"),
-            ]),
+            ],
             &base_env(),
         )
         .unwrap_err();
@@ -1378,7 +1321,7 @@ mod tests {
             ("VAULT_K8S_ROLE", "jenkins"),
             ("VAULT_AUTH_MOUNT", "k8s-prod"),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(
             r.login.auth,
             VaultAuth::Kubernetes {
@@ -1392,7 +1335,7 @@ mod tests {
             ("VAULT_K8S_ROLE", "jenkins"),
             ("VAULT_K8S_TOKEN_FILE", "/tmp/sa-token"),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert!(
             matches!(&r.login.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
         );
@@ -1401,27 +1344,23 @@ mod tests {
             ("VAULT_K8S_ROLE", "jenkins"),
             ("VAULT_AUTH_MOUNT", "a//b"),
         ]);
-        let e = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap_err();
+        let e = parse(&[("purpose", "p")], &env).unwrap_err();
         assert!(e.to_string().contains("vault_auth_mount"), "{e}");
         // The controller's auth mount also applies to a job's own AppRole login.
         let env = env_of(&[
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_AUTH_MOUNT", "team-approle"),
         ]);
-        let r = parse_request(
-            &pairs(&[
+        let r = parse(
+            &[
                 ("purpose", "p"),
                 ("vault_role_id", "r"),
                 ("vault_secret_id", "s"),
-            ]),
+            ],
             &env,
         )
         .unwrap();
-        assert!(
-            matches!(&r.login.auth, VaultAuth::AppRole { mount, .. } if mount == "team-approle"),
-            "{:?}",
-            r.login.auth
-        );
+        assert_matches!(r.login.auth, VaultAuth::AppRole { mount, .. } if mount == "team-approle");
     }
 
     // ---- a job's own login against the controller's --------------------------------------------
@@ -1470,14 +1409,9 @@ mod tests {
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_JWT_FILE", "/var/run/controller.jwt"),
         ]);
-        let e = parse_request(
-            &pairs(&[("purpose", "p"), ("vault_jwt_role", "r")]),
-            &file_env,
-        )
-        .unwrap_err();
-        assert!(
-            matches!(e, BrokerError::MissingVaultCredentials { .. }),
-            "{e}"
+        assert_err!(
+            parse(&[("purpose", "p"), ("vault_jwt_role", "r")], &file_env),
+            BrokerError::MissingVaultCredentials { .. }
         );
     }
 
@@ -1489,18 +1423,14 @@ mod tests {
             ("VAULT_SECRET_ID", "controller-sid"),
             ("VAULT_JWT_ROLE", "controller-jwt-role"),
         ]);
-        let r = parse_request(
-            &pairs(&[("purpose", "p"), ("vault_token", "job")]),
-            &controller,
-        )
-        .unwrap();
+        let r = parse(&[("purpose", "p"), ("vault_token", "job")], &controller).unwrap();
         assert_eq!(r.login.auth, VaultAuth::Token("job".into()));
-        let r = parse_request(
-            &pairs(&[
+        let r = parse(
+            &[
                 ("purpose", "p"),
                 ("vault_jwt", "job.jwt.x"),
                 ("vault_jwt_role", "job-role"),
-            ]),
+            ],
             &controller,
         )
         .unwrap();
@@ -1513,12 +1443,8 @@ mod tests {
             }
         );
         // Without any login key of its own, the request uses the controller's login.
-        let r = parse_request(&pairs(&[("purpose", "p")]), &controller).unwrap();
-        assert!(
-            matches!(&r.login.auth, VaultAuth::AppRole { role_id, .. } if role_id == "controller-rid"),
-            "{:?}",
-            r.login.auth
-        );
+        let r = parse(&[("purpose", "p")], &controller).unwrap();
+        assert_matches!(r.login.auth, VaultAuth::AppRole { role_id, .. } if role_id == "controller-rid");
     }
 
     #[test]
@@ -1537,7 +1463,7 @@ mod tests {
         );
 
         let env = env_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN_FILE", token)]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(r.login.auth, VaultAuth::Token("hvs.FROM-FILE".into()));
 
         let env = env_of(&[
@@ -1545,7 +1471,7 @@ mod tests {
             ("VAULT_ROLE_ID", "rid"),
             ("VAULT_SECRET_ID_FILE", secret_id),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(
             r.login.auth,
             VaultAuth::AppRole {
@@ -1561,16 +1487,15 @@ mod tests {
             ("VAULT_TOKEN", "from-env"),
             ("VAULT_TOKEN_FILE", token),
         ]);
-        let r = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap();
+        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(r.login.auth, VaultAuth::Token("from-env".into()));
 
         // A missing or blank file is no login at all, named in the error.
         for file in ["/nonexistent/token", blank] {
             let env = env_of(&[("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN_FILE", file)]);
-            let e = parse_request(&pairs(&[("purpose", "p")]), &env).unwrap_err();
-            assert!(
-                matches!(e, BrokerError::MissingVaultCredentials { .. }),
-                "{e}"
+            let e = assert_err!(
+                parse(&[("purpose", "p")], &env),
+                BrokerError::MissingVaultCredentials { .. }
             );
             assert!(e.to_string().contains("VAULT_TOKEN_FILE"), "{e}");
         }
@@ -1579,8 +1504,7 @@ mod tests {
             ("VAULT_ADDR", "http://v:8200"),
             ("VAULT_SECRET_ID_FILE", secret_id),
         ]);
-        let e =
-            parse_request(&pairs(&[("purpose", "p"), ("vault_role_id", "job")]), &env).unwrap_err();
+        let e = parse(&[("purpose", "p"), ("vault_role_id", "job")], &env).unwrap_err();
         assert!(
             matches!(e, BrokerError::MissingVaultCredentials { .. }),
             "{e}"
@@ -1654,8 +1578,10 @@ jobs = ["ops/nightly"]
 
     #[test]
     fn governed_no_config_or_an_empty_one_lists_nothing() {
-        let e = governed_by(None, &[("purpose", "ecr-push")]).unwrap_err();
-        assert!(matches!(e, BrokerError::PurposeNotListed { .. }), "{e:?}");
+        let e = assert_err!(
+            governed_by(None, &[("purpose", "ecr-push")]),
+            BrokerError::PurposeNotListed { .. }
+        );
         assert!(e.to_string().contains("(none"), "{e}");
         for empty in [
             "# nothing reviewed yet\n",
@@ -1694,8 +1620,10 @@ jobs = ["ops/nightly"]
         }
         let r = governed(&[("purpose", "nightly"), ("job", "ops/nightly")]);
         assert!(r.is_ok(), "{r:?}");
-        let e = governed(&[("purpose", "nightly"), ("job", "ops/nightly-2")]).unwrap_err();
-        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+        assert_err!(
+            governed(&[("purpose", "nightly"), ("job", "ops/nightly-2")]),
+            BrokerError::JobNotAllowed { .. }
+        );
     }
 
     #[test]
@@ -1706,12 +1634,13 @@ jobs = ["ops/nightly"]
             &[("purpose", "ecr-push"), ("job", "platform/x")]
         )
         .is_ok());
-        let e = governed_by(
-            Some(config),
-            &[("purpose", "ecr-push"), ("job", "team-a/x")],
-        )
-        .unwrap_err();
-        assert!(matches!(e, BrokerError::JobNotAllowed { .. }), "{e:?}");
+        assert_err!(
+            governed_by(
+                Some(config),
+                &[("purpose", "ecr-push"), ("job", "team-a/x")],
+            ),
+            BrokerError::JobNotAllowed { .. }
+        );
         assert!(governed_by(Some(config), &[("purpose", "open"), ("job", "team-a/x")]).is_ok());
     }
 
@@ -1749,8 +1678,10 @@ jobs = ["ops/nightly"]
         ] {
             assert_eq!(ok(arn).unwrap().target.role_arn.as_deref(), Some(arn));
         }
-        let e = ok("arn:aws:iam::999999999999:role/admin").unwrap_err();
-        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        let e = assert_err!(
+            ok("arn:aws:iam::999999999999:role/admin"),
+            BrokerError::ChoiceNotAllowed { .. }
+        );
         assert_eq!(e.kind(), ErrorKind::InvalidRequest);
         assert!(e.to_string().contains("role_arns"), "{e}");
         // Without role_arn, the purpose's own.
@@ -1760,12 +1691,13 @@ jobs = ["ops/nightly"]
             Some("arn:aws:iam::123456789012:role/deploy")
         );
         // A purpose that offers no ARN refuses every one.
-        let e = governed(&[
-            ("purpose", "ecr-push"),
-            ("role_arn", "arn:aws:iam::123456789012:role/deploy"),
-        ])
-        .unwrap_err();
-        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        assert_err!(
+            governed(&[
+                ("purpose", "ecr-push"),
+                ("role_arn", "arn:aws:iam::123456789012:role/deploy"),
+            ]),
+            BrokerError::ChoiceNotAllowed { .. }
+        );
     }
 
     #[test]
@@ -1782,11 +1714,15 @@ jobs = ["ops/nightly"]
             "the purpose's own wins"
         );
         assert!(hidden(&[("purpose", "open"), ("hide_account_id", "true")]).unwrap());
-        let e = hidden(&[("purpose", "quiet"), ("hide_account_id", "false")]).unwrap_err();
-        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        let e = assert_err!(
+            hidden(&[("purpose", "quiet"), ("hide_account_id", "false")]),
+            BrokerError::ChoiceNotAllowed { .. }
+        );
         assert!(e.to_string().contains("leave hideAccountId out"), "{e}");
-        let e = hidden(&[("purpose", "open"), ("hide_account_id", "maybe")]).unwrap_err();
-        assert!(matches!(e, BrokerError::InvalidValue { .. }), "{e:?}");
+        assert_err!(
+            hidden(&[("purpose", "open"), ("hide_account_id", "maybe")]),
+            BrokerError::InvalidValue { .. }
+        );
         // Without any config: shown unless asked.
         assert!(
             !governed(&[("purpose", "ecr-push")])
@@ -1813,16 +1749,13 @@ jobs = ["ops/nightly"]
         };
         assert_eq!(ttl("deploy", "1h").unwrap().target.ttl_seconds, Some(3600));
         assert_eq!(ttl("deploy", "15m").unwrap().target.ttl_seconds, Some(900));
-        let e = ttl("deploy", "3601").unwrap_err();
-        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        let e = assert_err!(ttl("deploy", "3601"), BrokerError::ChoiceNotAllowed { .. });
         assert!(e.to_string().contains("max_ttl is 3600 s"), "{e}");
         // [defaults] max_ttl applies where the purpose sets none.
         assert!(ttl("ecr-push", "2h").is_ok());
-        let e = ttl("ecr-push", "3h").unwrap_err();
-        assert!(matches!(e, BrokerError::ChoiceNotAllowed { .. }), "{e:?}");
+        assert_err!(ttl("ecr-push", "3h"), BrokerError::ChoiceNotAllowed { .. });
         // A ttl that is invalid anyway stays an invalid ttl.
-        let e = ttl("deploy", "5m").unwrap_err();
-        assert!(matches!(e, BrokerError::InvalidValue { .. }), "{e:?}");
+        assert_err!(ttl("deploy", "5m"), BrokerError::InvalidValue { .. });
     }
 
     #[test]

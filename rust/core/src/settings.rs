@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use crate::error::BrokerError;
 use crate::request::{EnvLookup, REQUEST_KEYS};
+use crate::sources;
 
 pub const DEADLINE_ENV: &str = "WITHAWSROLE_DEADLINE_SECONDS";
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+pub use crate::sources::DEFAULT_DEADLINE;
 
 /// The controller's token role to create child tokens against (unset: `auth/token/create`).
 pub const TOKEN_ROLE_ENV: &str = "WITHAWSROLE_TOKEN_ROLE";
@@ -33,21 +34,6 @@ pub fn setting_properties() -> Vec<(&'static str, String)> {
         .into_iter()
         .map(|var| (var, format!("withawsrole.{var}")))
         .collect()
-}
-
-/// `WITHAWSROLE_DEADLINE_SECONDS`: 1..=3600 whole seconds.
-pub(crate) fn parse_deadline(value: Option<String>) -> Result<Option<Duration>, BrokerError> {
-    let Some(s) = value.filter(|s| !s.trim().is_empty()) else {
-        return Ok(None);
-    };
-    match s.trim().parse::<u64>() {
-        Ok(n) if (1..=3600).contains(&n) => Ok(Some(Duration::from_secs(n))),
-        _ => Err(BrokerError::invalid(
-            "WITHAWSROLE_DEADLINE_SECONDS",
-            &s,
-            "use a whole number of seconds from 1 to 3600 (default 60)",
-        )),
-    }
 }
 
 /// The controller's settings as a broker uses them: the process environment, overlaid by
@@ -93,9 +79,9 @@ impl Settings {
         })
     }
 
-    /// The environment (`env`) overlaid by `overrides` (an empty value unsets); None when these
-    /// are the overrides of `self` already. `built_deadline` is the deadline the broker was
-    /// built with, kept when neither the environment nor the overrides set one.
+    /// The environment (`env`) overlaid by `overrides` (sources::overlay); None when these are
+    /// the overrides of `self` already. `built_deadline` is the deadline the broker was built
+    /// with, kept unless the overrides set one (sources::deadline).
     pub(crate) fn overridden(
         &self,
         env: &EnvLookup,
@@ -105,29 +91,12 @@ impl Settings {
         if self.overrides == overrides {
             return Ok(None);
         }
-        let known = setting_variables();
-        let mut values = environment_values(env);
-        for (name, value) in overrides {
-            let Some(var) = known.iter().find(|v| **v == name.as_str()) else {
-                return Err(BrokerError::invalid(
-                    "controller setting",
-                    name,
-                    format!("known settings are {}", known.join(", ")),
-                ));
-            };
-            if value.trim().is_empty() {
-                values.remove(var);
-            } else {
-                values.insert(var, value.clone());
-            }
-        }
-        // Without the variable: the default, or the deadline the broker was built with when
-        // its environment did not set one (a caller's own choice in BrokerOptions).
-        let fallback = match env(DEADLINE_ENV) {
-            Some(_) => DEFAULT_DEADLINE,
-            None => built_deadline,
-        };
-        let deadline = parse_deadline(values.get(DEADLINE_ENV).cloned())?.unwrap_or(fallback);
+        let values = sources::overlay(environment_values(env), overrides, &setting_variables())?;
+        let property = overrides
+            .iter()
+            .find(|(name, _)| name == DEADLINE_ENV)
+            .map(|(_, value)| value.as_str());
+        let deadline = sources::deadline(property, built_deadline)?;
         Ok(Some(Settings {
             values,
             deadline,

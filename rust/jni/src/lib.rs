@@ -165,10 +165,14 @@ jni_export! {
 }
 
 jni_export! {
-    /// How blocks log in when the controller logs in as each build: `credentials_id`, `jwt_role`;
-    /// empty when the controller logs in as itself.
-    fn Java_org_withawsrole_bridge_internal_Native_Broker_1buildLogin(env) -> JavaPairs<'local> {
-        let login = broker()?.build_login()?;
+    /// How a block logs in, given the credential ID it names for a login of its own (empty:
+    /// none): `source` = `own`, `build` (with `credentials_id`, `jwt_role`) or `controller`.
+    fn Java_org_withawsrole_bridge_internal_Native_Broker_1blockLogin(
+        env,
+        credentials_id: JString<'local>,
+    ) -> JavaPairs<'local> {
+        let credentials_id = credentials_id.try_to_string(env)?;
+        let login = broker()?.block_login(Some(credentials_id.as_str()))?;
         pairs_to_java(env, login)
     }
 }

@@ -23,13 +23,9 @@ class BridgeGateway implements Serializable {
     static final long VAULT_WAIT_SLICE_MILLIS = 500L
     static final long BETWEEN_SLICES_MILLIS = 100L
 
-    /** The broker's calls (AwsRoleBroker): with a slice's wait, or one answer. */
+    /** The broker's calls that wait for Vault a slice at a time (NativeBridge.BROKER_METHODS lists them all). */
     static final String CREDENTIALS_CALL = 'credentialsWithin'
     static final String CHILD_TOKEN_CALL = 'createChildTokenWithin'
-    static final String ABANDON_CHILD_TOKEN_CALL = 'abandonChildToken'
-    static final String REVOKE_CALL = 'revokeChildToken'
-    static final String PER_BUILD_LOGIN_CALL = 'perBuildLogin'
-    static final String SETTING_VARIABLES_CALL = 'settingVariables'
     static final List<String> SLICED_CALLS = [CREDENTIALS_CALL, CHILD_TOKEN_CALL].asImmutable()
 
     /** The pipeline script (the calling step's `this`): steps are reached through it. */
@@ -76,7 +72,7 @@ class BridgeGateway implements Serializable {
      * what the awsrole CLI on an agent would read, so a refresh: true block sets each.
      */
     List<String> settingVariables() {
-        Map outcome = NativeBridge.outcome(install(), SETTING_VARIABLES_CALL, [] as Class[], [] as Object[])
+        Map outcome = NativeBridge.outcome(install(), 'settingVariables')
         if (outcome.failure != null) {
             script.error(StepMessages.oneLine("withAwsRole: ${outcome.failure}"))
         }
@@ -116,27 +112,29 @@ class BridgeGateway implements Serializable {
 
     /**
      * Calls `callVault` with the request completed by the block's Vault login, and returns what it
-     * returns: the job's own credential (vaultCredentialsId); else, on a controller that logs in as
-     * each build, the build's id token credential and JWT role from the controller's settings;
-     * else nothing, and the core logs in as the controller.
+     * returns. The core decides whose login (AwsRoleBroker.blockLogin; docs/architecture.md, "Where
+     * settings come from"): the job's own credential (vaultCredentialsId), bound here; the build's
+     * id token credential and the controller's JWT role, bound here; or the controller's, which
+     * the core reads itself.
      */
     Map withVaultLogin(String bridgeDigest, Map options, Map<String, String> request, Closure callVault) {
-        String credentialsId = AwsRoleOptions.vaultCredentialsIdOf(options)
-        Map<String, String> withRole = request
-        boolean idToken = false
-        if (credentialsId == null) {
-            Map perBuild = NativeBridge.outcome(bridgeDigest, PER_BUILD_LOGIN_CALL, [] as Class[], [] as Object[])
-            if (perBuild.failure != null) {
-                return perBuild
-            }
-            credentialsId = perBuild.answer.credentials_id
-            withRole = AwsRoleOptions.withJwtRole(request, (String) perBuild.answer.jwt_role)
-            idToken = credentialsId != null
+        String named = AwsRoleOptions.vaultCredentialsIdOf(options)
+        Map login = NativeBridge.outcome(bridgeDigest, 'blockLogin', named ?: '')
+        if (login.failure != null) {
+            return login
         }
-        if (credentialsId == null) {
-            return callVault(request)
+        String credentialsId = login.answer.credentials_id
+        switch (login.answer.source) {
+            case 'own':
+                return new VaultCredential(script, credentialsId).fetch(request, callVault)
+            case 'build':
+                Map<String, String> withRole = AwsRoleOptions.withJwtRole(request, (String) login.answer.jwt_role)
+                return new VaultCredential(script, credentialsId, true).fetch(withRole, callVault)
+            case 'controller':
+                return callVault(request)
+            default:
+                throw new IllegalStateException("withAwsRole: the bridge named an unknown login source '${login.answer.source}'")
         }
-        return new VaultCredential(script, credentialsId, idToken).fetch(withRole, callVault)
     }
 
     /**
@@ -168,15 +166,14 @@ class BridgeGateway implements Serializable {
     @NonCPS
     static Map attempt(String bridgeDigest, String method, Map<String, String> request, String ticket = '') {
         if (!(method in SLICED_CALLS)) {
-            return NativeBridge.outcome(bridgeDigest, method, [Map] as Class[], [request] as Object[])
+            return NativeBridge.outcome(bridgeDigest, method, request)
         }
         if (method == CHILD_TOKEN_CALL) {
-            Map outcome = NativeBridge.outcome(bridgeDigest, method, [Map, String, long] as Class[],
-                    [request, ticket, VAULT_WAIT_SLICE_MILLIS] as Object[])
+            Map outcome = NativeBridge.outcome(bridgeDigest, method, request, ticket, VAULT_WAIT_SLICE_MILLIS)
             String pending = outcome.answer?.pending_ticket
             return pending != null ? [pending: true, ticket: pending] : outcome
         }
-        Map outcome = NativeBridge.outcome(bridgeDigest, method, [Map, long] as Class[], [request, VAULT_WAIT_SLICE_MILLIS] as Object[])
+        Map outcome = NativeBridge.outcome(bridgeDigest, method, request, VAULT_WAIT_SLICE_MILLIS)
         return outcome.failure == null && outcome.answer == null ? [pending: true] : outcome
     }
 
@@ -185,7 +182,7 @@ class BridgeGateway implements Serializable {
     @SuppressWarnings('CatchException')
     static void abandon(String bridgeDigest, Map<String, String> request, String ticket) {
         try {
-            NativeBridge.outcome(bridgeDigest, ABANDON_CHILD_TOKEN_CALL, [Map, String] as Class[], [request, ticket] as Object[])
+            NativeBridge.outcome(bridgeDigest, 'abandonChildToken', request, ticket)
         } catch (Exception ignored) {
             // The core revokes a token no block took after the deadline anyway.
         }
@@ -196,7 +193,7 @@ class BridgeGateway implements Serializable {
     @SuppressWarnings('CatchException') // a bug while revoking must not hide the block's own outcome either
     static String revocationProblem(String bridgeDigest, String token) {
         try {
-            Map outcome = NativeBridge.outcome(bridgeDigest, REVOKE_CALL, [Map] as Class[], [[token: token]] as Object[])
+            Map outcome = NativeBridge.outcome(bridgeDigest, 'revokeChildToken', [token: token])
             if (outcome.failure != null) {
                 return outcome.failure
             }

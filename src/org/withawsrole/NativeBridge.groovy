@@ -44,6 +44,22 @@ class NativeBridge implements Serializable {
     static final String REGISTRY_KEY_PREFIX = 'org.withawsrole.bridge.loader.'
 
     static final String BROKER_CLASS = 'org.withawsrole.bridge.AwsRoleBroker'
+    /**
+     * The broker's methods (AwsRoleBroker) this library calls, with their parameter types: the one
+     * list of the reflective calls' signatures (a name not listed here is no call of this library).
+     */
+    static final Map<String, List<Class>> BROKER_METHODS = [
+            credentials           : [Map],
+            credentialsWithin     : [Map, Long.TYPE],
+            createChildTokenWithin: [Map, String, Long.TYPE],
+            abandonChildToken     : [Map, String],
+            revokeChildToken      : [Map],
+            blockLogin            : [String],
+            settingVariables      : [],
+            stats                 : [],
+            clearCache            : [],
+            version               : [],
+    ].asImmutable()
     /** The base class of the bridge's expected failures; the rest (InternalBridgeException, ...) are bugs. */
     static final String EXPECTED_FAILURE_CLASS = 'org.withawsrole.bridge.AwsRoleException'
     static final String PERMISSION_DENIED_CLASS = 'org.withawsrole.bridge.PermissionDeniedException'
@@ -130,23 +146,23 @@ class NativeBridge implements Serializable {
     /** Credentials for the request; throws the bridge's exceptions (AwsRoleException subclasses). */
     @NonCPS
     static Map<String, String> credentials(String bridgeSha256, Map<String, String> request) {
-        return (Map<String, String>) callBroker(bridgeSha256, 'credentials', [Map] as Class[], [request] as Object[])
+        return (Map<String, String>) callBroker(bridgeSha256, 'credentials', request)
     }
 
     /** The broker's counters: vault_calls, vault_logins, cache_hits, cache_misses, retries. */
     @NonCPS
     static Map<String, String> stats(String bridgeSha256) {
-        return (Map<String, String>) callBroker(bridgeSha256, 'stats', [] as Class[], [] as Object[])
+        return (Map<String, String>) callBroker(bridgeSha256, 'stats')
     }
 
     @NonCPS
     static void clearCache(String bridgeSha256) {
-        callBroker(bridgeSha256, 'clearCache', [] as Class[], [] as Object[])
+        callBroker(bridgeSha256, 'clearCache')
     }
 
     @NonCPS
     static String version(String bridgeSha256) {
-        return (String) callBroker(bridgeSha256, 'version', [] as Class[], [] as Object[])
+        return (String) callBroker(bridgeSha256, 'version')
     }
 
     /**
@@ -158,9 +174,9 @@ class NativeBridge implements Serializable {
      */
     @NonCPS
     @SuppressWarnings('CatchThrowable') // bugs, Errors included, must keep their stack
-    static Map outcome(String bridgeSha256, String method, Class[] parameterTypes, Object[] args) {
+    static Map outcome(String bridgeSha256, String method, Object... args) {
         try {
-            return [answer: callBroker(bridgeSha256, method, parameterTypes, args)]
+            return [answer: callBroker(bridgeSha256, method, args)]
         } catch (Throwable failure) {
             ClassLoader bridge = loaderOf(bridgeSha256)
             if (bridge.loadClass(EXPECTED_FAILURE_CLASS).isInstance(failure)) {
@@ -184,11 +200,16 @@ class NativeBridge implements Serializable {
     }
 
     @NonCPS
-    private static Object callBroker(String bridgeSha256, String method, Class[] parameterTypes, Object[] args) {
+    private static Object callBroker(String bridgeSha256, String method, Object... args) {
+        List<Class> parameterTypes = BROKER_METHODS[method]
+        if (parameterTypes == null) {
+            throw new IllegalArgumentException("withAwsRole: ${StepMessages.shown(method)} is not a call of this library; " +
+                    "it calls ${BROKER_METHODS.keySet().join(', ')}")
+        }
         Class broker = loaderOf(bridgeSha256).loadClass(BROKER_CLASS)
         try {
             Object shared = broker.getMethod('shared').invoke(null)
-            return broker.getMethod(method, parameterTypes).invoke(shared, args)
+            return broker.getMethod(method, parameterTypes as Class[]).invoke(shared, args)
         } catch (InvocationTargetException e) {
             throw e.cause
         }

@@ -21,17 +21,17 @@ import com.cloudbees.groovy.cps.NonCPS
 class VaultCredential implements Serializable {
     private static final long serialVersionUID = 1L
 
-    /** Variables the credential is bound to while Vault is called; the block never sees them. */
-    static final String ROLE_ID_VARIABLE = 'WITHAWSROLE_VAULT_ROLE_ID'
-    static final String SECRET_ID_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_ID'
-    static final String SECRET_TEXT_VARIABLE = 'WITHAWSROLE_VAULT_SECRET_TEXT'
-
-    static final String USERNAME_PASSWORD_KIND = 'usernamePassword'
-    static final String SECRET_TEXT_KIND = 'secretText'
-    /** The Credentials plugin's types (OIDC id token credentials are secret text too). */
-    static final Map<String, String> CREDENTIAL_TYPE_OF_KIND = [
-            (USERNAME_PASSWORD_KIND): 'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials',
-            (SECRET_TEXT_KIND)      : 'org.jenkinsci.plugins.plaincredentials.StringCredentials',
+    /**
+     * The kinds of credential a job's Vault login comes from, by the name of their binding step:
+     * the Credentials plugin's type (OIDC id token credentials are secret text too), and the
+     * variables withCredentials binds it to while Vault is called (the block never sees them).
+     */
+    static final Map<String, Map> KINDS = [
+            usernamePassword: [type     : 'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials',
+                               variables: [usernameVariable: 'WITHAWSROLE_VAULT_ROLE_ID',
+                                           passwordVariable: 'WITHAWSROLE_VAULT_SECRET_ID',].asImmutable(),].asImmutable(),
+            secretText      : [type     : 'org.jenkinsci.plugins.plaincredentials.StringCredentials',
+                               variables: [variable: 'WITHAWSROLE_VAULT_SECRET_TEXT'].asImmutable(),].asImmutable(),
     ].asImmutable()
 
     static final String JWT_SHAPE = /eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/
@@ -60,12 +60,11 @@ class VaultCredential implements Serializable {
         if (idToken) {
             return fetchAsSecretText(request, callVault, notUsernamePassword)
         }
-        if (kindInJenkins(credentialsId) == SECRET_TEXT_KIND) {
+        if (kindInJenkins(credentialsId) == 'secretText') {
             return fetchAsSecretText(request, callVault, 'not tried: Jenkins lists it as secret text')
         }
         try {
-            script.withCredentials([script.usernamePassword(credentialsId: credentialsId,
-                    usernameVariable: ROLE_ID_VARIABLE, passwordVariable: SECRET_ID_VARIABLE)]) {
+            script.withCredentials([script.usernamePassword([credentialsId: credentialsId] + KINDS.usernamePassword.variables)]) {
                 bound = true
                 outcome = callVault(withLogin(request, appRoleLogin(script.env)))
             }
@@ -88,7 +87,7 @@ class VaultCredential implements Serializable {
         boolean bound = false
         String kind = null
         try {
-            script.withCredentials([script.string(credentialsId: credentialsId, variable: SECRET_TEXT_VARIABLE)]) {
+            script.withCredentials([script.string([credentialsId: credentialsId] + KINDS.secretText.variables)]) {
                 bound = true
                 Map login = secretTextLogin(script.env, request)
                 kind = login.kind
@@ -124,7 +123,7 @@ class VaultCredential implements Serializable {
     }
 
     /**
-     * USERNAME_PASSWORD_KIND or SECRET_TEXT_KIND as the Credentials plugin knows the credential for
+     * The kind (a key of KINDS) as the Credentials plugin knows the credential for
      * the running build, or null when it cannot say (no such ID, or not in a Jenkins with those
      * plugins). Library code is trusted: it may use Jenkins' API, through the library's own loader.
      */
@@ -136,8 +135,8 @@ class VaultCredential implements Serializable {
             ClassLoader loader = VaultCredential.classLoader
             Object run = loader.loadClass('org.jenkinsci.plugins.workflow.cps.CpsThread').current()?.execution?.owner?.executable
             Class provider = loader.loadClass('com.cloudbees.plugins.credentials.CredentialsProvider')
-            found = run == null ? null : CREDENTIAL_TYPE_OF_KIND.findResult { String kind, String type ->
-                provider.findCredentialById(credentialsId, loader.loadClass(type), run) != null ? kind : null
+            found = run == null ? null : KINDS.findResult { String kind, Map about ->
+                provider.findCredentialById(credentialsId, loader.loadClass((String) about.type), run) != null ? kind : null
             }
         } catch (Exception cannotSay) {
             found = null
@@ -147,8 +146,9 @@ class VaultCredential implements Serializable {
 
     @NonCPS
     static Map appRoleLogin(Object environment) {
-        return [pairs: [vault_role_id  : AwsRoleOptions.valueOf(environment, ROLE_ID_VARIABLE),
-                        vault_secret_id: AwsRoleOptions.valueOf(environment, SECRET_ID_VARIABLE)]]
+        Map<String, String> bound = KINDS.usernamePassword.variables
+        return [pairs: [vault_role_id  : AwsRoleOptions.valueOf(environment, bound.usernameVariable),
+                        vault_secret_id: AwsRoleOptions.valueOf(environment, bound.passwordVariable)]]
     }
 
     /**
@@ -157,7 +157,7 @@ class VaultCredential implements Serializable {
      */
     @NonCPS
     static Map secretTextLogin(Object environment, Map<String, String> request) {
-        String secret = AwsRoleOptions.valueOf(environment, SECRET_TEXT_VARIABLE)?.trim()
+        String secret = AwsRoleOptions.valueOf(environment, (String) KINDS.secretText.variables.variable)?.trim()
         if (!isJwt(secret)) {
             return [pairs: [vault_token: secret], kind: 'as a Vault token']
         }

@@ -213,12 +213,7 @@ fn owner_of(pairs: &[(String, String)]) -> [u8; 32] {
 mod tests {
     use super::*;
     use crate::broker::BrokerOptions;
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::testing::pairs;
 
     /// A broker whose Vault never answers in time (nothing listens on port 9).
     fn broker() -> CredentialBroker {

@@ -29,7 +29,7 @@ public final class JniExercise {
         check(broker.stats().containsKey("vault_calls"), "stats");
         System.setProperty("withawsrole.WITHAWSROLE_CONFIG",
                 new java.io.File("test/jvm/fixtures/world-purposes.toml").getAbsolutePath());
-        check(broker.perBuildLogin().isEmpty(), "per-build login: the controller logs in as itself");
+        check("controller".equals(broker.blockLogin(null).get("source")), "block login: the controller logs in as itself");
         final Map<String, String> hot = request("ecr-push", 900);
         check("miss".equals(broker.credentials(hot).get("cache")) || true, "first fetch");
         expect(() -> broker.credentials(request("ecr-push", 900, "colour", "blue")), "InvalidRequestException");

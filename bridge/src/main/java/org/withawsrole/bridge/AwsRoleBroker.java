@@ -157,14 +157,18 @@ public final class AwsRoleBroker {
     }
 
     /**
-     * How a block without a credential of its own logs in: when the controller's settings say it
-     * logs in to Vault as each build ({@code WITHAWSROLE_JOB_ID_TOKEN}, {@code WITHAWSROLE_JOB_JWT_ROLE}),
-     * {@code credentials_id} (the Jenkins "OpenID Connect id token" credential to bind) and
-     * {@code jwt_role}; an empty map when the controller logs in as itself.
+     * How a block logs in, as the core decides (docs/architecture.md, "Where settings come from"):
+     * {@code source} = {@code own}, with the {@code credentials_id} the block named
+     * ({@code vaultCredentialsId}); {@code build}, when the controller's settings say it logs in
+     * to Vault as each build ({@code WITHAWSROLE_JOB_ID_TOKEN}, {@code WITHAWSROLE_JOB_JWT_ROLE}),
+     * with {@code credentials_id} (the Jenkins "OpenID Connect id token" credential to bind) and
+     * {@code jwt_role}; or {@code controller}, when the core logs in with the controller's own login.
+     *
+     * @param vaultCredentialsId the credential the block names for a login of its own; null or empty: none
      */
-    public Map<String, String> perBuildLogin() {
+    public Map<String, String> blockLogin(String vaultCredentialsId) {
         ControllerSettings.apply();
-        return toMap(Native.Broker_buildLogin());
+        return toMap(Native.Broker_blockLogin(vaultCredentialsId == null ? "" : vaultCredentialsId));
     }
 
     /**

@@ -67,10 +67,11 @@ public final class Native {
     public static native void Broker_applySettings(String settings);
 
     /**
-     * How blocks log in when the controller logs in as each build: alternating key, value
-     * ({@code credentials_id}, {@code jwt_role}); empty when the controller logs in as itself.
+     * How a block logs in, given the credential ID it names for a login of its own (empty: none):
+     * alternating key, value; {@code source} = {@code own}, {@code build} (with
+     * {@code credentials_id}, {@code jwt_role}) or {@code controller}. The core decides.
      */
-    public static native String[] Broker_buildLogin();
+    public static native String[] Broker_blockLogin(String credentialsId);
 
     /**
      * The library's purposes config packed into the bridge jar, as {@code name \0 text \0}: the
