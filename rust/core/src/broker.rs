@@ -12,7 +12,7 @@ use crate::config::ConfigCache;
 use crate::error::BrokerError;
 use crate::request::{
     controller_value, parse_request_with, process_env, CacheKey, CredentialRequest, EnvLookup,
-    Governance, RequestPairs,
+    Governance, Parsing, RequestPairs,
 };
 use crate::retry::RetryPolicy;
 use crate::settings::Settings;
@@ -240,23 +240,23 @@ impl CredentialBroker {
         })
     }
 
-    fn parse(&self, pairs: &[(String, String)]) -> Result<CredentialRequest, BrokerError> {
+    /// `parse` (a request's parser) of `pairs` against this broker's settings, parsed configs
+    /// and governance, with the library's purposes config where they bring none.
+    pub(crate) fn parse_as<T>(
+        &self,
+        pairs: &[(String, String)],
+        parse: impl FnOnce(&[(String, String)], &Parsing<'_>) -> Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
         let settings = self.inner.settings();
         let env = |var: &str| settings.get(var);
-        let with_config = self.with_library_config(pairs);
-        let pairs = with_config.as_deref().unwrap_or(pairs);
-        parse_request_with(
-            pairs,
-            &env,
-            &self.inner.configs,
-            self.inner.options.governance,
-        )
-    }
-
-    /// `pairs` with the library's purposes config where they bring none (sources::with_library_config).
-    pub(crate) fn with_library_config(&self, pairs: &[(String, String)]) -> Option<RequestPairs> {
-        sources::with_library_config(pairs, self.inner.settings().library_config.as_deref())
-            .map(RequestPairs::from)
+        let library = settings.library_config.as_deref();
+        let with_config = sources::with_library_config(pairs, library).map(RequestPairs::from);
+        let with = Parsing {
+            env: &env,
+            configs: &self.inner.configs,
+            governance: self.inner.options.governance,
+        };
+        parse(with_config.as_deref().unwrap_or(pairs), &with)
     }
 
     /// The library's reviewed purposes config, for every request that brings none (the bridge
@@ -287,7 +287,7 @@ impl CredentialBroker {
             return Ok(p.clone());
         }
         let settings = self.inner.settings();
-        let request = self.parse(pairs)?;
+        let request = self.parse_as(pairs, parse_request_with)?;
         let parsed = Arc::new(Parsed {
             key: request.cache_key(),
             request,
@@ -318,7 +318,7 @@ impl CredentialBroker {
         &self,
         pairs: &[(String, String)],
     ) -> Result<IssuedCredentials, BrokerError> {
-        let request = self.parse(pairs)?;
+        let request = self.parse_as(pairs, parse_request_with)?;
         let credentials = self.runtime.block_on(self.inner.fetch(&request))?;
         Ok(IssuedCredentials {
             credentials: Arc::new(credentials),
@@ -430,15 +430,11 @@ impl Inner {
         request: CredentialRequest,
         key: CacheKey,
     ) -> Result<IssuedCredentials, BrokerError> {
-        let clock = self.options.clock.clone();
         let (credentials, cache) = self
             .credentials
-            .get_or_load(
-                &key,
-                || clock.now(),
-                &*self.options.jitter,
-                || self.fetch(&request),
-            )
+            .get_or_load(&key, &*self.options.clock, &*self.options.jitter, || {
+                self.fetch(&request)
+            })
             .await?;
         if cache == CacheStatus::Hit {
             bump(&self.cache_hits);
@@ -491,7 +487,7 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::testing::pairs;
+    use crate::testing::{assert_refused, pairs};
 
     fn env_of(vars: &[(&str, &str)]) -> Arc<EnvLookup> {
         Arc::new(crate::testing::env_of(vars))
@@ -622,15 +618,10 @@ mod tests {
             "",
             "WITHAWSROLE_CONFIGS",
         ] {
-            let e = broker
-                .apply_overrides(&overrides(&[("VAULT_ADDR", "http://x:1"), (name, "v")]))
-                .unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::InvalidRequest, "{name}");
-            let msg = e.to_string();
-            assert!(
-                msg.contains("VAULT_ADDR") && msg.contains("WITHAWSROLE_CONFIG"),
-                "{msg}"
-            );
+            let set = overrides(&[("VAULT_ADDR", "http://x:1"), (name, "v")]);
+            let e = broker.apply_overrides(&set).unwrap_err();
+            let named = ["VAULT_ADDR", "WITHAWSROLE_CONFIG"];
+            assert_refused(&e, ErrorKind::InvalidRequest, &named);
         }
         // A bad deadline is refused as a whole too.
         let e = broker

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::OnceCell;
 
-use crate::clock::Jitter;
+use crate::clock::{Clock, Jitter};
 use crate::error::BrokerError;
 
 /// Something with a lifetime: credentials, login tokens.
@@ -117,7 +117,7 @@ where
     pub async fn get_or_load<F, Fut>(
         &self,
         key: &K,
-        now: impl Fn() -> SystemTime,
+        clock: &dyn Clock,
         jitter: &dyn Jitter,
         load: F,
     ) -> Result<(Arc<V>, CacheStatus), BrokerError>
@@ -125,7 +125,7 @@ where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<V, BrokerError>>,
     {
-        let slot = self.slot_for(key, now());
+        let slot = self.slot_for(key, clock.now());
         let mut loaded_here = false;
         let outcome = slot
             .get_or_init(|| {
@@ -227,23 +227,14 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{BoxFuture, Clock, FixedJitter, ManualClock, Sleeper};
+    use crate::clock::{BoxFuture, FixedJitter, ManualClock, Sleeper};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    #[derive(Debug)]
-    struct Cred {
-        id: usize,
-        expires_at: SystemTime,
-        lease: Duration,
-    }
+    /// What the broker caches; the n-th load's has access key `KEY<n>`.
+    type Cred = crate::credentials::Credentials;
 
-    impl Expiring for Cred {
-        fn expires_at(&self) -> SystemTime {
-            self.expires_at
-        }
-        fn lease_duration(&self) -> Duration {
-            self.lease
-        }
+    fn id(cred: &Cred) -> &str {
+        &cred.access_key_id
     }
 
     /// A sleeper whose sleeps last until the test opens it: a load stays in flight for exactly
@@ -309,9 +300,13 @@ mod tests {
                 });
             }
             Ok(Cred {
-                id,
+                access_key_id: format!("KEY{id}"),
+                secret_access_key: "secret".into(),
+                session_token: "token".into(),
+                arn: String::new(),
+                session_name: "jenkins-test".into(),
+                lease_duration: self.lease,
                 expires_at: self.clock.now() + self.lease,
-                lease: self.lease,
             })
         }
 
@@ -334,12 +329,7 @@ mod tests {
         loader: &CountingLoader,
     ) -> Answer {
         cache
-            .get_or_load(
-                &key.to_owned(),
-                || clock.now(),
-                &FixedJitter(0.0),
-                || loader.load(),
-            )
+            .get_or_load(&key.to_owned(), clock, &FixedJitter(0.0), || loader.load())
             .await
     }
 
@@ -399,7 +389,7 @@ mod tests {
         let mut misses = 0;
         for answer in answers {
             let (cred, status) = answer.unwrap();
-            assert_eq!(cred.id, 1);
+            assert_eq!(id(&cred), "KEY1");
             misses += usize::from(status == CacheStatus::Miss);
         }
         assert_eq!(loader.calls(), 1);
@@ -417,7 +407,7 @@ mod tests {
         let clock = ManualClock::at_epoch_seconds(1_000_000);
         let loader = CountingLoader::new(&clock, 3600);
         let (cred, status) = fetch(&cache, "k", &clock, &loader).await.unwrap();
-        assert_eq!((cred.id, status), (1, CacheStatus::Miss));
+        assert_eq!((id(&cred), status), ("KEY1", CacheStatus::Miss));
     }
 
     #[tokio::test]
@@ -428,16 +418,16 @@ mod tests {
         let key = "k".to_string();
 
         let (c1, s1) = fetch(&cache, &key, &clock, &loader).await.unwrap();
-        assert_eq!((c1.id, s1), (1, CacheStatus::Miss));
+        assert_eq!((id(&c1), s1), ("KEY1", CacheStatus::Miss));
         // The load took its second on the manual clock: it expires 900 s after that.
         clock.advance(Duration::from_secs(809)); // 91 s left: margin is 90 s
         let (c2, s2) = fetch(&cache, &key, &clock, &loader).await.unwrap();
-        assert_eq!((c2.id, s2), (1, CacheStatus::Hit));
+        assert_eq!((id(&c2), s2), ("KEY1", CacheStatus::Hit));
         assert!(cache.get_fresh(&key, clock.now()).is_some());
         clock.advance(Duration::from_secs(1)); // 90 s left: inside the margin
         assert!(cache.get_fresh(&key, clock.now()).is_none());
         let (c3, s3) = fetch(&cache, &key, &clock, &loader).await.unwrap();
-        assert_eq!((c3.id, s3), (2, CacheStatus::Miss));
+        assert_eq!((id(&c3), s3), ("KEY2", CacheStatus::Miss));
         assert_eq!(loader.calls(), 2);
     }
 

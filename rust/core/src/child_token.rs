@@ -34,13 +34,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::clock::{epoch_seconds, rfc3339_utc};
-use crate::config::ConfigCache;
 use crate::credentials::account_id_of;
 use crate::error::{truncate, BrokerError};
 use crate::fields::check_segment;
 use crate::request::{
     check_known_keys, check_token, controller_value, endpoint_from, parse_request_with,
-    refuse_controller_key, single_value, CredentialRequest, Governance, VaultAuth, VaultLogin,
+    refuse_controller_key, single_value, CredentialRequest, Parsing, VaultAuth, VaultLogin,
 };
 use crate::secret::SecretString;
 pub use crate::settings::TOKEN_ROLE_ENV;
@@ -314,10 +313,9 @@ pub(crate) async fn revoke(
 /// Parses a child-token request; nothing here touches the network.
 pub fn parse_child_token_request(
     pairs: &[(String, String)],
-    env: &dyn Fn(&str) -> Option<String>,
-    configs: &ConfigCache,
-    governance: Governance,
+    with: &Parsing<'_>,
 ) -> Result<ChildTokenRequest, BrokerError> {
+    let env = with.env;
     check_known_keys(pairs, &OWN_KEYS)?;
     if pairs.iter().any(|(k, _)| k == "token_role") {
         // Which token role child tokens come from is the Vault admin's and controller's choice.
@@ -338,7 +336,7 @@ pub fn parse_child_token_request(
         .filter(|(k, _)| !OWN_KEYS.contains(&k.as_str()))
         .cloned()
         .collect();
-    let request = parse_request_with(&base, env, configs, governance)?;
+    let request = parse_request_with(&base, with)?;
 
     let ttl_seconds = match single_value(pairs, "token_ttl")? {
         Some(raw) => parse_token_ttl(&raw)?,
@@ -428,14 +426,17 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::request::parse_request;
-    use crate::testing::{assert_all_refused, assert_err, assert_holds, env_of, pairs};
+    use crate::request::Governance;
+    use crate::testing::{assert_all_refused, assert_err, assert_holds, env_of, pairs, parsing};
 
     fn parse_child(
         p: &[(&str, &str)],
         env: &dyn Fn(&str) -> Option<String>,
         governance: Governance,
     ) -> Result<ChildTokenRequest, BrokerError> {
-        parse_child_token_request(&pairs(p), env, &ConfigCache::new(), governance)
+        parsing(env, governance, |with| {
+            parse_child_token_request(&pairs(p), with)
+        })
     }
 
     /// An ungoverned child-token request with the controller's usual settings.

@@ -518,21 +518,47 @@ pub enum Governance {
     Ungoverned,
 }
 
+/// What requests are parsed against: the controller's settings (`env` reads a variable), the
+/// purposes configs parsed so far, and whether the purposes config is the boundary.
+pub struct Parsing<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub configs: &'a ConfigCache,
+    pub governance: Governance,
+}
+
 /// Parses and validates request pairs (see docs/architecture.md for the keys), ungoverned.
 pub fn parse_request(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<CredentialRequest, BrokerError> {
-    parse_request_with(pairs, env, &ConfigCache::new(), Governance::Ungoverned)
+    parse_request_as(pairs, env, Governance::Ungoverned)
 }
 
-/// As [`parse_request`], with parsed purposes configs kept in `configs` between requests.
-pub fn parse_request_with(
+/// As [`parse_request`], governed or not, with no purposes config parsed before.
+pub fn parse_request_as(
     pairs: &[(String, String)],
     env: &dyn Fn(&str) -> Option<String>,
-    configs: &ConfigCache,
     governance: Governance,
 ) -> Result<CredentialRequest, BrokerError> {
+    let configs = ConfigCache::new();
+    let with = Parsing {
+        env,
+        configs: &configs,
+        governance,
+    };
+    parse_request_with(pairs, &with)
+}
+
+/// As [`parse_request`], as `with` says (parsed configs kept between requests, governed or not).
+pub fn parse_request_with(
+    pairs: &[(String, String)],
+    with: &Parsing<'_>,
+) -> Result<CredentialRequest, BrokerError> {
+    let Parsing {
+        env,
+        configs,
+        governance,
+    } = *with;
     let v = Values::new(pairs, env)?;
 
     let purpose = v.pair("purpose").ok_or(BrokerError::MissingPurpose)?;
@@ -687,22 +713,22 @@ fn authorize(
             });
         }
     }
-    check_choices(v, purpose, config, config_name)
-}
-
-/// Every choice the request makes must be one the purpose offers.
-fn check_choices(
-    v: &Values<'_>,
-    purpose: &str,
-    config: &PurposeConfig,
-    config_name: &str,
-) -> Result<(), BrokerError> {
     let refuse = |what: String, fix: &str| BrokerError::ChoiceNotAllowed {
         purpose: purpose.to_owned(),
         what,
         fix: fix.to_owned(),
         config: config_name.to_owned(),
     };
+    check_choices(v, config, &refuse)
+}
+
+/// Every choice the request makes must be one the purpose offers; `refuse` words a refusal
+/// (what the request asked, how to fix it).
+fn check_choices(
+    v: &Values<'_>,
+    config: &PurposeConfig,
+    refuse: &dyn Fn(String, &str) -> BrokerError,
+) -> Result<(), BrokerError> {
     for (key, what) in [
         ("mount", "choose the Vault mount"),
         ("vault_role", "choose the Vault role"),
@@ -850,6 +876,43 @@ fn short_hash(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::testing::{assert_err, assert_matches, env_of, pairs, temp_dir};
+
+    /// A purposes file in a directory of the test's own (removed when dropped), for the
+    /// controller's WITHAWSROLE_CONFIG.
+    struct ConfigFile {
+        path: PathBuf,
+    }
+
+    impl ConfigFile {
+        fn new(name: &str, text: &str) -> Self {
+            let path = temp_dir(name).join("purposes.toml");
+            std::fs::write(&path, text).unwrap();
+            ConfigFile { path }
+        }
+
+        fn name(&self) -> &str {
+            self.path.to_str().unwrap()
+        }
+
+        /// The controller's settings: a Vault, a token, and this file.
+        fn settings(&self) -> impl Fn(&str) -> Option<String> + Send + Sync {
+            let vault = [("VAULT_ADDR", "http://v:8200"), ("VAULT_TOKEN", "t")];
+            env_of(&[vault[0], vault[1], ("WITHAWSROLE_CONFIG", self.name())])
+        }
+    }
+
+    impl Drop for ConfigFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.path.parent().unwrap());
+        }
+    }
+
+    /// A request of only a purpose, from a controller at http://v:8200 with `settings` besides.
+    fn plain_request_with(settings: &[(&str, &str)]) -> CredentialRequest {
+        let mut all = vec![("VAULT_ADDR", "http://v:8200")];
+        all.extend_from_slice(settings);
+        parse(&[("purpose", "p")], &env_of(&all)).unwrap()
+    }
 
     /// The request `p` parses to with settings `env`, ungoverned.
     fn parse(
@@ -1064,20 +1127,13 @@ mod tests {
 
     #[test]
     fn approle_from_env_and_jwt_file_are_resolved() {
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
-            ("VAULT_ROLE_ID", "rid"),
-            ("VAULT_SECRET_ID", "sid"),
-        ]);
-        let r = parse(&[("purpose", "p")], &env).unwrap();
+        let r = plain_request_with(&[("VAULT_ROLE_ID", "rid"), ("VAULT_SECRET_ID", "sid")]);
         assert!(matches!(r.login.auth, VaultAuth::AppRole { .. }));
 
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
+        let r = plain_request_with(&[
             ("VAULT_JWT_FILE", "/tmp/jwt"),
             ("VAULT_JWT_ROLE", "jenkins"),
         ]);
-        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(
             r.login.auth,
             VaultAuth::Jwt {
@@ -1203,19 +1259,9 @@ mod tests {
 
     #[test]
     fn the_controllers_config_file_supplies_purpose_defaults_and_pairs_win() {
-        let dir = temp_dir("cfg");
-        let path = dir.join("purposes.toml");
-        std::fs::write(
-            &path,
-            "[purposes.deploy]\nvault_role = \"deployer\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\nttl = \"1h\"\n",
-        )
-        .unwrap();
-        let p = path.to_str().unwrap();
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://127.0.0.1:8200"),
-            ("VAULT_TOKEN", "root-token"),
-            ("WITHAWSROLE_CONFIG", p),
-        ]);
+        let file = ConfigFile::new("cfg", "[purposes.deploy]\nvault_role = \"deployer\"\nrole_arn = \"arn:aws:iam::123456789012:role/deploy\"\nttl = \"1h\"\n");
+        let env = file.settings();
+        let p = file.name();
         let r = parse(&[("purpose", "deploy"), ("ttl", "2h")], &env).unwrap();
         assert_eq!(r.target.vault_role, "deployer");
         assert_eq!(
@@ -1226,7 +1272,7 @@ mod tests {
         let r = parse(&[("purpose", "other")], &env).unwrap();
         assert_eq!(r.target.vault_role, "other");
 
-        std::fs::write(&path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
+        std::fs::write(&file.path, "[purposes.deploy]\nrolearn = \"x\"\n").unwrap();
         let e = assert_err!(
             parse(&[("purpose", "deploy")], &env),
             BrokerError::Config { .. }
@@ -1237,23 +1283,14 @@ mod tests {
             )),
             "{e}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn the_controllers_config_file_wins_over_config_text() {
-        let dir = temp_dir("cfg-wins");
-        let path = dir.join("purposes.toml");
-        std::fs::write(
-            &path,
-            "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/controller\"\n",
-        )
-        .unwrap();
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
-            ("VAULT_TOKEN", "t"),
-            ("WITHAWSROLE_CONFIG", path.to_str().unwrap()),
-        ]);
+        let controller =
+            "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/controller\"\n";
+        let file = ConfigFile::new("cfg-wins", controller);
+        let env = file.settings();
         let text = "[purposes.deploy]\nrole_arn = \"arn:aws:iam::123456789012:role/library\"\n";
         let r = parse(&[("purpose", "deploy"), ("config_text", text)], &env).unwrap();
         assert_eq!(
@@ -1285,7 +1322,6 @@ mod tests {
                 variable: "WITHAWSROLE_CONFIG"
             }
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1316,12 +1352,10 @@ mod tests {
 
     #[test]
     fn auth_mount_and_k8s_token_file_are_honoured() {
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
+        let r = plain_request_with(&[
             ("VAULT_K8S_ROLE", "jenkins"),
             ("VAULT_AUTH_MOUNT", "k8s-prod"),
         ]);
-        let r = parse(&[("purpose", "p")], &env).unwrap();
         assert_eq!(
             r.login.auth,
             VaultAuth::Kubernetes {
@@ -1330,12 +1364,8 @@ mod tests {
                 jwt: JwtSource::File(K8S_TOKEN_FILE.into())
             }
         );
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
-            ("VAULT_K8S_ROLE", "jenkins"),
-            ("VAULT_K8S_TOKEN_FILE", "/tmp/sa-token"),
-        ]);
-        let r = parse(&[("purpose", "p")], &env).unwrap();
+        let token_file = ("VAULT_K8S_TOKEN_FILE", "/tmp/sa-token");
+        let r = plain_request_with(&[("VAULT_K8S_ROLE", "jenkins"), token_file]);
         assert!(
             matches!(&r.login.auth, VaultAuth::Kubernetes { jwt: JwtSource::File(f), .. } if f == &PathBuf::from("/tmp/sa-token"))
         );
@@ -1509,7 +1539,6 @@ mod tests {
             matches!(e, BrokerError::MissingVaultCredentials { .. }),
             "{e}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     // ---- governed: the purposes config as an authorization boundary ---------------------------
@@ -1544,12 +1573,7 @@ jobs = ["ops/nightly"]
             p.push(("config_text", text));
             p.push(("config_name", "org/withawsrole/purposes.toml"));
         }
-        parse_request_with(
-            &pairs(&p),
-            &base_env(),
-            &ConfigCache::new(),
-            Governance::Governed,
-        )
+        parse_request_as(&pairs(&p), &base_env(), Governance::Governed)
     }
 
     #[test]
@@ -1571,8 +1595,7 @@ jobs = ["ops/nightly"]
         assert_eq!(r.sts_path(), "aws/sts/admin");
         // A listed purpose without restrictions is served.
         p[0].1 = "ecr-push".into();
-        let r =
-            parse_request_with(&p, &base_env(), &ConfigCache::new(), Governance::Governed).unwrap();
+        let r = parse_request_as(&p, &base_env(), Governance::Governed).unwrap();
         assert_eq!(r.sts_path(), "aws/sts/ecr-push");
     }
 
@@ -1785,26 +1808,18 @@ jobs = ["ops/nightly"]
 
     #[test]
     fn governed_the_controllers_file_is_the_boundary_over_config_text() {
-        let dir = temp_dir("cfg-governed");
-        let path = dir.join("purposes.toml");
-        std::fs::write(&path, "[purposes.ecr-push]\n").unwrap();
-        let env = env_of(&[
-            ("VAULT_ADDR", "http://v:8200"),
-            ("VAULT_TOKEN", "t"),
-            ("WITHAWSROLE_CONFIG", path.to_str().unwrap()),
-        ]);
+        let file = ConfigFile::new("cfg-governed", "[purposes.ecr-push]\n");
+        let env = file.settings();
         // config_text lists deploy, but the controller's file governs and does not.
         let p = pairs(&[
             ("purpose", "deploy"),
             ("job", "app/main"),
             ("config_text", GOVERNING),
         ]);
-        let e =
-            parse_request_with(&p, &env, &ConfigCache::new(), Governance::Governed).unwrap_err();
+        let e = parse_request_as(&p, &env, Governance::Governed).unwrap_err();
         assert!(
-            matches!(&e, BrokerError::PurposeNotListed { config, .. } if config == path.to_str().unwrap()),
+            matches!(&e, BrokerError::PurposeNotListed { config, .. } if config == file.name()),
             "{e:?}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

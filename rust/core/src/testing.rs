@@ -55,3 +55,27 @@ macro_rules! assert_matches {
     }};
 }
 pub(crate) use assert_matches;
+
+/// `e` is of `kind` and its message holds every one of `parts`.
+pub(crate) fn assert_refused(e: &BrokerError, kind: ErrorKind, parts: &[&str]) {
+    assert_eq!(e.kind(), kind, "{e}");
+    let msg = e.to_string();
+    for part in parts {
+        assert!(msg.contains(part), "{part:?} in {msg}");
+    }
+}
+
+/// What `parse` returns when it parses with settings `env`, as `governance` says, and no
+/// purposes config parsed before.
+pub(crate) fn parsing<T>(
+    env: &dyn Fn(&str) -> Option<String>,
+    governance: crate::request::Governance,
+    parse: impl FnOnce(&crate::request::Parsing<'_>) -> T,
+) -> T {
+    let configs = crate::config::ConfigCache::new();
+    parse(&crate::request::Parsing {
+        env,
+        configs: &configs,
+        governance,
+    })
+}

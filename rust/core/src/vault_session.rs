@@ -243,26 +243,20 @@ impl VaultSession {
             };
             return Ok((Arc::new(given), false));
         }
-        let clock = self.timing.clock.clone();
         let key = plan.login.login_key();
         // The token being replaced, if its refresh time has come: renewing it spares a login
         // (an AppRole secret_id may have few uses; a build's JWT may be gone).
         let previous = self.logins.get_stale(&key);
         let (token, status) = self
             .logins
-            .get_or_load(
-                &key,
-                || clock.now(),
-                &*self.timing.jitter,
-                || async {
-                    if let Some(renewed) = self.renew(plan, previous).await {
-                        return Ok(renewed);
-                    }
-                    self.retrier(plan)
-                        .run(|| self.login_once(plan), || bump(&self.counters.retries))
-                        .await
-                },
-            )
+            .get_or_load(&key, &*self.timing.clock, &*self.timing.jitter, || async {
+                if let Some(renewed) = self.renew(plan, previous).await {
+                    return Ok(renewed);
+                }
+                self.retrier(plan)
+                    .run(|| self.login_once(plan), || bump(&self.counters.retries))
+                    .await
+            })
             .await?;
         Ok((token, status == CacheStatus::Hit))
     }
@@ -391,6 +385,13 @@ mod tests {
             .login
     }
 
+    /// A manual clock, a session on it, and a token login.
+    fn session_with_token() -> (ManualClock, VaultSession, VaultLogin) {
+        let clock = ManualClock::at_epoch_seconds(1000);
+        let session = session(&clock);
+        (clock, session, token_login())
+    }
+
     const STORE: VaultCall<'static> = VaultCall::TokenStore {
         path: "auth/token/create",
         policy: None,
@@ -408,9 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_vault_that_never_answers_times_out_on_the_injected_clock() {
-        let clock = ManualClock::at_epoch_seconds(1000);
-        let session = session(&clock);
-        let login = token_login();
+        let (clock, session, login) = session_with_token();
         let out: Result<(), _> = session
             .call(&login, Duration::from_secs(10), STORE, |_, _| {
                 std::future::pending()
@@ -425,9 +424,7 @@ mod tests {
 
     #[tokio::test]
     async fn transient_failures_are_retried_and_counted() {
-        let clock = ManualClock::at_epoch_seconds(1000);
-        let session = session(&clock);
-        let login = token_login();
+        let (clock, session, login) = session_with_token();
         let calls = AtomicU64::new(0);
         let out = session
             .call(&login, Duration::from_secs(60), STORE, |_, token| {
@@ -453,9 +450,7 @@ mod tests {
 
     #[tokio::test]
     async fn errors_go_through_the_one_table_with_the_token_blanked() {
-        let clock = ManualClock::at_epoch_seconds(1000);
-        let session = session(&clock);
-        let login = token_login();
+        let (_, session, login) = session_with_token();
         let out: Result<(), _> = session
             .call(&login, Duration::from_secs(60), STORE, |_, _| async {
                 Err(CallError::Status {

@@ -122,11 +122,7 @@ impl CredentialBroker {
     }
 
     fn parse_child(&self, pairs: &[(String, String)]) -> Result<ChildTokenRequest, BrokerError> {
-        let env = |var: &str| self.setting(var);
-        let with_config = self.with_library_config(pairs);
-        let pairs = with_config.as_deref().unwrap_or(pairs);
-        let (configs, governance) = (&self.inner.configs, self.inner.options.governance);
-        parse_child_token_request(pairs, &env, configs, governance)
+        self.parse_as(pairs, parse_child_token_request)
     }
 
     /// Parses `pairs` (a bad request fails here, at once) and starts creating the token.
