@@ -3,7 +3,6 @@ package org.withawsrole
 import org.junit.After
 import org.junit.Before
 import org.junit.BeforeClass
-import org.junit.Rule
 import org.junit.Test
 import org.withawsrole.evidence.ConcurrentBuilds
 import org.withawsrole.replay.BuildResult
@@ -17,17 +16,13 @@ import static org.junit.Assert.*
  * while a fetch or a login is under way can only share it through the single-flight, not through
  * the cache; the counts are the world's. (Timings: make bench-load, docs/benchmarks.md.)
  */
-class SingleFlightPipelineTest {
+class SingleFlightPipelineTest extends WorldTestBase {
     static final String LINE_UP = 'org.withawsrole.evidence.ConcurrentBuilds.startTogether()'
-
-    @Rule
-    public ControllerSettings controller = new ControllerSettings()
 
     private final List<String> faults = []
 
     @BeforeClass
     static void world() {
-        World.require()
         // Installs the bridge in this JVM, so that each test can empty its cache first.
         ConcurrentBuilds.run([[job: 'single-flight-first', number: 1]], """
             @Library('withAwsRole') _
