@@ -12,7 +12,8 @@ import com.cloudbees.groovy.cps.NonCPS
  * `role`, `mask`, `secrets` ([var:, password:] pairs), `summary`, `environment`, and optionally
  * `abortAtEpochSeconds`. The secrets and the environment are taken out of the map as they are
  * handed to wrap and withEnv, so while the body runs they are in those steps' arguments and in no
- * variable of the library's (a CPS program's variables are saved to disk: docs/security.md).
+ * variable of the library's (a CPS program's variables are saved to disk: docs/security.md), and
+ * those arguments are shaped so that Jenkins keeps them out of the build's step records (StepRecords).
  *
  * CPS: run, inEnvironment and withEnvironment call steps; the rest is @NonCPS.
  */
@@ -45,7 +46,9 @@ class BlockRunner implements Serializable {
         }
         boolean started = false
         try {
-            return script.wrap([$class: MASK_PASSWORDS_WRAPPER, varPasswordPairs: block.remove('secrets')]) {
+            // Inline, not a local: a CPS method's locals are saved with the program while the body runs.
+            return script.wrap([$class          : MASK_PASSWORDS_WRAPPER,
+                                varPasswordPairs: StepRecords.unstoredPairs((List<Map<String, String>>) block.remove('secrets')),]) {
                 started = true
                 inEnvironment(block, body)
             }
@@ -71,7 +74,7 @@ class BlockRunner implements Serializable {
     }
 
     def withEnvironment(Map block, Closure body) {
-        return script.withEnv((List<String>) block.remove('environment')) {
+        return script.withEnv(StepRecords.unstoredEnvironment((List<String>) block.remove('environment'))) {
             body()
         }
     }

@@ -163,7 +163,7 @@ class RefreshingCredentials implements Serializable {
         }
         // With roles, each role's token goes into a file of its own (0600 in the 0700 directory) that its
         // profile names: the tokens reach this sh step in its environment, never in a step's arguments.
-        script.withEnv((List<String>) block.remove('tokenVariables')) {
+        script.withEnv(StepRecords.unstoredEnvironment((List<String>) block.remove('tokenVariables'))) {
             script.sh(unpack)
         }
     }

@@ -71,7 +71,7 @@ class RoleProfiles implements Serializable {
      * environment, never in a step's arguments); the block's environment then names them.
      */
     def writeProfileFiles(String directory, Map block) {
-        script.withEnv(fileVariables((Map<String, Map<String, String>>) block.remove('profiles'))) {
+        script.withEnv(StepRecords.unstoredEnvironment(fileVariables((Map<String, Map<String, String>>) block.remove('profiles')))) {
             script.sh("""set +x; umask 077; mkdir -p '${directory}' && \
 printf '%s' "\$WITHAWSROLE_CREDENTIALS_TEXT" > '${directory}/credentials' && \
 printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")

@@ -34,6 +34,7 @@ class MaskingPipelineTest extends PipelineTestBase {
 
     @Test
     void printed_credentials_are_masked_in_plain_nested_and_parallel_blocks() {
+        buildShowsSecretsOnPurpose() // echo steps whose arguments are the keys
         BuildResult build = runner.run("""
             withAwsRole('ecr-push') {
                 ${save('outer')}
@@ -69,6 +70,7 @@ class MaskingPipelineTest extends PipelineTestBase {
 
     @Test
     void leak_detection_works_when_masking_is_turned_off() {
+        buildShowsSecretsOnPurpose()
         // The control for the test above: the same prints with mask: false do show the values.
         BuildResult build = runner.run("""
             withAwsRole(role: 'ecr-push', mask: false) {

@@ -157,7 +157,20 @@ class PipelineRun {
         console.println("Finished: ${result}")
         currentBuild.setRawResult(result)
         runner.lastResult = result
+        keepBuildRecord()
         return new BuildResult(number, result, console.text, failure, library?.classLoader, this)
+    }
+
+    /** The build's directory in the runner's buildsDirectory: its log and step records, as Jenkins keeps them. */
+    private void keepBuildRecord() {
+        if (runner.buildsDirectory == null) {
+            return
+        }
+        // Test classes run in JVMs of their own and may reuse a job name and number: one directory each.
+        File build = new File(runner.buildsDirectory, "${runner.jobName}/builds/${number}-${UUID.randomUUID().toString().take(8)}")
+        build.mkdirs()
+        new File(build, 'log').setText(console.text, 'UTF-8')
+        new File(build, 'step-records.txt').setText(program.stepRecords.join('\n'), 'UTF-8')
     }
 
     private final Set<File> workspacesInUse = new HashSet<File>()

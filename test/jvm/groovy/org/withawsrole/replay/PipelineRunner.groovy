@@ -23,6 +23,13 @@ class PipelineRunner {
     /** Keep each build's fresh workspace (and its @tmp sibling) for inspection; the log says where. */
     boolean keepWorkspace
     /**
+     * Where each finished build's record is kept, as Jenkins keeps jobs/<job>/builds/<n>: its console
+     * log and its step records (`log`, `step-records.txt`), which outlive the build there; null: not
+     * kept. `make test` keeps them under build/tmp, which its leak scan greps for minted secrets.
+     */
+    File buildsDirectory = System.getProperty(BUILDS_DIRECTORY_PROPERTY) ? new File(System.getProperty(BUILDS_DIRECTORY_PROPERTY)) : null
+    static final String BUILDS_DIRECTORY_PROPERTY = 'withawsrole.replay.builds'
+    /**
      * What `checkout scm` (and Declarative's implicit checkout) brings into the workspace, as a job
      * of type "Pipeline script from SCM" or Multibranch would; null: an inline-script job, which has
      * no `scm` (Declarative skips its checkout, `checkout scm` fails as in Jenkins).
