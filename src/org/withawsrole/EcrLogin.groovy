@@ -28,6 +28,9 @@ class EcrLogin implements Serializable {
      */
     static final List<String> PLUGIN_OPTIONS = ['email', 'registryIds'].asImmutable()
 
+    /** How long the login `aws ecr get-login-password` gives lasts (ECR's documented 12 hours). */
+    static final long ECR_LOGIN_SECONDS = 12 * 3600
+
     /** Options of ecrLogin: the registry, and withAwsRole's except region, which the registry names. */
     static final List<String> OWN_OPTIONS = ['registry'].asImmutable()
 
@@ -58,7 +61,7 @@ class EcrLogin implements Serializable {
                 return null
             }
             return withPrivateDockerConfig {
-                login(registry)
+                login(registry, PrivateDirectories.removalOfDeadBeside('"$DOCKER_CONFIG"') + '; ')
                 body()
             }
         }
@@ -67,12 +70,13 @@ class EcrLogin implements Serializable {
     /**
      * The password goes through a shell variable rather than a pipe: `sh` runs without pipefail,
      * so a failing `aws` would otherwise surface as a confusing `docker login` error. printf is
-     * a shell builtin, so the password is never in a process's arguments.
+     * a shell builtin, so the password is never in a process's arguments. beforeLogin: sh run first
+     * in the same step (a private DOCKER_CONFIG's sweep of dead folders).
      */
-    def login(String registry) {
+    def login(String registry, String beforeLogin = '') {
         script.sh("""\
             set +x
-            password=\$(aws ecr get-login-password --region '${regionOf(registry)}')
+            ${beforeLogin}password=\$(aws ecr get-login-password --region '${regionOf(registry)}')
             printf '%s' "\$password" | docker login --username AWS --password-stdin '${registry}'
             """.stripIndent())
     }
@@ -95,7 +99,8 @@ class EcrLogin implements Serializable {
     def withPrivateDockerConfig(Closure block) {
         // Jenkins' own place for a build's temporary files, next to the workspace, not in it.
         String temporaryFiles = script.pwd(tmp: true)
-        String dockerConfig = "${temporaryFiles}/${privateDirectoryName()}"
+        // Named with when its login dies (ECR's token lasts 12 hours): PrivateDirectories.
+        String dockerConfig = PrivateDirectories.named(temporaryFiles, PrivateDirectories.now() + ECR_LOGIN_SECONDS)
         return script.withEnv(["DOCKER_CONFIG=${dockerConfig}"]) {
             try {
                 return block()
@@ -144,8 +149,4 @@ class EcrLogin implements Serializable {
         return AwsRoleOptions.optionsWith(options, OWN_OPTIONS, [region: regionOf(options.registry.toString())])
     }
 
-    @NonCPS
-    static String privateDirectoryName() {
-        return "ecr-login-${UUID.randomUUID()}"
-    }
 }

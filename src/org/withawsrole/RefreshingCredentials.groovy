@@ -46,10 +46,6 @@ class RefreshingCredentials implements Serializable {
      */
     static final List<String> AHEAD_OF_THE_PROFILE = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN',
                                                       'AWS_SECURITY_TOKEN', 'AWS_WEB_IDENTITY_TOKEN_FILE'].asImmutable()
-    /** A block's private directory: this, the epoch when the block ends at the latest, '-', a random suffix. */
-    static final String DIRECTORY_PREFIX = 'withawsrole-until-'
-    /** A dead block's folder is removed this long after its end: room for the agent's clock to differ from Vault's. */
-    static final long DEAD_AFTER_SECONDS = 3600
     /** Present on every Linux agent (GNU coreutils, busybox); by its path, whatever the block's PATH. */
     static final String ENV_COMMAND = '/usr/bin/env'
 
@@ -91,7 +87,7 @@ class RefreshingCredentials implements Serializable {
                 Map<String, String> child = gateway.childToken(role, optionsFor(stepOptions, role), timeoutOf(options))
                 revocations << child.token
                 if (directory == null) {
-                    directory = directoryIn(temporaryFiles, child.expires_at_epoch_seconds)
+                    directory = PrivateDirectories.named(temporaryFiles, Long.parseLong(child.expires_at_epoch_seconds))
                     agent.directory = directory
                 }
                 block = withChild(block, role, agent, child)
@@ -127,7 +123,8 @@ class RefreshingCredentials implements Serializable {
     @SuppressWarnings('CatchException') // libraryResource's "no such resource" has no class of its own
     def prepareAgent(String directory, Map block) {
         List<String> removed = removedFrom((List<String>) block.environment)
-        String probe = script.sh(script: "set +x; umask 077; ${removalOfDeadDirectories(directory)}; mkdir -p '${directory}' && " +
+        String sweep = PrivateDirectories.removalOfDeadBeside("'${directory}'")
+        String probe = script.sh(script: "set +x; umask 077; ${sweep}; mkdir -p '${directory}' && " +
                 agentProbe(removed), returnStdout: true)
         // Set in the process but not in the build's environment: the agent's own, which the block cannot remove.
         List<String> overriding = []
@@ -169,34 +166,6 @@ class RefreshingCredentials implements Serializable {
     }
 
     // ---- @NonCPS helpers (no steps) -------------------------------------------------------------
-
-    /**
-     * The block's private directory in the workspace's @tmp: withawsrole-until-<epoch>-<random>, the
-     * epoch being when its first token ends, which is when the block is aborted at the latest. A build
-     * that cannot resume runs no finally; a later block on the agent then knows the folder is dead by
-     * its name alone (removalOfDeadDirectories).
-     */
-    @NonCPS
-    static String directoryIn(String temporaryFiles, String endsAtEpochSeconds) {
-        long ends = Long.parseLong(endsAtEpochSeconds)
-        return "${temporaryFiles}/${DIRECTORY_PREFIX}${ends}-${UUID.randomUUID().toString().substring(0, RoleProfiles.SUFFIX_LENGTH)}"
-    }
-
-    /**
-     * sh that deletes the folders of refresh: true blocks in the same @tmp whose block ended more
-     * than DEAD_AFTER_SECONDS ago by the agent's clock: their token has expired, the block was aborted
-     * by then, and only a build that died without its finally leaves one (its CLI, config, token
-     * files and cached STS credentials). A live block's folder ends in the future and is never touched;
-     * other names (a roles: block's folder, anything else) do not match.
-     */
-    @NonCPS
-    static String removalOfDeadDirectories(String directory) {
-        String temporaryFiles = directory.substring(0, directory.lastIndexOf('/'))
-        return "now=\$(date +%s); for dead in '${temporaryFiles}'/${DIRECTORY_PREFIX}*; do " +
-                "ends=\${dead##*/${DIRECTORY_PREFIX}}; ends=\${ends%%-*}; " +
-                "case \"\$ends\" in ''|*[!0-9]*) continue ;; esac; " +
-                "if [ \"\$((ends + ${DEAD_AFTER_SECONDS}))\" -lt \"\$now\" ]; then rm -rf \"\$dead\" || true; fi; done"
-    }
 
     /** The AHEAD_OF_THE_PROFILE variables that the block's environment removes (sets empty). */
     @NonCPS

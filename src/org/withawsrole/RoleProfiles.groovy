@@ -10,7 +10,8 @@ import com.cloudbees.groovy.cps.NonCPS
  * parallel branches share one fetch per role through the controller's cache). The first role is
  * the default: its keys are the block's AWS_* variables, as in a plain block. Every role is also a
  * profile named like the role in a private AWS credentials file and config in the workspace's
- * @tmp (a new 0700 directory, deleted after the block, also when it fails or is aborted), which
+ * @tmp (a new 0700 directory, deleted after the block, also when it fails or is aborted, and by a
+ * later block once its keys have expired when the build died without its finally: PrivateDirectories), which
  * AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name. Masking covers every role's keys. With
  * refresh: true, RefreshingCredentials gives each role a token and a refreshing profile instead.
  *
@@ -23,9 +24,6 @@ class RoleProfiles implements Serializable {
 
     /** At most this many roles in one block: each is a Vault call on a cold cache. */
     static final int MAX_ROLES = 8
-
-    /** A private directory's random suffix: enough for the blocks of one workspace. */
-    static final int SUFFIX_LENGTH = 8
 
     /**
      * A profile name goes into an INI section header: letters, digits, '.', '_', '-' only (no ']',
@@ -52,12 +50,15 @@ class RoleProfiles implements Serializable {
         }
         BridgeGateway gateway = new BridgeGateway(script)
         Map block = null
+        // The private directory is dead once the first role's keys expire (PrivateDirectories).
+        long ends = Long.MAX_VALUE
         for (String role : rolesOf(options)) {
             Map<String, String> credentials = gateway.credentials(role, optionsFor(options, role))
             block = withRole(block, role, options, credentials)
+            ends = Math.min(ends, Long.parseLong(credentials.expires_at_epoch_seconds))
             credentials = null
         }
-        String directory = privateDirectoryIn(temporaryFiles(script))
+        String directory = PrivateDirectories.named(temporaryFiles(script), ends)
         try {
             writeProfileFiles(directory, block)
             return new BlockRunner(script).run(block, body)
@@ -72,7 +73,7 @@ class RoleProfiles implements Serializable {
      */
     def writeProfileFiles(String directory, Map block) {
         script.withEnv(StepRecords.unstoredEnvironment(fileVariables((Map<String, Map<String, String>>) block.remove('profiles')))) {
-            script.sh("""set +x; umask 077; mkdir -p '${directory}' && \
+            script.sh("""set +x; umask 077; ${PrivateDirectories.removalOfDeadBeside("'${directory}'")}; mkdir -p '${directory}' && \
 printf '%s' "\$WITHAWSROLE_CREDENTIALS_TEXT" > '${directory}/credentials' && \
 printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
         }
@@ -110,11 +111,6 @@ printf '%s' "\$WITHAWSROLE_CONFIG_TEXT" > '${directory}/config'""")
         block.summary = "${block.summary}\n${AwsRoleStep.summaryLine(role, credentials)}".toString()
         block.profiles[role] = profileOf(credentials)
         return block
-    }
-
-    @NonCPS
-    static String privateDirectoryIn(String tmp) {
-        return "${tmp}/withawsrole-${UUID.randomUUID().toString().substring(0, SUFFIX_LENGTH)}"
     }
 
     /** The path goes into a credential_process line and into sh: keep it to characters safe in both. */

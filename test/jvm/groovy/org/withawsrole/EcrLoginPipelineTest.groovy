@@ -78,7 +78,7 @@ class EcrLoginPipelineTest extends PipelineTestBase {
         Map<String, String> login = loginRecorded()
         assertEquals(REGISTRY, login.registry)
         String tmp = "${runner.workspace.absolutePath}@tmp/"
-        assertTrue(login.config, login.config.startsWith("${tmp}ecr-login-"))
+        assertTrue(login.config, login.config ==~ /${java.util.regex.Pattern.quote(tmp)}withawsrole-until-\d+-[0-9a-f]{8}/)
         assertTrue(record.text, record.text.contains("docker push ${REGISTRY}/app:1"))
         assertLogShows(build, "inside: ${login.config} eu-west-1", 'after: []')
         assertFalse('the login is gone after the block', new File(login.config).exists())

@@ -16,6 +16,8 @@ import static org.junit.Assert.*
  * block on that agent deletes the ones that ended over an hour ago by the agent's clock, and
  * nothing else: not a live block's, not one that ended within the hour (the agent's clock may
  * differ from Vault's), not a folder of another kind (docs/refresh.md, "After a controller restart").
+ * A roles: block's folder and ecrLogin's DOCKER_CONFIG are named and swept the same way
+ * (PrivateDirectories), with the end of their keys and of ECR's 12-hour login.
  */
 class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
     File temporaryFiles
@@ -40,7 +42,7 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         File dead = planted("withawsrole-until-${now - 7200}-deadbeef")
         File justEnded = planted("withawsrole-until-${now - 60}-0ended00")
         File live = planted("withawsrole-until-${now + 3600}-live0000")
-        File rolesBlock = planted('withawsrole-1a2b3c4d')
+        File oldStyle = planted('withawsrole-1a2b3c4d')
         File numbered = planted('withawsrole-12345678')
         File unrelated = planted('withawsrole-until-not-a-time')
         BuildResult build = runner.run('''
@@ -51,7 +53,7 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         assertTrue(build.log, build.success)
         assertTrue(build.log, (build.log =~ /(?m)^arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
         assertFalse('the dead block\'s folder is gone', dead.exists())
-        [justEnded, live, rolesBlock, numbered, unrelated].each { File kept ->
+        [justEnded, live, oldStyle, numbered, unrelated].each { File kept ->
             assertTrue("${kept.name} is kept".toString(), new File(kept, 'config').isFile())
         }
         // The block's own folder is named with its end: when its token (10 minutes) ends; it is gone after the block.
@@ -61,5 +63,33 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         long ends = Long.parseLong(named.group(1))
         assertTrue("${ends} vs now ${now}".toString(), ends >= now + 590 && ends <= now + 1000)
         assertFalse(cli, new File(cli).parentFile.exists())
+    }
+
+    @Test
+    void a_roles_block_and_an_ecr_login_block_name_their_folder_with_its_end_and_delete_dead_ones_too() {
+        temporaryFiles = new File(workspace.root.parentFile, workspace.root.name + '@tmp')
+        withFakeDocker(runner, new File(workspace.root, 'docker-calls'))
+        long now = (long) (System.currentTimeMillis() / 1000)
+        // Each block's folder, and when it is dead at the earliest: the roles' keys' ttl, ECR's 12-hour login.
+        Map<String, List<Object>> blocks = [
+                'roles: block': ["withAwsRole(roles: ['ecr-push', 'deploy']) { sh 'set +x; printf %s \"\$AWS_CONFIG_FILE\" > folder' }",
+                                 now + 600, now + 3 * 3600],
+                'ecrLogin block': ["ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push') { " +
+                                           "sh 'set +x; printf %s/ \"\$DOCKER_CONFIG\" > folder' }",
+                                   now + 12 * 3600 - 60, now + 12 * 3600 + 600],
+        ]
+        blocks.each { String kind, List<Object> block ->
+            File dead = planted("withawsrole-until-${now - 7200}-deadbeef")
+            File live = planted("withawsrole-until-${now + 3600}-live0000")
+            BuildResult build = runner.run((String) block[0])
+            assertTrue("${kind}\n${build.log}".toString(), build.success)
+            assertFalse("${kind}: the dead block's folder is gone".toString(), dead.exists())
+            assertTrue("${kind}: the live block's folder is kept".toString(), new File(live, 'config').isFile())
+            Matcher named = workspaceFile('folder') =~ /\/withawsrole-until-(\d+)-[0-9a-f]{8}\//
+            assertTrue("${kind}: ${workspaceFile('folder')}".toString(), named.find())
+            long ends = Long.parseLong(named.group(1))
+            assertTrue("${kind}: ends ${ends - now} s from now".toString(), ends >= (long) block[1] && ends <= (long) block[2])
+            live.deleteDir()
+        }
     }
 }
