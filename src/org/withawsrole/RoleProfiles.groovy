@@ -11,7 +11,7 @@ import com.cloudbees.groovy.cps.NonCPS
  * the default: its keys are the block's AWS_* variables, as in a plain block. Every role is also a
  * profile named like the role in a private AWS credentials file and config in the workspace's
  * @tmp (a new 0700 directory, deleted after the block, also when it fails or is aborted, and by a
- * later block once its keys have expired when the build died without its finally: PrivateDirectories), which
+ * later block once all its keys have expired when the build died without its finally: PrivateDirectories), which
  * AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE name. Masking covers every role's keys. With
  * refresh: true, RefreshingCredentials gives each role a token and a refreshing profile instead.
  *
@@ -50,12 +50,13 @@ class RoleProfiles implements Serializable {
         }
         BridgeGateway gateway = new BridgeGateway(script)
         Map block = null
-        // The private directory is dead once the first role's keys expire (PrivateDirectories).
-        long ends = Long.MAX_VALUE
+        // The private directory is dead once every role's keys have expired (PrivateDirectories): until
+        // then the block may still use a later role's profile, which a sweep must not delete.
+        long ends = 0L
         for (String role : rolesOf(options)) {
             Map<String, String> credentials = gateway.credentials(role, optionsFor(options, role))
             block = withRole(block, role, options, credentials)
-            ends = Math.min(ends, Long.parseLong(credentials.expires_at_epoch_seconds))
+            ends = Math.max(ends, Long.parseLong(credentials.expires_at_epoch_seconds))
             credentials = null
         }
         String directory = PrivateDirectories.named(temporaryFiles(script), ends)

@@ -45,6 +45,11 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         File oldStyle = planted('withawsrole-1a2b3c4d')
         File numbered = planted('withawsrole-12345678')
         File unrelated = planted('withawsrole-until-not-a-time')
+        // A Jenkinsfile's trap: a dead-looking name that links to a folder outside @tmp. Only the link goes.
+        File outside = new File(workspace.root, 'outside-tmp')
+        assertTrue(outside.mkdirs())
+        new File(outside, 'config').text = 'not the library\'s'
+        java.nio.file.Files.createSymbolicLink(new File(temporaryFiles, "withawsrole-until-${now - 7200}-link0000").toPath(), outside.toPath())
         BuildResult build = runner.run('''
             withAwsRole(role: 'ecr-push', refresh: true, timeout: '10m') {
                 sh 'set +x; printf %s "$WITHAWSROLE_CLI" > block-cli; aws sts get-caller-identity --query Arn --output text'
@@ -53,7 +58,8 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         assertTrue(build.log, build.success)
         assertTrue(build.log, (build.log =~ /(?m)^arn:aws:sts::\d+:assumed-role\/jenkins-ecr-push-role\//).find())
         assertFalse('the dead block\'s folder is gone', dead.exists())
-        [justEnded, live, oldStyle, numbered, unrelated].each { File kept ->
+        assertFalse('the dead-looking link is gone', new File(temporaryFiles, "withawsrole-until-${now - 7200}-link0000").exists())
+        [justEnded, live, oldStyle, numbered, unrelated, outside].each { File kept ->
             assertTrue("${kept.name} is kept".toString(), new File(kept, 'config').isFile())
         }
         // The block's own folder is named with its end: when its token (10 minutes) ends; it is gone after the block.
@@ -70,10 +76,11 @@ class DeadBlockDirectoriesPipelineTest extends PipelineTestBase {
         temporaryFiles = new File(workspace.root.parentFile, workspace.root.name + '@tmp')
         withFakeDocker(runner, new File(workspace.root, 'docker-calls'))
         long now = (long) (System.currentTimeMillis() / 1000)
-        // Each block's folder, and when it is dead at the earliest: the roles' keys' ttl, ECR's 12-hour login.
+        // Each block's folder, and when it is dead: when the last role's keys expire (deploy's 30 minutes,
+        // not ecr-push's 15: the block may still use deploy's profile), ECR's 12-hour login.
         Map<String, List<Object>> blocks = [
                 'roles: block': ["withAwsRole(roles: ['ecr-push', 'deploy']) { sh 'set +x; printf %s \"\$AWS_CONFIG_FILE\" > folder' }",
-                                 now + 600, now + 3 * 3600],
+                                 now + 1500, now + 2400],
                 'ecrLogin block': ["ecrLogin(registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com', role: 'ecr-push') { " +
                                            "sh 'set +x; printf %s/ \"\$DOCKER_CONFIG\" > folder' }",
                                    now + 12 * 3600 - 60, now + 12 * 3600 + 600],
